@@ -1,0 +1,20 @@
+/** Default limits for one run. Every quantity carries its unit in its name. */
+export const DEFAULT_TIMEOUT_MS = 30_000;
+/** Default cap on the guest's memory: the wasm heap, and (with overhead) the executor's resident memory. */
+export const DEFAULT_MEMORY_LIMIT_BYTES = 256 * 1024 * 1024;
+/** Default cap on stdout and stderr together. */
+export const DEFAULT_MAX_OUTPUT_BYTES = 1024 * 1024;
+/** Largest accepted JSON request line on `serve --stdio`. */
+export const DEFAULT_MAX_REQUEST_BYTES = 8 * 1024 * 1024;
+
+/** Bounds a caller may not exceed, so a request cannot ask for an unbounded sandbox. */
+export const MAX_TIMEOUT_MS = 24 * 60 * 60 * 1000;
+export const MIN_MEMORY_LIMIT_BYTES = 48 * 1024 * 1024;
+export const MAX_MEMORY_LIMIT_BYTES = 4 * 1024 * 1024 * 1024;
+export const MAX_OUTPUT_BYTES_LIMIT = 256 * 1024 * 1024;
+
+/** After a soft interrupt, how long the guest has to come back before its executor is killed. */
+export const INTERRUPT_GRACE_MS = 1_000;
+
+/** Working directory of every run; `files` paths are relative to it. */
+export const SANDBOX_DIR = "/sandbox";

@@ -1,0 +1,169 @@
+/**
+ * The executor's trusted main isolate. Runs INSIDE the Deno executor process, never in the host.
+ *
+ * It holds the frame key (read from stdin before any guest code exists), starts the worker that
+ * hosts the guest runtime, relays the host's requests to it, and signs every frame it sends back.
+ * The guest lives in the worker: it can post messages here and write to the process's stdout, but
+ * it cannot reach this isolate's memory, so it cannot sign. Every worker message is validated.
+ *
+ * Usage (by the host only): deno run <flags> main.js serve|make-snapshot PYODIDE_DIR SNAPSHOT_PATH
+ */
+import type { ExecutorFrame, HostMessage, RunMessage } from "./protocol.js";
+import type { WorkerInit, WorkerRun } from "../runtimes/python/worker.js";
+
+declare const Deno: {
+  args: string[];
+  stdin: { readable: ReadableStream<Uint8Array> };
+  stdout: { writable: WritableStream<Uint8Array> };
+  readFile(path: string): Promise<Uint8Array>;
+  writeFile(path: string, data: Uint8Array): Promise<void>;
+  exit(code: number): never;
+};
+
+type FrameBody = ExecutorFrame extends infer F ? (F extends { seq: number } ? Omit<F, "seq"> : never) : never;
+
+const [mode, pyodideDir, snapshotPath] = Deno.args;
+const encoder = new TextEncoder();
+const stdout = Deno.stdout.writable.getWriter();
+// Captured before any guest code can run, so later changes to globals cannot reach them.
+const subtle = crypto.subtle;
+const sign = subtle.sign.bind(subtle);
+const stringify = JSON.stringify;
+
+function hex(bytes: Uint8Array): string {
+  let out = "";
+  for (const b of bytes) out += b.toString(16).padStart(2, "0");
+  return out;
+}
+
+function fromHex(text: string): Uint8Array<ArrayBuffer> {
+  const bytes = new Uint8Array(text.length / 2);
+  for (let i = 0; i < bytes.length; i++) bytes[i] = parseInt(text.slice(i * 2, i * 2 + 2), 16);
+  return bytes;
+}
+
+async function* lines(stream: ReadableStream<Uint8Array>): AsyncGenerator<string> {
+  const decoder = new TextDecoder();
+  let pending = "";
+  for await (const chunk of stream as unknown as AsyncIterable<Uint8Array>) {
+    pending += decoder.decode(chunk, { stream: true });
+    let newline: number;
+    while ((newline = pending.indexOf("\n")) >= 0) {
+      yield pending.slice(0, newline);
+      pending = pending.slice(newline + 1);
+    }
+  }
+  if (pending) yield pending;
+}
+
+const input = lines(Deno.stdin.readable);
+const first = await input.next();
+if (first.done) Deno.exit(2);
+const init = JSON.parse(first.value) as HostMessage;
+if (init.t !== "init" || !/^[0-9a-f]{64}$/.test(init.key)) Deno.exit(2);
+const rawKey = fromHex(init.key);
+const key = await subtle.importKey("raw", rawKey, { name: "HMAC", hash: "SHA-256" }, false, ["sign"]);
+rawKey.fill(0);
+
+let seq = 0;
+let sending: Promise<void> = Promise.resolve();
+/** Queues one signed frame; frames leave in the order they were queued. */
+function send(body: FrameBody): Promise<void> {
+  sending = sending.then(async () => {
+    const text = stringify({ seq: seq++, ...body });
+    const mac = new Uint8Array(await sign("HMAC", key, encoder.encode(text)));
+    await stdout.write(encoder.encode(`${hex(mac)} ${text}\n`));
+  });
+  return sending;
+}
+
+async function fail(message: string): Promise<never> {
+  await send({ t: "fatal", message: String(message).slice(0, 4000) });
+  Deno.exit(1);
+}
+
+const interrupt = new SharedArrayBuffer(4);
+const interruptFlag = new Int32Array(interrupt);
+const worker = new Worker(new URL("../runtimes/python/worker.js", import.meta.url), { type: "module" });
+worker.onerror = (event: ErrorEvent) => {
+  event.preventDefault();
+  void fail(`worker error: ${event.message}`);
+};
+
+let finished = false;
+worker.onmessage = (event: MessageEvent) => {
+  const message = event.data as Record<string, unknown> | null;
+  if (finished || typeof message !== "object" || message === null) return;
+  switch (message.t) {
+    case "ready":
+      void send({ t: "ready" });
+      return;
+    case "out": {
+      const { fd, data } = message;
+      if ((fd !== 1 && fd !== 2) || !(data instanceof Uint8Array)) return void fail("malformed output message");
+      void send({ t: "out", fd, data: (data as Uint8Array & { toBase64(): string }).toBase64() });
+      return;
+    }
+    case "result":
+      finished = true;
+      // The outcome is re-serialised by stringify; the host validates its shape.
+      void send({ t: "result", outcome: message.outcome as never }).then(() => Deno.exit(0));
+      return;
+    case "snapshot": {
+      const bytes = message.bytes;
+      if (mode !== "make-snapshot" || !(bytes instanceof Uint8Array)) return void fail("unexpected snapshot");
+      finished = true;
+      void Deno.writeFile(snapshotPath, bytes)
+        .then(() => send({ t: "snapshot-done", bytes: bytes.length }))
+        .then(() => Deno.exit(0), (error) => fail(`cannot write snapshot: ${error}`));
+      return;
+    }
+    case "fatal":
+      return void fail(String(message.message));
+    default:
+      return void fail("unknown message from worker");
+  }
+};
+
+const workerInit: WorkerInit = {
+  t: "init",
+  pyodideDir: pyodideDir.endsWith("/") ? pyodideDir : pyodideDir + "/",
+  snapshot: mode === "make-snapshot" ? null : await Deno.readFile(snapshotPath),
+  makeSnapshot: mode === "make-snapshot",
+  interrupt,
+};
+worker.postMessage(workerInit);
+
+function toWorkerRun(message: RunMessage): WorkerRun {
+  return {
+    t: "run",
+    code: message.code,
+    filename: message.filename,
+    files: message.files.map(([path, b64]) => [path, Uint8Array.fromBase64(b64)] as [string, Uint8Array]),
+    stdin: Uint8Array.fromBase64(message.stdin),
+    argv: message.argv,
+    env: message.env,
+    memoryLimitBytes: message.memoryLimitBytes,
+    maxOutputBytes: message.maxOutputBytes,
+  };
+}
+
+let ran = false;
+for await (const line of input) {
+  if (!line) continue;
+  let message: HostMessage;
+  try {
+    message = JSON.parse(line);
+  } catch {
+    message = await fail("host sent a line that is not JSON");
+  }
+  if (message.t === "run" && !ran) {
+    ran = true;
+    worker.postMessage(toWorkerRun(message as RunMessage));
+  } else if (message.t === "interrupt") {
+    // SIGINT (2) in Pyodide's interrupt buffer: the guest gets a KeyboardInterrupt.
+    Atomics.store(interruptFlag, 0, 2);
+  }
+}
+// The host closed our stdin: it is gone or done with us.
+Deno.exit(0);

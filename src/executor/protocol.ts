@@ -1,0 +1,52 @@
+/**
+ * Messages between the host and an executor process. The host imports only these types.
+ *
+ * Host -> executor: one JSON object per line on the executor's stdin. The first line is `init`
+ * and carries the frame key; it is read before any guest code exists.
+ * Executor -> host: one frame per line on stdout: `<hmac-sha256 hex> <json body>`. The body has a
+ * `seq` that starts at 0 and increases by one. Guest code can write to the executor's stdout, but
+ * cannot sign, so the host rejects what it writes.
+ */
+import type { GuestError, OutputFile, RunStatus } from "../core/result.js";
+
+export interface InitMessage {
+  t: "init";
+  /** 32 random bytes as hex: the HMAC key for this executor's frames. */
+  key: string;
+}
+
+export interface RunMessage {
+  t: "run";
+  code: string;
+  filename: string;
+  /** [sandbox path, base64 content] */
+  files: [string, string][];
+  stdin: string;
+  argv: string[];
+  env: Record<string, string>;
+  memoryLimitBytes: number;
+  maxOutputBytes: number;
+}
+
+export interface InterruptMessage {
+  t: "interrupt";
+}
+
+export type HostMessage = InitMessage | RunMessage | InterruptMessage;
+
+/** The part of a run's result the executor reports; the host adds stdout, stderr and timing. */
+export interface ExecutorOutcome {
+  status: Extract<RunStatus, "ok" | "error" | "memory_limit">;
+  exitCode: number | null;
+  value: unknown;
+  valueRepr: string | null;
+  error: GuestError | null;
+  files: OutputFile[];
+}
+
+export type ExecutorFrame =
+  | { seq: number; t: "ready" }
+  | { seq: number; t: "out"; fd: 1 | 2; data: string }
+  | { seq: number; t: "result"; outcome: ExecutorOutcome }
+  | { seq: number; t: "snapshot-done"; bytes: number }
+  | { seq: number; t: "fatal"; message: string };

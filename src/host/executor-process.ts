@@ -1,0 +1,446 @@
+import { spawn, type ChildProcessWithoutNullStreams } from "node:child_process";
+import { createHmac, randomBytes, timingSafeEqual } from "node:crypto";
+import { rmSync } from "node:fs";
+import { WasmboxError } from "../core/errors.js";
+import { INTERRUPT_GRACE_MS } from "../core/limits.js";
+import type { NormalizedRun } from "../core/request.js";
+import type { GuestError, OutputFile, RunResult, RunStatus } from "../core/result.js";
+import type { ExecutorFrame, ExecutorOutcome, RunMessage } from "../executor/protocol.js";
+import { normalizeSandboxPath } from "../vfs/sandbox-path.js";
+import type { ExecutorLaunch } from "./executor-launch.js";
+import { canMeasureMemory, processTree } from "./process-memory.js";
+import { readFileSync } from "node:fs";
+
+/** How often the watchdog reads an executor's resident memory while it runs guest code. */
+const MEMORY_POLL_MS = 20;
+/** Resident memory an executor may use beyond its idle baseline and the guest's limit (JS glue, buffers). */
+const MEMORY_SLACK_BYTES = 64 * 1024 * 1024;
+const STDERR_KEEP_BYTES = 16 * 1024;
+const PAGE_BYTES = 4096;
+
+export type OutputListener = (fd: 1 | 2, chunk: Uint8Array) => void;
+
+export interface ExecutorRunOptions {
+  signal?: AbortSignal;
+  onOutput?: OutputListener;
+}
+
+type EndReason = "timeout" | "memory_limit" | "output_limit" | "cancelled" | "crash";
+
+interface ActiveRun {
+  run: NormalizedRun;
+  startedAt: number;
+  chunks: { fd: 1 | 2; bytes: Uint8Array }[];
+  outputBytes: number;
+  reason: EndReason | null;
+  crashMessage: string | null;
+  interrupted: boolean;
+  timers: NodeJS.Timeout[];
+  resolve: (result: RunResult) => void;
+  onOutput?: OutputListener;
+  removeAbort?: () => void;
+}
+
+/**
+ * One executor process. It is started, becomes ready (Pyodide loaded), takes at most one run, and
+ * is then killed: a run always gets an interpreter that never saw another run.
+ */
+export class ExecutorProcess {
+  readonly pid: number;
+  private readonly child: ChildProcessWithoutNullStreams;
+  private readonly key: Buffer;
+  private readonly cleanupDir: string | null;
+  private pending: Buffer[] = [];
+  private pendingBytes = 0;
+  private nextSeq = 0;
+  private stderrTail = "";
+  private maxFrameBytes = 4 * 1024 * 1024;
+  private active: ActiveRun | null = null;
+  private used = false;
+  private exitInfo: { code: number | null; signal: NodeJS.Signals | null } | null = null;
+  private baselineBytes = 0;
+  private pids: number[] = [];
+  private readyWaiter: { resolve: () => void; reject: (error: Error) => void } | null = null;
+  private snapshotWaiter: { resolve: () => void; reject: (error: Error) => void } | null = null;
+  /** Resolves when the process has exited. */
+  readonly exited: Promise<void>;
+
+  private constructor(launch: ExecutorLaunch) {
+    this.key = randomBytes(32);
+    this.cleanupDir = launch.cleanupDir;
+    // detached: the executor leads its own process group, so a kill reaches everything it started.
+    this.child = spawn(launch.command, launch.args, { env: launch.env, stdio: ["pipe", "pipe", "pipe"], detached: true });
+    this.pid = this.child.pid ?? -1;
+    this.exited = new Promise((resolve) => {
+      this.child.once("exit", (code, signal) => {
+        this.exitInfo = { code, signal };
+        this.onExit();
+        resolve();
+      });
+    });
+    this.child.once("error", (error) => {
+      this.readyWaiter?.reject(new WasmboxError("EXECUTOR_START_FAILED", `cannot start executor: ${error.message}`, { cause: error }));
+    });
+    this.child.stdout.on("data", (chunk: Buffer) => this.onStdout(chunk));
+    this.child.stderr.on("data", (chunk: Buffer) => {
+      this.stderrTail = (this.stderrTail + chunk.toString("utf8")).slice(-STDERR_KEEP_BYTES);
+    });
+    // A broken pipe (executor gone) must never crash the host.
+    this.child.stdin.on("error", () => {});
+    this.child.stdin.write(JSON.stringify({ t: "init", key: this.key.toString("hex") }) + "\n");
+  }
+
+  /** Spawns an executor and waits until its runtime is loaded and it can take a run. */
+  static async start(launch: ExecutorLaunch, options: { startTimeoutMs?: number; signal?: AbortSignal } = {}): Promise<ExecutorProcess> {
+    const executor = new ExecutorProcess(launch);
+    await executor.waitFor("ready", options.startTimeoutMs ?? 60_000, options.signal);
+    if (canMeasureMemory) {
+      executor.pids = processTree(executor.pid);
+      executor.baselineBytes = executor.residentBytes() ?? 0;
+    }
+    return executor;
+  }
+
+  /** Spawns an executor in snapshot mode and waits until it has written the snapshot. */
+  static async makeSnapshot(launch: ExecutorLaunch, timeoutMs = 120_000): Promise<void> {
+    const executor = new ExecutorProcess(launch);
+    try {
+      await executor.waitFor("snapshot", timeoutMs);
+    } finally {
+      executor.kill();
+      await executor.exited;
+    }
+  }
+
+  get alive(): boolean {
+    return this.exitInfo === null;
+  }
+
+  private waitFor(what: "ready" | "snapshot", timeoutMs: number, signal?: AbortSignal): Promise<void> {
+    return new Promise<void>((resolve, reject) => {
+      const timer = setTimeout(() => fail(new WasmboxError("EXECUTOR_START_FAILED", `executor not ${what} after ${timeoutMs} ms`)), timeoutMs);
+      const onAbort = () => fail(new WasmboxError("ABORTED", "aborted while starting an executor"));
+      signal?.addEventListener("abort", onAbort, { once: true });
+      const done = () => {
+        clearTimeout(timer);
+        signal?.removeEventListener("abort", onAbort);
+      };
+      const fail = (error: Error) => {
+        done();
+        this.kill();
+        reject(error);
+      };
+      const waiter = { resolve: () => (done(), resolve()), reject: fail };
+      if (what === "ready") this.readyWaiter = waiter;
+      else this.snapshotWaiter = waiter;
+    });
+  }
+
+  /** Resident bytes of the executor's processes (pids fixed at start: the guest cannot spawn). */
+  private residentBytes(): number | null {
+    let total = 0;
+    let seen = false;
+    for (const pid of this.pids) {
+      try {
+        total += Number(readFileSync(`/proc/${pid}/statm`, "utf8").split(" ")[1]) * PAGE_BYTES;
+        seen = true;
+      } catch {
+        // exited
+      }
+    }
+    return seen ? total : null;
+  }
+
+  /** Runs one program. Resolves with a result for every outcome; never rejects for guest behaviour. */
+  run(run: NormalizedRun, options: ExecutorRunOptions = {}): Promise<RunResult> {
+    if (this.used) return Promise.reject(new TypeError("an executor takes exactly one run"));
+    this.used = true;
+    return new Promise<RunResult>((resolve) => {
+      const active: ActiveRun = {
+        run,
+        startedAt: performance.now(),
+        chunks: [],
+        outputBytes: 0,
+        reason: null,
+        crashMessage: null,
+        interrupted: false,
+        timers: [],
+        resolve,
+        onOutput: options.onOutput,
+      };
+      this.active = active;
+      // A result frame may be as large as the files a guest can hold in memory, in base64.
+      this.maxFrameBytes = Math.ceil(run.memoryLimitBytes * 1.4) + run.maxOutputBytes * 2 + 1024 * 1024;
+      if (!this.alive) return this.end("crash", "executor exited before the run started");
+
+      const { signal } = options;
+      if (signal) {
+        if (signal.aborted) return this.end("cancelled");
+        const onAbort = () => this.end("cancelled");
+        signal.addEventListener("abort", onAbort, { once: true });
+        active.removeAbort = () => signal.removeEventListener("abort", onAbort);
+      }
+      // Soft interrupt first (a catchable KeyboardInterrupt), then kill after a grace period.
+      active.timers.push(
+        setTimeout(() => {
+          active.interrupted = true;
+          this.send({ t: "interrupt" });
+          active.timers.push(setTimeout(() => this.end("timeout"), INTERRUPT_GRACE_MS));
+        }, run.timeoutMs),
+      );
+      if (canMeasureMemory && this.pids.length > 0) {
+        const limitBytes = this.baselineBytes + run.memoryLimitBytes + MEMORY_SLACK_BYTES;
+        const poll = setInterval(() => {
+          const resident = this.residentBytes();
+          if (resident !== null && resident > limitBytes) this.end("memory_limit");
+        }, MEMORY_POLL_MS);
+        active.timers.push(poll as unknown as NodeJS.Timeout);
+      }
+      const message: RunMessage = {
+        t: "run",
+        code: run.code,
+        filename: run.filename,
+        files: [...run.files].map(([path, bytes]) => [path, Buffer.from(bytes).toString("base64")]),
+        stdin: Buffer.from(run.stdin).toString("base64"),
+        argv: run.argv,
+        env: run.env,
+        memoryLimitBytes: run.memoryLimitBytes,
+        maxOutputBytes: run.maxOutputBytes,
+      };
+      this.send(message);
+    });
+  }
+
+  private send(message: object): void {
+    if (!this.alive || this.child.stdin.destroyed) return;
+    this.child.stdin.write(JSON.stringify(message) + "\n");
+  }
+
+  /** Kills the executor's whole process group. Idempotent. */
+  kill(): void {
+    if (this.exitInfo) return;
+    try {
+      process.kill(-this.pid, "SIGKILL");
+    } catch {
+      try {
+        this.child.kill("SIGKILL");
+      } catch {
+        // already gone
+      }
+    }
+  }
+
+  private onStdout(chunk: Buffer): void {
+    let start = 0;
+    let newline: number;
+    while ((newline = chunk.indexOf(0x0a, start)) >= 0) {
+      const piece = chunk.subarray(start, newline);
+      const line = this.pending.length ? Buffer.concat([...this.pending, piece]) : piece;
+      this.pending = [];
+      this.pendingBytes = 0;
+      start = newline + 1;
+      if (!this.onLine(line)) return;
+    }
+    if (start < chunk.length) {
+      this.pending.push(chunk.subarray(start));
+      this.pendingBytes += chunk.length - start;
+      if (this.pendingBytes > this.maxFrameBytes) this.fault("executor sent a frame larger than the limit");
+    }
+  }
+
+  /** Verifies and dispatches one frame. Returns false once the executor has been given up on. */
+  private onLine(line: Buffer): boolean {
+    if (line.length < 66 || line[64] !== 0x20) return this.fault("executor sent an unsigned or malformed frame");
+    const body = line.subarray(65);
+    const mac = Buffer.from(line.subarray(0, 64).toString("latin1"), "hex");
+    const expected = createHmac("sha256", this.key).update(body).digest();
+    if (mac.length !== expected.length || !timingSafeEqual(mac, expected)) {
+      return this.fault("executor sent a frame with a bad signature (forged output?)");
+    }
+    let frame: ExecutorFrame;
+    try {
+      frame = JSON.parse(body.toString("utf8"));
+    } catch {
+      return this.fault("executor sent a frame that is not JSON");
+    }
+    if (frame.seq !== this.nextSeq) return this.fault("executor frames out of sequence (replayed?)");
+    this.nextSeq++;
+    switch (frame.t) {
+      case "ready":
+        this.readyWaiter?.resolve();
+        this.readyWaiter = null;
+        return true;
+      case "snapshot-done":
+        this.snapshotWaiter?.resolve();
+        this.snapshotWaiter = null;
+        return true;
+      case "out":
+        return this.onOutput(frame.fd, Buffer.from(frame.data, "base64"));
+      case "result":
+        this.onResult(frame.outcome);
+        return false;
+      case "fatal":
+        return this.fault(`executor failed: ${frame.message}`);
+      default:
+        return this.fault("executor sent an unknown frame");
+    }
+  }
+
+  private onOutput(fd: 1 | 2, bytes: Buffer): boolean {
+    const active = this.active;
+    if (!active || active.reason) return true;
+    const room = active.run.maxOutputBytes - active.outputBytes;
+    const kept = bytes.length > room ? bytes.subarray(0, room) : bytes;
+    if (kept.length > 0) {
+      active.chunks.push({ fd, bytes: kept });
+      active.outputBytes += kept.length;
+      active.onOutput?.(fd, kept);
+    }
+    if (bytes.length > room) {
+      this.end("output_limit");
+      return false;
+    }
+    return true;
+  }
+
+  private onResult(raw: unknown): void {
+    const active = this.active;
+    if (!active || active.reason) return;
+    const outcome = validateOutcome(raw);
+    if (!outcome) return void this.end("crash", "executor sent a malformed result");
+    this.finish(active.interrupted ? "timeout" : outcome.status, outcome);
+  }
+
+  /** Gives up on the executor: kills it and ends any run as "crash". */
+  private fault(message: string): false {
+    if (this.active) this.end("crash", message);
+    else {
+      this.readyWaiter?.reject(new WasmboxError("EXECUTOR_START_FAILED", `${message}${this.stderrSuffix()}`));
+      this.snapshotWaiter?.reject(new WasmboxError("SNAPSHOT_FAILED", `${message}${this.stderrSuffix()}`));
+      this.kill();
+    }
+    return false;
+  }
+
+  private stderrSuffix(): string {
+    const tail = this.stderrTail.trim().split("\n").slice(-5).join("\n");
+    return tail ? `\n${tail}` : "";
+  }
+
+  /** Ends the active run for a host-side reason (limits, cancel, crash): the executor is killed. */
+  private end(reason: EndReason, crashMessage?: string): void {
+    const active = this.active;
+    if (!active || active.reason) return;
+    active.reason = reason;
+    active.crashMessage = crashMessage ?? null;
+    this.kill();
+    // Wait for the exit so what the executor printed last (e.g. V8's out-of-memory note) is known.
+    void this.exited.then(() => this.finish(reason, null));
+  }
+
+  private onExit(): void {
+    if (this.cleanupDir) rmSync(this.cleanupDir, { recursive: true, force: true });
+    const why = `executor exited (${this.exitInfo?.signal ?? `code ${this.exitInfo?.code}`})`;
+    this.readyWaiter?.reject(new WasmboxError("EXECUTOR_START_FAILED", `${why} before it was ready${this.stderrSuffix()}`));
+    this.snapshotWaiter?.reject(new WasmboxError("SNAPSHOT_FAILED", `${why} before the snapshot was written${this.stderrSuffix()}`));
+    this.readyWaiter = this.snapshotWaiter = null;
+    const active = this.active;
+    if (active && !active.reason) {
+      const oom = /out of memory|heap limit|Allocation failed/i.test(this.stderrTail);
+      active.reason = oom ? "memory_limit" : "crash";
+      active.crashMessage = oom ? null : why;
+      this.finish(active.reason, null);
+    }
+  }
+
+  private finish(status: RunStatus, outcome: ExecutorOutcome | null): void {
+    const active = this.active;
+    if (!active) return;
+    this.active = null;
+    for (const timer of active.timers) clearTimeout(timer);
+    active.removeAbort?.();
+    this.kill();
+    const stdout = decode(active.chunks, 1);
+    const stderr = decode(active.chunks, 2);
+    const error: GuestError | null = outcome?.error ?? hostError(status, active);
+    active.resolve({
+      status,
+      exitCode: outcome?.exitCode ?? null,
+      stdout,
+      stderr,
+      value: outcome?.value ?? null,
+      valueRepr: outcome?.valueRepr ?? null,
+      error,
+      files: outcome?.files ?? [],
+      durationMs: Math.round((performance.now() - active.startedAt) * 100) / 100,
+    });
+  }
+}
+
+function decode(chunks: { fd: 1 | 2; bytes: Uint8Array }[], fd: 1 | 2): string {
+  const parts = chunks.filter((c) => c.fd === fd).map((c) => c.bytes);
+  return new TextDecoder("utf-8").decode(Buffer.concat(parts));
+}
+
+/** The error object for outcomes the host decided (the guest never got to report). */
+function hostError(status: RunStatus, active: ActiveRun): GuestError | null {
+  const seconds = (active.run.timeoutMs / 1000).toString();
+  switch (status) {
+    case "timeout":
+      return { type: "Timeout", message: `run exceeded its time limit of ${seconds} s`, traceback: "" };
+    case "memory_limit":
+      return { type: "MemoryLimit", message: `run exceeded its memory limit of ${active.run.memoryLimitBytes} bytes`, traceback: "" };
+    case "output_limit":
+      return { type: "OutputLimit", message: `run exceeded its output limit of ${active.run.maxOutputBytes} bytes`, traceback: "" };
+    case "cancelled":
+      return { type: "Cancelled", message: "run was cancelled", traceback: "" };
+    case "crash":
+      return { type: "Crash", message: active.crashMessage ?? "executor crashed", traceback: "" };
+    default:
+      return null;
+  }
+}
+
+function isString(value: unknown): value is string {
+  return typeof value === "string";
+}
+
+/**
+ * Checks an outcome's shape. The executor's main isolate relays it from the worker, where guest
+ * code could have forged it, so it is input like any other: paths are validated again.
+ */
+function validateOutcome(raw: unknown): ExecutorOutcome | null {
+  if (typeof raw !== "object" || raw === null) return null;
+  const o = raw as Record<string, unknown>;
+  if (o.status !== "ok" && o.status !== "error" && o.status !== "memory_limit") return null;
+  if (o.exitCode !== null && !Number.isInteger(o.exitCode)) return null;
+  if (o.valueRepr !== null && !isString(o.valueRepr)) return null;
+  let error: GuestError | null = null;
+  if (o.error !== null) {
+    const e = o.error as Record<string, unknown>;
+    if (typeof e !== "object" || !isString(e.type) || !isString(e.message) || !isString(e.traceback)) return null;
+    error = { type: e.type, message: e.message, traceback: e.traceback };
+  }
+  if (!Array.isArray(o.files)) return null;
+  const files: OutputFile[] = [];
+  for (const f of o.files as Record<string, unknown>[]) {
+    if (typeof f !== "object" || f === null || !isString(f.path) || !isString(f.content)) return null;
+    if (f.encoding !== "utf8" && f.encoding !== "base64") return null;
+    if (!Number.isInteger(f.size)) return null;
+    let path: string;
+    try {
+      path = normalizeSandboxPath(f.path);
+    } catch {
+      return null;
+    }
+    files.push({ path, size: f.size as number, encoding: f.encoding, content: f.content });
+  }
+  return {
+    status: o.status,
+    exitCode: o.exitCode as number | null,
+    value: o.value ?? null,
+    valueRepr: (o.valueRepr as string | null) ?? null,
+    error,
+    files,
+  };
+}

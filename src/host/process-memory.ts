@@ -1,0 +1,53 @@
+import { readFileSync, readdirSync } from "node:fs";
+
+const PAGE_BYTES = 4096;
+
+/** Pids of `pid` and all its descendants, from /proc (Linux). */
+export function processTree(pid: number): number[] {
+  const out: number[] = [];
+  const pending = [pid];
+  while (pending.length > 0) {
+    const current = pending.pop()!;
+    out.push(current);
+    let tasks: string[];
+    try {
+      tasks = readdirSync(`/proc/${current}/task`);
+    } catch {
+      continue;
+    }
+    for (const task of tasks) {
+      try {
+        const children = readFileSync(`/proc/${current}/task/${task}/children`, "utf8").trim();
+        if (children) for (const child of children.split(/\s+/)) pending.push(Number(child));
+      } catch {
+        // the task ended while we looked
+      }
+    }
+  }
+  return out;
+}
+
+/** Resident memory of a process and its descendants in bytes, or null where /proc is unavailable. */
+export function treeResidentBytes(pid: number): number | null {
+  let total = 0;
+  let seen = false;
+  for (const member of processTree(pid)) {
+    try {
+      const statm = readFileSync(`/proc/${member}/statm`, "utf8").split(" ");
+      total += Number(statm[1]) * PAGE_BYTES;
+      seen = true;
+    } catch {
+      // gone
+    }
+  }
+  return seen ? total : null;
+}
+
+export const canMeasureMemory = (() => {
+  try {
+    readFileSync(`/proc/${process.pid}/statm`, "utf8");
+    return true;
+  } catch {
+    return false;
+  }
+})();

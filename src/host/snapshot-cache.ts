@@ -1,0 +1,44 @@
+import { createHash, randomBytes } from "node:crypto";
+import { existsSync, mkdirSync, readFileSync, renameSync, rmSync } from "node:fs";
+import { dirname, join } from "node:path";
+import { WasmboxError } from "../core/errors.js";
+
+/**
+ * The memory snapshot is derived from Pyodide and from our own worker code, so its file name carries
+ * both: a new Pyodide or a changed runner never loads a stale snapshot.
+ */
+export function snapshotPath(cache: string, pyodideVersion: string, workerFiles: string[]): string {
+  const hash = createHash("sha256");
+  for (const file of workerFiles) hash.update(readFileSync(file));
+  return join(cache, `python-${pyodideVersion}-${hash.digest("hex").slice(0, 16)}.snapshot`);
+}
+
+const inFlight = new Map<string, Promise<string>>();
+
+/**
+ * Returns the snapshot's path, calling `make(tempPath)` first when it is missing. The temporary file
+ * is renamed into place, so a concurrent creator in another process never sees half a file.
+ */
+export function ensureSnapshot(path: string, make: (tempPath: string) => Promise<void>): Promise<string> {
+  if (existsSync(path)) return Promise.resolve(path);
+  const existing = inFlight.get(path);
+  if (existing) return existing;
+  const task = (async () => {
+    mkdirSync(dirname(path), { recursive: true });
+    const temp = `${path}.${process.pid}.${randomBytes(4).toString("hex")}.tmp`;
+    try {
+      await make(temp);
+      renameSync(temp, path);
+    } catch (cause) {
+      rmSync(temp, { force: true });
+      throw cause instanceof WasmboxError
+        ? cause
+        : new WasmboxError("SNAPSHOT_FAILED", `cannot make the Python snapshot: ${cause}`, { cause });
+    } finally {
+      inFlight.delete(path);
+    }
+    return path;
+  })();
+  inFlight.set(path, task);
+  return task;
+}

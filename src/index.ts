@@ -1,0 +1,12 @@
+export { Sandbox, run, type SandboxOptions, type RunOptions } from "./sandbox/sandbox.js";
+export type { RunRequest, FileContent, Language } from "./core/request.js";
+export type { RunResult, RunStatus, GuestError, OutputFile } from "./core/result.js";
+export { RUN_STATUSES, fileBytes } from "./core/result.js";
+export { WasmboxError, type WasmboxErrorCode } from "./core/errors.js";
+export {
+  DEFAULT_TIMEOUT_MS,
+  DEFAULT_MEMORY_LIMIT_BYTES,
+  DEFAULT_MAX_OUTPUT_BYTES,
+  DEFAULT_MAX_REQUEST_BYTES,
+} from "./core/limits.js";
+export type { OsSandboxMode } from "./host/executor-launch.js";

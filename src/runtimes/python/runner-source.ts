@@ -1,0 +1,156 @@
+/**
+ * Python source of the `_wasmbox_runner` module. It is executed once, before the memory snapshot
+ * is taken, so every executor starts with it (and the common stdlib modules) already imported.
+ * It runs one program per fresh interpreter and returns the outcome as a JSON string.
+ */
+export const PRELOADED_MODULES = [
+  "ast", "base64", "collections", "dataclasses", "datetime", "decimal", "fractions", "functools",
+  "hashlib", "heapq", "io", "itertools", "json", "linecache", "math", "operator", "os", "random",
+  "re", "statistics", "string", "textwrap", "traceback", "types", "typing",
+];
+
+export const RUNNER_SOURCE = String.raw`
+import ast, builtins, json, linecache, os, sys, traceback, types
+
+_REPR_MAX_CHARS = 65536
+_INTERNAL_PATH_PARTS = ("/_pyodide/", "/pyodide/", "<wasmbox>")
+
+
+class _BlockedImports:
+    """A meta-path finder that refuses the modules that hand guest code the executor's JS realm."""
+
+    BLOCKED = frozenset({"js", "pyodide_js"})
+
+    def find_spec(self, name, path=None, target=None):
+        if name.split(".")[0] in self.BLOCKED:
+            raise ImportError(f"module {name!r} is not available in the wasmbox sandbox")
+        return None
+
+
+def harden():
+    for name in list(sys.modules):
+        if name.split(".")[0] in _BlockedImports.BLOCKED:
+            del sys.modules[name]
+    sys.meta_path.insert(0, _BlockedImports())
+    try:
+        import pyodide.code
+        if hasattr(pyodide.code, "run_js"):
+            del pyodide.code.run_js
+    except Exception:
+        pass
+
+
+def _is_internal(filename):
+    return any(part in filename for part in _INTERNAL_PATH_PARTS)
+
+
+def _user_traceback(exc, filename):
+    """Formats like CPython, starting at the user's code and without the runner's or Pyodide's frames."""
+    tb = exc.__traceback__
+    while tb is not None and tb.tb_frame.f_code.co_filename != filename:
+        tb = tb.tb_next
+    exc.__traceback__ = tb
+    te = traceback.TracebackException(type(exc), exc, tb, compact=True)
+    seen = set()
+    pending = [te]
+    while pending:
+        current = pending.pop()
+        if id(current) in seen:
+            continue
+        seen.add(id(current))
+        current.stack = traceback.StackSummary.from_list(
+            [frame for frame in current.stack if not _is_internal(frame.filename)]
+        )
+        pending.extend(e for e in (current.__cause__, current.__context__) if e is not None)
+    return "".join(te.format())
+
+
+def _safe_repr(value):
+    try:
+        text = repr(value)
+    except BaseException as exc:  # a hostile __repr__ must not break the result
+        return f"<repr failed: {type(exc).__name__}>"
+    if len(text) > _REPR_MAX_CHARS:
+        text = text[:_REPR_MAX_CHARS] + "…"
+    return text
+
+
+def _json_value(value, max_bytes):
+    try:
+        text = json.dumps(value, allow_nan=False)
+    except BaseException:
+        return None
+    return text if len(text) <= max_bytes else None
+
+
+def _exit_code(exc):
+    code = exc.code
+    if code is None:
+        return 0
+    if isinstance(code, bool):
+        return int(code)
+    if isinstance(code, int):
+        return code & 0xFF  # what a POSIX shell would see, as with CPython
+    try:
+        print(code, file=sys.stderr)
+    except BaseException:
+        pass
+    return 1
+
+
+def run(code, filename, argv, env, max_value_bytes):
+    argv0 = "-c" if filename == "<string>" else filename
+    sys.argv = [argv0, *argv]
+    os.environ.clear()
+    os.environ.update(env)
+    os.chdir("/sandbox")
+    if "/sandbox" not in sys.path:
+        sys.path.insert(0, "/sandbox")
+    main = types.ModuleType("__main__")
+    if filename != "<string>":
+        main.__file__ = "/sandbox/" + filename
+    sys.modules["__main__"] = main
+    scope = main.__dict__
+    scope["__builtins__"] = builtins
+    linecache.cache[filename] = (len(code), None, code.splitlines(True), filename)
+
+    outcome = {"status": "ok", "exitCode": 0, "value": None, "valueRepr": None, "error": None}
+    try:
+        try:
+            tree = ast.parse(code, filename)
+            last = None
+            if tree.body and isinstance(tree.body[-1], ast.Expr):
+                last = ast.Expression(tree.body.pop().value)
+            exec(compile(tree, filename, "exec"), scope)
+            if last is not None:
+                value = eval(compile(last, filename, "eval"), scope)
+                if value is not None:
+                    outcome["valueRepr"] = _safe_repr(value)
+                    outcome["value"] = _json_value(value, max_value_bytes)
+        except SystemExit as exc:
+            code_ = _exit_code(exc)
+            outcome["exitCode"] = code_
+            if code_ != 0:
+                outcome["status"] = "error"
+                outcome["error"] = {"type": "SystemExit", "message": str(code_), "traceback": ""}
+        except BaseException as exc:
+            tb_text = _user_traceback(exc, filename)
+            outcome["status"] = "memory_limit" if isinstance(exc, MemoryError) else "error"
+            outcome["exitCode"] = 1
+            outcome["error"] = {"type": type(exc).__name__, "message": str(exc), "traceback": tb_text}
+            try:
+                sys.stderr.write(tb_text)
+            except BaseException:
+                pass
+        finally:
+            for stream in (sys.stdout, sys.stderr):
+                try:
+                    stream.flush()
+                except BaseException:
+                    pass
+    except BaseException as exc:  # e.g. a second KeyboardInterrupt while reporting the first
+        outcome["status"] = "error"
+        outcome["exitCode"] = 1
+        outcome["error"] = {"type": type(exc).__name__, "message": str(exc), "traceback": ""}
+    return json.dumps(outcome)
+`;

@@ -1,0 +1,197 @@
+/**
+ * Runs INSIDE the executor, in a Deno worker: loads Pyodide (from the memory snapshot when one is
+ * given), then runs one program. Guest code shares this worker's JS realm, so nothing secret lives
+ * here: the frame key stays in the executor's main isolate, and everything this worker posts is
+ * treated there as untrusted input.
+ */
+import { PRELOADED_MODULES, RUNNER_SOURCE } from "./runner-source.js";
+
+declare const self: {
+  onmessage: ((event: MessageEvent) => void) | null;
+  postMessage(message: unknown, transfer?: Transferable[]): void;
+};
+
+// deno-lint-ignore no-explicit-any
+type Pyodide = any;
+
+export type WorkerInit = {
+  t: "init";
+  /** The pyodide package directory as a path ending in "/" (Pyodide reads its files by path under Deno). */
+  pyodideDir: string;
+  snapshot: Uint8Array | null;
+  makeSnapshot: boolean;
+  interrupt: SharedArrayBuffer;
+};
+
+export type WorkerRun = {
+  t: "run";
+  code: string;
+  filename: string;
+  files: [string, Uint8Array][];
+  stdin: Uint8Array;
+  argv: string[];
+  env: Record<string, string>;
+  memoryLimitBytes: number;
+  maxOutputBytes: number;
+};
+
+const WASM_PAGE_BYTES = 65536;
+
+// The wasm heap cap. Emscripten grows memory through Memory.prototype.grow and turns a throw into
+// a failed malloc, which Python raises as MemoryError, a limit the guest can catch and survive.
+// Guest JS could undo this patch; the host's resident-memory watchdog is the wall behind it.
+let memoryCapBytes = Number.POSITIVE_INFINITY;
+const originalGrow = WebAssembly.Memory.prototype.grow;
+WebAssembly.Memory.prototype.grow = function grow(this: WebAssembly.Memory, deltaPages: number): number {
+  if (this.buffer.byteLength + deltaPages * WASM_PAGE_BYTES > memoryCapBytes) {
+    throw new RangeError("wasmbox: memory limit reached");
+  }
+  return originalGrow.call(this, deltaPages);
+};
+
+let pyodide: Pyodide | null = null;
+let stdinBytes: Uint8Array = new Uint8Array(0);
+let stdinOffset = 0;
+
+function post(message: unknown, transfer: Transferable[] = []): void {
+  self.postMessage(message, transfer);
+}
+
+function writer(fd: 1 | 2) {
+  return {
+    write(buffer: Uint8Array): number {
+      const data = buffer.slice();
+      post({ t: "out", fd, data }, [data.buffer]);
+      return buffer.length;
+    },
+    isatty: false,
+  };
+}
+
+async function load(init: WorkerInit): Promise<void> {
+  const { loadPyodide } = await import(new URL(`file://${init.pyodideDir}pyodide.mjs`).href);
+  const options = {
+    indexURL: init.pyodideDir,
+    env: {},
+    stdout: () => {},
+    stderr: () => {},
+    // The snapshot already holds the interpreter; skip the checks that would read more files.
+    checkAPIVersion: true,
+  };
+  if (init.makeSnapshot) {
+    pyodide = await loadPyodide({ ...options, _makeSnapshot: true });
+    pyodide.runPython(`
+import sys, types
+for _name in ${JSON.stringify(PRELOADED_MODULES)}:
+    __import__(_name)
+_runner = types.ModuleType("_wasmbox_runner")
+exec(compile(${JSON.stringify(RUNNER_SOURCE)}, "<wasmbox>", "exec"), _runner.__dict__)
+sys.modules["_wasmbox_runner"] = _runner
+del _runner, _name
+`);
+    const bytes: Uint8Array = pyodide.makeMemorySnapshot();
+    post({ t: "snapshot", bytes }, [bytes.buffer]);
+    return;
+  }
+  pyodide = await loadPyodide({ ...options, _loadSnapshot: init.snapshot });
+  pyodide.setStdout(writer(1));
+  pyodide.setStderr(writer(2));
+  pyodide.setStdin({
+    read(buffer: Uint8Array): number {
+      const n = Math.min(buffer.length, stdinBytes.length - stdinOffset);
+      buffer.set(stdinBytes.subarray(stdinOffset, stdinOffset + n));
+      stdinOffset += n;
+      return n; // 0 is EOF
+    },
+    isatty: false,
+  });
+  pyodide.setInterruptBuffer(new Int32Array(init.interrupt));
+  // Take the JS bridges out of the guest's reach (an extra layer, not a wall: see docs/architecture.md).
+  for (const name of ["js", "pyodide_js"]) {
+    try {
+      pyodide.unregisterJsModule(name);
+    } catch {
+      // not registered in this build
+    }
+  }
+  pyodide.pyimport("_wasmbox_runner").harden();
+  post({ t: "ready" });
+}
+
+function writeFiles(files: [string, Uint8Array][]): void {
+  const FS = pyodide.FS;
+  FS.mkdirTree("/sandbox");
+  for (const [path, bytes] of files) {
+    const full = "/sandbox/" + path;
+    FS.mkdirTree(full.slice(0, full.lastIndexOf("/")));
+    FS.writeFile(full, bytes);
+  }
+}
+
+function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
+}
+
+/** Regular files under /sandbox that are new or differ from what the caller put there. */
+function changedFiles(inputs: Map<string, Uint8Array>) {
+  const FS = pyodide.FS;
+  const out: { path: string; size: number; encoding: "utf8" | "base64"; content: string }[] = [];
+  const strict = new TextDecoder("utf-8", { fatal: true });
+  const walk = (dir: string, prefix: string) => {
+    for (const name of FS.readdir(dir) as string[]) {
+      if (name === "." || name === "..") continue;
+      const full = `${dir}/${name}`;
+      const rel = prefix ? `${prefix}/${name}` : name;
+      const stat = FS.lstat(full);
+      if (FS.isDir(stat.mode)) walk(full, rel);
+      else if (FS.isFile(stat.mode)) {
+        const bytes: Uint8Array = FS.readFile(full);
+        const before = inputs.get(rel);
+        if (before && sameBytes(before, bytes)) continue;
+        let encoding: "utf8" | "base64" = "utf8";
+        let content: string;
+        try {
+          content = strict.decode(bytes);
+        } catch {
+          encoding = "base64";
+          content = (bytes as Uint8Array & { toBase64(): string }).toBase64();
+        }
+        out.push({ path: rel, size: bytes.length, encoding, content });
+      }
+    }
+  };
+  walk("/sandbox", "");
+  return out.sort((a, b) => (a.path < b.path ? -1 : 1));
+}
+
+function run(message: WorkerRun): void {
+  memoryCapBytes = message.memoryLimitBytes;
+  stdinBytes = message.stdin;
+  stdinOffset = 0;
+  const inputs = new Map(message.files);
+  writeFiles(message.files);
+  const runner = pyodide.pyimport("_wasmbox_runner");
+  const env = pyodide.toPy(message.env);
+  const argv = pyodide.toPy(message.argv);
+  let outcome;
+  try {
+    outcome = JSON.parse(runner.run(message.code, message.filename, argv, env, message.maxOutputBytes));
+  } finally {
+    env.destroy();
+    argv.destroy();
+  }
+  // Values become JSON text in Python; parse here so the host gets a plain object.
+  if (typeof outcome.value === "string") outcome.value = JSON.parse(outcome.value);
+  outcome.files = changedFiles(inputs);
+  post({ t: "result", outcome });
+}
+
+self.onmessage = (event: MessageEvent) => {
+  const message = event.data as WorkerInit | WorkerRun;
+  const task = message.t === "init" ? load(message) : Promise.resolve().then(() => run(message));
+  task.catch((error: unknown) => {
+    post({ t: "fatal", message: error instanceof Error ? `${error.name}: ${error.message}` : String(error) });
+  });
+};

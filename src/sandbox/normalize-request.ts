@@ -1,0 +1,142 @@
+import { WasmboxError } from "../core/errors.js";
+import {
+  DEFAULT_MAX_OUTPUT_BYTES,
+  DEFAULT_MEMORY_LIMIT_BYTES,
+  DEFAULT_TIMEOUT_MS,
+  MAX_MEMORY_LIMIT_BYTES,
+  MAX_OUTPUT_BYTES_LIMIT,
+  MAX_TIMEOUT_MS,
+  MIN_MEMORY_LIMIT_BYTES,
+} from "../core/limits.js";
+import { LANGUAGES, type Language, type NormalizedRun } from "../core/request.js";
+import { normalizeSandboxPath } from "../vfs/sandbox-path.js";
+
+const RUN_FIELDS = new Set([
+  "code", "entryPath", "language", "files", "stdin", "argv", "env",
+  "timeoutMs", "memoryLimitBytes", "maxOutputBytes",
+]);
+
+function invalid(message: string): never {
+  throw new WasmboxError("INVALID_REQUEST", message);
+}
+
+function isPlainObject(value: unknown): value is Record<string, unknown> {
+  return typeof value === "object" && value !== null && !Array.isArray(value) && !(value instanceof Uint8Array);
+}
+
+function decodeBase64(text: string, what: string): Uint8Array {
+  if (!/^[A-Za-z0-9+/]*={0,2}$/.test(text.replace(/\s+/g, ""))) invalid(`${what} is not valid base64`);
+  try {
+    const binary = atob(text.replace(/\s+/g, ""));
+    const bytes = new Uint8Array(binary.length);
+    for (let i = 0; i < binary.length; i++) bytes[i] = binary.charCodeAt(i);
+    return bytes;
+  } catch {
+    invalid(`${what} is not valid base64`);
+  }
+}
+
+/** Text, bytes, or `{encoding, content}` (the JSON form) to bytes. */
+export function contentBytes(value: unknown, what: string): Uint8Array {
+  if (typeof value === "string") return new TextEncoder().encode(value);
+  if (value instanceof Uint8Array) return value;
+  if (isPlainObject(value) && typeof value.content === "string") {
+    if (value.encoding === "base64") return decodeBase64(value.content, what);
+    if (value.encoding === "utf8" || value.encoding === undefined) return new TextEncoder().encode(value.content);
+    invalid(`${what}.encoding must be "utf8" or "base64"`);
+  }
+  invalid(`${what} must be a string, bytes, or {"encoding": "utf8"|"base64", "content": string}`);
+}
+
+function integerIn(value: unknown, name: string, min: number, max: number, fallback: number): number {
+  if (value === undefined || value === null) return fallback;
+  if (typeof value !== "number" || !Number.isFinite(value) || !Number.isInteger(value)) {
+    invalid(`${name} must be an integer, got ${JSON.stringify(value)}`);
+  }
+  if (value < min || value > max) invalid(`${name} must be between ${min} and ${max}, got ${value}`);
+  return value;
+}
+
+/**
+ * Validates a run request from any edge (library call or JSON) and applies defaults.
+ * Throws WasmboxError INVALID_REQUEST / INVALID_PATH with a message naming the bad field.
+ */
+export function normalizeRunRequest(input: unknown, options: { allowExtraFields?: readonly string[] } = {}): NormalizedRun {
+  if (!isPlainObject(input)) invalid("a run request must be a JSON object");
+  const allowed = options.allowExtraFields ?? [];
+  for (const key of Object.keys(input)) {
+    if (!RUN_FIELDS.has(key) && !allowed.includes(key)) invalid(`unknown field ${JSON.stringify(key)}`);
+  }
+
+  const language = (input.language ?? "python") as Language;
+  if (typeof language !== "string" || !LANGUAGES.includes(language)) {
+    throw new WasmboxError(
+      "UNSUPPORTED_LANGUAGE",
+      `language ${JSON.stringify(input.language)} is not supported; supported: ${LANGUAGES.join(", ")}`,
+    );
+  }
+
+  const files = new Map<string, Uint8Array>();
+  if (input.files !== undefined && input.files !== null) {
+    if (!isPlainObject(input.files)) invalid("files must be an object mapping sandbox paths to contents");
+    for (const [path, content] of Object.entries(input.files)) {
+      const normal = normalizeSandboxPath(path);
+      if (files.has(normal)) invalid(`files names ${JSON.stringify(normal)} twice`);
+      files.set(normal, contentBytes(content, `files[${JSON.stringify(path)}]`));
+    }
+  }
+
+  let code: string;
+  let filename: string;
+  if (input.code !== undefined && input.code !== null) {
+    if (typeof input.code !== "string") invalid("code must be a string");
+    if (input.entryPath !== undefined && input.entryPath !== null) invalid("give either code or entryPath, not both");
+    code = input.code;
+    filename = "<string>";
+  } else if (input.entryPath !== undefined && input.entryPath !== null) {
+    const entry = normalizeSandboxPath(input.entryPath);
+    const bytes = files.get(entry);
+    if (!bytes) invalid(`entryPath ${JSON.stringify(entry)} is not among files`);
+    code = new TextDecoder().decode(bytes);
+    filename = entry;
+  } else {
+    invalid("a run request needs code (a string) or entryPath (a path among files)");
+  }
+
+  const stdin = input.stdin === undefined || input.stdin === null ? new Uint8Array(0) : contentBytes(input.stdin, "stdin");
+
+  let argv: string[] = [];
+  if (input.argv !== undefined && input.argv !== null) {
+    if (!Array.isArray(input.argv) || !input.argv.every((a) => typeof a === "string")) {
+      invalid("argv must be an array of strings");
+    }
+    argv = [...input.argv];
+  }
+
+  const env: Record<string, string> = {};
+  if (input.env !== undefined && input.env !== null) {
+    if (!isPlainObject(input.env)) invalid("env must be an object of string values");
+    for (const [key, value] of Object.entries(input.env)) {
+      if (typeof value !== "string") invalid(`env[${JSON.stringify(key)}] must be a string`);
+      if (key === "" || key.includes("=") || key.includes("\0") || value.includes("\0")) {
+        invalid(`env name ${JSON.stringify(key)} is not a valid variable name`);
+      }
+      env[key] = value;
+    }
+  }
+
+  return {
+    language,
+    code,
+    filename,
+    files,
+    stdin,
+    argv,
+    env,
+    timeoutMs: integerIn(input.timeoutMs, "timeoutMs", 1, MAX_TIMEOUT_MS, DEFAULT_TIMEOUT_MS),
+    memoryLimitBytes: integerIn(
+      input.memoryLimitBytes, "memoryLimitBytes", MIN_MEMORY_LIMIT_BYTES, MAX_MEMORY_LIMIT_BYTES, DEFAULT_MEMORY_LIMIT_BYTES,
+    ),
+    maxOutputBytes: integerIn(input.maxOutputBytes, "maxOutputBytes", 0, MAX_OUTPUT_BYTES_LIMIT, DEFAULT_MAX_OUTPUT_BYTES),
+  };
+}

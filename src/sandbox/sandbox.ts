@@ -1,0 +1,162 @@
+import { availableParallelism } from "node:os";
+import { WasmboxError } from "../core/errors.js";
+import type { RunRequest } from "../core/request.js";
+import type { RunResult } from "../core/result.js";
+import { ExecutorFactory, type ExecutorFactoryOptions } from "../host/executor-factory.js";
+import { ExecutorPool } from "../host/executor-pool.js";
+import { normalizeRunRequest } from "./normalize-request.js";
+
+export interface SandboxOptions extends ExecutorFactoryOptions {
+  /** Executors kept loaded ahead of demand. Default 2 (0 for the one-shot `run()`). */
+  poolSize?: number;
+  /** Runs executing at once; more wait in a queue. Default: the number of CPU cores, at least 2. */
+  maxConcurrency?: number;
+}
+
+export interface RunOptions {
+  /** Aborting ends the run at once (its executor is killed) with status "cancelled". */
+  signal?: AbortSignal;
+  /** Called with each piece of guest stdout as it is produced, in order. */
+  onStdout?: (chunk: string) => void;
+  /** Called with each piece of guest stderr as it is produced, in order. */
+  onStderr?: (chunk: string) => void;
+}
+
+function cancelledResult(): RunResult {
+  return {
+    status: "cancelled",
+    exitCode: null,
+    stdout: "",
+    stderr: "",
+    value: null,
+    valueRepr: null,
+    error: { type: "Cancelled", message: "run was cancelled before it started", traceback: "" },
+    files: [],
+    durationMs: 0,
+  };
+}
+
+/**
+ * The facade: runs untrusted code, each run in a fresh interpreter inside its own zero-permission
+ * executor process. Create with `await Sandbox.create()`, dispose with `close()` or `await using`.
+ */
+export class Sandbox {
+  private closed = false;
+  private active = 0;
+  private readonly queue: (() => void)[] = [];
+  private idle: (() => void) | null = null;
+
+  private constructor(
+    private readonly factory: ExecutorFactory,
+    private readonly pool: ExecutorPool,
+    private readonly maxConcurrency: number,
+  ) {}
+
+  /** Resolves the runtime, makes the Python snapshot on first use (a few seconds, cached per user), starts the pool. */
+  static async create(options: SandboxOptions = {}): Promise<Sandbox> {
+    const factory = await ExecutorFactory.create(options);
+    const poolSize = options.poolSize ?? 2;
+    if (!Number.isInteger(poolSize) || poolSize < 0) throw new RangeError("poolSize must be an integer >= 0");
+    const maxConcurrency = options.maxConcurrency ?? Math.max(2, availableParallelism());
+    if (!Number.isInteger(maxConcurrency) || maxConcurrency < 1) throw new RangeError("maxConcurrency must be an integer >= 1");
+    return new Sandbox(factory, new ExecutorPool(factory, poolSize), maxConcurrency);
+  }
+
+  /** Which security layers are active, in one sentence. */
+  get layers(): string {
+    return this.factory.layers;
+  }
+
+  /** Whether executors run inside bubblewrap. */
+  get osSandboxed(): boolean {
+    return this.factory.bwrap !== null;
+  }
+
+  /**
+   * Runs one program in a fresh interpreter. Resolves with a RunResult for every guest outcome
+   * (errors, timeouts, limits, cancellation); rejects only for a bad request (INVALID_REQUEST,
+   * INVALID_PATH, UNSUPPORTED_LANGUAGE) or a host failure (e.g. SANDBOX_CLOSED).
+   */
+  async run(request: RunRequest, options: RunOptions = {}): Promise<RunResult> {
+    if (this.closed) throw new WasmboxError("SANDBOX_CLOSED", "the sandbox is closed");
+    const run = normalizeRunRequest(request);
+    const { signal } = options;
+    if (signal?.aborted) return cancelledResult();
+    if (!(await this.slot(signal))) return cancelledResult();
+    try {
+      let executor;
+      try {
+        executor = await this.pool.acquire(signal);
+      } catch (error) {
+        if (error instanceof WasmboxError && error.code === "ABORTED") return cancelledResult();
+        throw error;
+      }
+      const decoders = { 1: new TextDecoder(), 2: new TextDecoder() };
+      const listeners = { 1: options.onStdout, 2: options.onStderr };
+      return await executor.run(run, {
+        signal,
+        onOutput: options.onStdout || options.onStderr
+          ? (fd, chunk) => {
+              const text = decoders[fd].decode(chunk, { stream: true });
+              if (text) listeners[fd]?.(text);
+            }
+          : undefined,
+      });
+    } finally {
+      this.release();
+    }
+  }
+
+  private slot(signal?: AbortSignal): Promise<boolean> {
+    if (this.active < this.maxConcurrency) {
+      this.active++;
+      return Promise.resolve(true);
+    }
+    return new Promise<boolean>((resolve) => {
+      const grant = () => {
+        signal?.removeEventListener("abort", onAbort);
+        this.active++;
+        resolve(true);
+      };
+      const onAbort = () => {
+        const index = this.queue.indexOf(grant);
+        if (index >= 0) this.queue.splice(index, 1);
+        resolve(false);
+      };
+      signal?.addEventListener("abort", onAbort, { once: true });
+      this.queue.push(grant);
+    });
+  }
+
+  private release(): void {
+    this.active--;
+    const next = this.queue.shift();
+    if (next) next();
+    else if (this.active === 0) this.idle?.();
+  }
+
+  /** Waits for runs in flight, then stops every executor. Idempotent. */
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    try {
+      if (this.active > 0 || this.queue.length > 0) await new Promise<void>((resolve) => (this.idle = resolve));
+    } finally {
+      this.pool.close();
+    }
+  }
+
+  async [Symbol.asyncDispose](): Promise<void> {
+    await this.close();
+  }
+}
+
+/** Runs one program in a fresh sandbox and closes it: the simplest call, and the slowest. */
+export async function run(request: RunRequest, options: RunOptions & SandboxOptions = {}): Promise<RunResult> {
+  const sandbox = await Sandbox.create({ ...options, poolSize: 0 });
+  try {
+    return await sandbox.run(request, options);
+  } finally {
+    await sandbox.close();
+  }
+}
