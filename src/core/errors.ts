@@ -12,7 +12,9 @@ export type WasmboxErrorCode =
   | "SNAPSHOT_FAILED"
   | "SANDBOX_LAYER_MISSING"
   | "SANDBOX_CLOSED"
-  | "ABORTED";
+  | "ABORTED"
+  | "UNKNOWN_OP"
+  | "INTERNAL_ERROR";
 
 export class WasmboxError extends Error {
   readonly code: WasmboxErrorCode;

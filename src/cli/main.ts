@@ -1,0 +1,260 @@
+/**
+ * The `wasmbox` command: `run` executes one program like `python` would, `serve --stdio` answers
+ * JSON lines. Input is validated here, at the edge; the facade does the rest.
+ */
+import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { basename, dirname, resolve, sep } from "node:path";
+import { WasmboxError } from "../core/errors.js";
+import type { RunRequest } from "../core/request.js";
+import { CLI_EXIT_CODES, fileBytes, type RunResult } from "../core/result.js";
+import type { OsSandboxMode } from "../host/executor-launch.js";
+import { Sandbox } from "../sandbox/sandbox.js";
+import { containedHostPath, normalizeSandboxPath } from "../vfs/sandbox-path.js";
+import { parseDurationMs, parseSizeBytes } from "./parse-units.js";
+import { serveStdio } from "./serve-stdio.js";
+
+const USAGE = `usage: wasmbox run [options] (FILE | -c CODE | -) [-- ARG...]
+       wasmbox serve --stdio [--max-request-bytes N] [--pool N]
+       wasmbox --version
+
+Runs untrusted Python in a zero-permission WebAssembly sandbox.
+
+run options:
+  -c CODE               run CODE (like python -c)
+  --timeout T           wall-clock limit: seconds, or 500ms, 2s, 1m (default 30s)
+  --memory M            memory limit: MiB, or 512m, 1g (default 256m)
+  --max-output N        cap on stdout+stderr: bytes, or 64k, 1m (default 1m)
+  --file HOST[:SANDBOX] copy a host file into the sandbox (repeatable)
+  --out DIR             write files the run created or changed into DIR
+  --stdin FILE          the program's stdin (default: this process's stdin when piped)
+  --env K=V             set a variable in the guest's environment (repeatable)
+  --json                print the result object as JSON, and nothing else, on stdout
+  --os-sandbox MODE     auto (default), require or off: run executors inside bubblewrap
+Exit status: the program's, or 124 timeout, 137 memory limit, 125 output limit, 70 crash, 2 usage.`;
+
+class UsageError extends Error {}
+
+interface RunCommand {
+  request: RunRequest;
+  json: boolean;
+  outDir: string | null;
+  stdinFile: string | null;
+  codeFromStdin: boolean;
+  osSandbox: OsSandboxMode;
+}
+
+function takeValue(args: string[], i: number, flag: string): string {
+  const value = args[i + 1];
+  if (value === undefined) throw new UsageError(`${flag} needs a value`);
+  return value;
+}
+
+export function parseRunArgs(args: string[]): RunCommand {
+  const request: RunRequest = { files: {}, env: {}, argv: [] };
+  const files = request.files as Record<string, Uint8Array>;
+  let json = false;
+  let outDir: string | null = null;
+  let stdinFile: string | null = null;
+  let source: { kind: "code"; code: string } | { kind: "file"; path: string } | { kind: "stdin" } | null = null;
+  let osSandbox: OsSandboxMode = "auto";
+  let i = 0;
+  for (; i < args.length; i++) {
+    const arg = args[i]!;
+    const [flag, inline] = arg.startsWith("--") && arg.includes("=") ? [arg.slice(0, arg.indexOf("=")), arg.slice(arg.indexOf("=") + 1)] : [arg, undefined];
+    const value = () => {
+      if (inline !== undefined) return inline;
+      const v = takeValue(args, i, flag);
+      i++;
+      return v;
+    };
+    if (flag === "--") {
+      i++;
+      break;
+    } else if (flag === "-c") {
+      if (source) throw new UsageError("give one program: FILE, -c CODE or -");
+      source = { kind: "code", code: value() };
+      i++;
+      break; // like python: what follows -c CODE is argv
+    } else if (flag === "--timeout") {
+      const ms = parseDurationMs(value());
+      if (ms === null) throw new UsageError(`--timeout: cannot read a duration; use seconds, or e.g. 500ms`);
+      request.timeoutMs = ms;
+    } else if (flag === "--memory") {
+      const bytes = parseSizeBytes(value(), "m");
+      if (bytes === null) throw new UsageError(`--memory: cannot read a size; use MiB, or e.g. 512m, 1g`);
+      request.memoryLimitBytes = bytes;
+    } else if (flag === "--max-output") {
+      const bytes = parseSizeBytes(value(), "b");
+      if (bytes === null) throw new UsageError(`--max-output: cannot read a size; use bytes, or e.g. 64k, 1m`);
+      request.maxOutputBytes = bytes;
+    } else if (flag === "--file") {
+      const spec = value();
+      const colon = spec.indexOf(":");
+      const host = colon >= 0 ? spec.slice(0, colon) : spec;
+      let target: string;
+      try {
+        target = normalizeSandboxPath(colon >= 0 ? spec.slice(colon + 1) : basename(host));
+      } catch (error) {
+        throw new UsageError(`--file ${spec}: ${(error as Error).message}`);
+      }
+      try {
+        files[target] = readFileSync(host);
+      } catch (error) {
+        throw new UsageError(`--file ${spec}: cannot read ${host}: ${(error as NodeJS.ErrnoException).code ?? error}`);
+      }
+    } else if (flag === "--out") {
+      outDir = value();
+    } else if (flag === "--stdin") {
+      stdinFile = value();
+    } else if (flag === "--env") {
+      const pair = value();
+      const eq = pair.indexOf("=");
+      if (eq <= 0) throw new UsageError(`--env ${pair}: expected K=V`);
+      request.env![pair.slice(0, eq)] = pair.slice(eq + 1);
+    } else if (flag === "--json") {
+      json = true;
+    } else if (flag === "--os-sandbox") {
+      const mode = value();
+      if (mode !== "auto" && mode !== "require" && mode !== "off") throw new UsageError("--os-sandbox: use auto, require or off");
+      osSandbox = mode;
+    } else if (flag === "-") {
+      if (source) throw new UsageError("give one program: FILE, -c CODE or -");
+      source = { kind: "stdin" };
+    } else if (flag.startsWith("-")) {
+      throw new UsageError(`unknown option ${flag}`);
+    } else {
+      if (source) throw new UsageError("give one program: FILE, -c CODE or -");
+      source = { kind: "file", path: arg };
+      i++;
+      break; // like python: what follows the script is argv
+    }
+  }
+  request.argv = args.slice(i).filter((a, n) => !(n === 0 && a === "--"));
+  if (!source) throw new UsageError("nothing to run: give FILE, -c CODE or -");
+  if (source.kind === "code") request.code = source.code;
+  else if (source.kind === "file") {
+    let code: Buffer;
+    try {
+      code = readFileSync(source.path);
+    } catch (error) {
+      throw new UsageError(`cannot read ${source.path}: ${(error as NodeJS.ErrnoException).code ?? error}`);
+    }
+    const entry = basename(source.path);
+    files[entry] = code;
+    request.entryPath = entry;
+  }
+  return { request, json, outDir, stdinFile, codeFromStdin: source.kind === "stdin", osSandbox };
+}
+
+async function readAll(stream: NodeJS.ReadableStream): Promise<Buffer> {
+  const chunks: Buffer[] = [];
+  for await (const chunk of stream) chunks.push(Buffer.from(chunk as Buffer));
+  return Buffer.concat(chunks);
+}
+
+function writeOutFiles(result: RunResult, outDir: string): void {
+  for (const file of result.files) {
+    const target = containedHostPath(outDir, file.path, resolve, sep);
+    mkdirSync(dirname(target), { recursive: true });
+    writeFileSync(target, fileBytes(file));
+  }
+}
+
+async function runCommand(args: string[]): Promise<number> {
+  const command = parseRunArgs(args);
+  const { request } = command;
+  if (command.codeFromStdin) request.code = (await readAll(process.stdin)).toString("utf8");
+  if (command.stdinFile) {
+    try {
+      request.stdin = readFileSync(command.stdinFile);
+    } catch (error) {
+      throw new UsageError(`--stdin: cannot read ${command.stdinFile}: ${(error as NodeJS.ErrnoException).code ?? error}`);
+    }
+  } else if (!command.codeFromStdin && !process.stdin.isTTY) {
+    request.stdin = await readAll(process.stdin);
+  }
+  const controller = new AbortController();
+  const onSignal = () => controller.abort();
+  process.once("SIGINT", onSignal);
+  process.once("SIGTERM", onSignal);
+  const sandbox = await Sandbox.create({ poolSize: 0, osSandbox: command.osSandbox });
+  let result: RunResult;
+  try {
+    result = await sandbox.run(request, {
+      signal: controller.signal,
+      // Without --json the CLI behaves like python: output appears as it is produced.
+      onStdout: command.json ? undefined : (chunk) => process.stdout.write(chunk),
+      onStderr: command.json ? undefined : (chunk) => process.stderr.write(chunk),
+    });
+  } finally {
+    await sandbox.close();
+    process.off("SIGINT", onSignal);
+    process.off("SIGTERM", onSignal);
+  }
+  if (command.outDir) writeOutFiles(result, command.outDir);
+  if (command.json) {
+    process.stdout.write(JSON.stringify(result) + "\n");
+  } else if (result.status !== "ok" && result.status !== "error") {
+    process.stderr.write(`wasmbox: ${result.status}: ${result.error?.message ?? ""}\n`);
+  }
+  if (result.status === "ok" || result.status === "error") return result.exitCode ?? 1;
+  return CLI_EXIT_CODES[result.status];
+}
+
+async function serveCommand(args: string[]): Promise<number> {
+  let stdio = false;
+  let maxRequestBytes: number | undefined;
+  let poolSize: number | undefined;
+  let osSandbox: OsSandboxMode = "auto";
+  for (let i = 0; i < args.length; i++) {
+    const arg = args[i]!;
+    if (arg === "--stdio") stdio = true;
+    else if (arg === "--max-request-bytes") {
+      const bytes = parseSizeBytes(takeValue(args, i++, arg), "b");
+      if (!bytes) throw new UsageError("--max-request-bytes: cannot read a size");
+      maxRequestBytes = bytes;
+    } else if (arg === "--pool") {
+      poolSize = Number(takeValue(args, i++, arg));
+      if (!Number.isInteger(poolSize) || poolSize < 0) throw new UsageError("--pool: give a whole number");
+    } else if (arg === "--os-sandbox") {
+      const mode = takeValue(args, i++, arg);
+      if (mode !== "auto" && mode !== "require" && mode !== "off") throw new UsageError("--os-sandbox: use auto, require or off");
+      osSandbox = mode;
+    } else throw new UsageError(`unknown option ${arg}`);
+  }
+  if (!stdio) throw new UsageError("serve needs --stdio");
+  const sandbox = await Sandbox.create({ poolSize, osSandbox });
+  try {
+    await serveStdio(sandbox, process.stdin, process.stdout, { maxRequestBytes });
+  } finally {
+    await sandbox.close();
+  }
+  return 0;
+}
+
+export async function main(args: string[]): Promise<number> {
+  try {
+    const [command, ...rest] = args;
+    if (command === "run") return await runCommand(rest);
+    if (command === "serve") return await serveCommand(rest);
+    if (command === "--version" || command === "-V") {
+      const pkg = JSON.parse(readFileSync(new URL("../../package.json", import.meta.url), "utf8")) as { version: string };
+      process.stdout.write(`wasmbox ${pkg.version}\n`);
+      return 0;
+    }
+    if (command === "--help" || command === "-h" || command === "help") {
+      process.stdout.write(USAGE + "\n");
+      return 0;
+    }
+    throw new UsageError(command ? `unknown command ${command}` : "no command given");
+  } catch (error) {
+    if (error instanceof UsageError || (error instanceof WasmboxError && ["INVALID_REQUEST", "INVALID_PATH", "UNSUPPORTED_LANGUAGE"].includes(error.code))) {
+      process.stderr.write(`wasmbox: ${error.message} (see wasmbox --help)\n`);
+      return 2;
+    }
+    const code = error instanceof WasmboxError ? ` [${error.code}]` : "";
+    process.stderr.write(`wasmbox: ${error instanceof Error ? error.message : String(error)}${code}\n`);
+    return 70;
+  }
+}
+
