@@ -18,11 +18,27 @@ declare const Deno: {
   readFile(path: string): Promise<Uint8Array>;
   writeFile(path: string, data: Uint8Array): Promise<void>;
   exit(code: number): never;
+  permissions: { querySync(descriptor: { name: string; path?: string }): { state: "granted" | "prompt" | "denied" } };
 };
 
 type FrameBody = ExecutorFrame extends infer F ? (F extends { seq: number } ? Omit<F, "seq"> : never) : never;
 
 const [mode, pyodideDir, snapshotPath] = Deno.args;
+
+// Refuse to run with any permission beyond reading our assets: a launcher mistake (or a runtime
+// that rewrites argv, as Deno's Node-compat layer can: denoland/deno#35443) must not widen the walls.
+for (const name of ["net", "env", "run", "ffi", "sys", "import", ...(mode === "serve" ? ["write"] : [])]) {
+  if (Deno.permissions.querySync({ name }).state !== "denied") {
+    console.error(`wasmbox executor: permission ${name} is not denied; refusing to start`);
+    Deno.exit(3);
+  }
+}
+for (const path of ["/", "/etc/passwd", "/proc/self/environ"]) {
+  if (Deno.permissions.querySync({ name: "read", path }).state === "granted") {
+    console.error(`wasmbox executor: can read ${path}; refusing to start`);
+    Deno.exit(3);
+  }
+}
 const encoder = new TextEncoder();
 const stdout = Deno.stdout.writable.getWriter();
 // Captured before any guest code can run, so later changes to globals cannot reach them.

@@ -76,7 +76,10 @@ function bwrapArgs(paths: LaunchPaths, env: Record<string, string>, writable: st
   args.push("--ro-bind", "/usr", "/usr");
   for (const dir of ["/lib", "/lib64", "/lib32", "/etc/ld.so.cache"]) args.push("--ro-bind-try", dir, dir);
   args.push("--proc", "/proc", "--dev", "/dev", "--tmpfs", "/tmp");
-  args.push("--ro-bind", paths.deno, paths.deno);
+  // Bind the binary's directory, not the binary: under a Deno host, Node-compat rewrites an argv
+  // where the Deno path is followed by a non-subcommand into `deno run -A …` (denoland/deno#35443),
+  // which would corrupt these bwrap arguments. The executor also checks its own permissions.
+  args.push("--ro-bind", dirname(paths.deno), dirname(paths.deno));
   for (const path of paths.readable) args.push("--ro-bind", path, path);
   if (writable) args.push("--bind", dirname(writable), dirname(writable));
   args.push("--chdir", "/tmp");
