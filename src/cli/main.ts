@@ -15,6 +15,8 @@ import { serveStdio } from "./serve-stdio.js";
 
 const USAGE = `usage: wasmbox run [options] (FILE | -c CODE | -) [-- ARG...]
        wasmbox serve --stdio [--max-request-bytes N] [--pool N]
+       wasmbox serve --http PORT [--host ADDR] [--token TOKEN]
+       wasmbox mcp [--http PORT]
        wasmbox --version
 
 Runs untrusted Python in a zero-permission WebAssembly sandbox.
@@ -236,7 +238,9 @@ export async function main(args: string[]): Promise<number> {
   try {
     const [command, ...rest] = args;
     if (command === "run") return await runCommand(rest);
+    if (command === "serve" && rest.includes("--http")) return await (await import("../http/http-command.js")).httpCommand(rest);
     if (command === "serve") return await serveCommand(rest);
+    if (command === "mcp") return await (await import("../mcp/mcp-command.js")).mcpCommand(rest);
     if (command === "--version" || command === "-V") {
       const pkg = JSON.parse(readFileSync(new URL("../../package.json", import.meta.url), "utf8")) as { version: string };
       process.stdout.write(`wasmbox ${pkg.version}\n`);
