@@ -14,6 +14,10 @@ export type WasmboxErrorCode =
   | "SANDBOX_CLOSED"
   | "ABORTED"
   | "UNKNOWN_OP"
+  | "SESSION_CLOSED"
+  | "SESSION_DEAD"
+  | "SESSION_NOT_FOUND"
+  | "TOO_MANY_SESSIONS"
   | "INTERNAL_ERROR";
 
 export class WasmboxError extends Error {

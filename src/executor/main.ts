@@ -8,8 +8,9 @@
  *
  * Usage (by the host only): deno run <flags> main.js serve|make-snapshot PYODIDE_DIR SNAPSHOT_PATH
  */
-import type { ExecutorFrame, HostMessage, RunMessage } from "./protocol.js";
-import type { WorkerInit, WorkerRun } from "../runtimes/python/worker.js";
+import type { ExecutorFrame, FilesMessage, HostMessage, RunMessage } from "./protocol.js";
+import type { WorkerFiles, WorkerInit, WorkerRun } from "../runtimes/python/worker.js";
+import { CALL_INTERRUPTED, CALL_REPLIED, HOST_CALL_BUFFER_BYTES, HOST_CALL_DATA_OFFSET } from "../runtimes/python/host-call-layout.js";
 
 declare const Deno: {
   args: string[];
@@ -100,6 +101,25 @@ async function fail(message: string): Promise<never> {
 
 const interrupt = new SharedArrayBuffer(4);
 const interruptFlag = new Int32Array(interrupt);
+const calls = new SharedArrayBuffer(HOST_CALL_BUFFER_BYTES);
+const callState = new Int32Array(calls, 0, 2);
+const callData = new Uint8Array(calls, HOST_CALL_DATA_OFFSET);
+const MAX_CALL_ARGS_CHARS = 8 * 1024 * 1024;
+/** The call the worker is blocked on, if any: replies for any other id are stale and dropped. */
+let pendingCallId: number | null = null;
+
+function answerCall(callId: number, reply: string): void {
+  if (callId !== pendingCallId) return;
+  pendingCallId = null;
+  let bytes = encoder.encode(reply);
+  if (bytes.length > callData.length) {
+    bytes = encoder.encode(stringify({ ok: false, error: `host function reply is larger than ${callData.length} bytes` }));
+  }
+  callData.set(bytes);
+  Atomics.store(callState, 1, bytes.length);
+  Atomics.store(callState, 0, CALL_REPLIED);
+  Atomics.notify(callState, 0);
+}
 const worker = new Worker(new URL("../runtimes/python/worker.js", import.meta.url), { type: "module" });
 worker.onerror = (event: ErrorEvent) => {
   event.preventDefault();
@@ -110,6 +130,7 @@ let finished = false;
 worker.onmessage = (event: MessageEvent) => {
   const message = event.data as Record<string, unknown> | null;
   if (finished || typeof message !== "object" || message === null) return;
+  // Everything here may have been posted by guest code: check shapes before relaying.
   switch (message.t) {
     case "ready":
       void send({ t: "ready" });
@@ -121,10 +142,32 @@ worker.onmessage = (event: MessageEvent) => {
       return;
     }
     case "result":
-      finished = true;
-      // The outcome is re-serialised by stringify; the host validates its shape.
-      void send({ t: "result", outcome: message.outcome as never }).then(() => Deno.exit(0));
+      // The outcome is re-serialised by stringify; the host validates its shape. The executor
+      // stays up: a session runs again, and the host kills one-shot executors itself.
+      void send({ t: "result", outcome: message.outcome as never });
       return;
+    case "call": {
+      const { callId, name, args } = message;
+      if (!Number.isInteger(callId) || typeof name !== "string" || name.length > 256 || typeof args !== "string" || args.length > MAX_CALL_ARGS_CHARS) {
+        return void fail("malformed host call");
+      }
+      pendingCallId = callId as number;
+      void send({ t: "call", callId: callId as number, name, args });
+      return;
+    }
+    case "fs-reply": {
+      const { rid, ok, entries, data, error } = message;
+      if (!Number.isInteger(rid)) return void fail("malformed file reply");
+      void send({
+        t: "fs-reply",
+        rid: rid as number,
+        ok: ok === true,
+        entries: Array.isArray(entries) ? (entries as { path: string; size: number }[]) : undefined,
+        data: data instanceof Uint8Array ? (data as Uint8Array & { toBase64(): string }).toBase64() : undefined,
+        error: typeof error === "string" ? error : undefined,
+      });
+      return;
+    }
     case "snapshot": {
       const bytes = message.bytes;
       if (mode !== "make-snapshot" || !(bytes instanceof Uint8Array)) return void fail("unexpected snapshot");
@@ -147,6 +190,7 @@ const workerInit: WorkerInit = {
   snapshot: mode === "make-snapshot" ? null : await Deno.readFile(snapshotPath),
   makeSnapshot: mode === "make-snapshot",
   interrupt,
+  calls,
 };
 worker.postMessage(workerInit);
 
@@ -161,10 +205,16 @@ function toWorkerRun(message: RunMessage): WorkerRun {
     env: message.env,
     memoryLimitBytes: message.memoryLimitBytes,
     maxOutputBytes: message.maxOutputBytes,
+    keepState: message.keepState === true,
+    tools: Array.isArray(message.tools) ? message.tools.filter((n) => typeof n === "string") : [],
   };
 }
 
-let ran = false;
+function toWorkerFiles(message: FilesMessage): WorkerFiles {
+  if (message.op === "write") return { ...message, data: Uint8Array.fromBase64(message.data) };
+  return message;
+}
+
 for await (const line of input) {
   if (!line) continue;
   let message: HostMessage;
@@ -173,12 +223,22 @@ for await (const line of input) {
   } catch {
     message = await fail("host sent a line that is not JSON");
   }
-  if (message.t === "run" && !ran) {
-    ran = true;
-    worker.postMessage(toWorkerRun(message as RunMessage));
+  if (message.t === "run") {
+    Atomics.store(interruptFlag, 0, 0);
+    worker.postMessage(toWorkerRun(message));
   } else if (message.t === "interrupt") {
-    // SIGINT (2) in Pyodide's interrupt buffer: the guest gets a KeyboardInterrupt.
+    // SIGINT (2) in Pyodide's interrupt buffer: the guest gets a KeyboardInterrupt, also when it
+    // is blocked waiting for a host function.
     Atomics.store(interruptFlag, 0, 2);
+    if (pendingCallId !== null) {
+      pendingCallId = null;
+      Atomics.store(callState, 0, CALL_INTERRUPTED);
+      Atomics.notify(callState, 0);
+    }
+  } else if (message.t === "call-result") {
+    answerCall(message.callId, message.reply);
+  } else if (message.t === "fs") {
+    worker.postMessage(toWorkerFiles(message));
   }
 }
 // The host closed our stdin: it is gone or done with us.

@@ -26,13 +26,30 @@ export interface RunMessage {
   env: Record<string, string>;
   memoryLimitBytes: number;
   maxOutputBytes: number;
+  /** Keep the interpreter's globals and files for the next run (a session). */
+  keepState: boolean;
+  /** Host functions the guest may call in this run. */
+  tools: string[];
 }
 
 export interface InterruptMessage {
   t: "interrupt";
 }
 
-export type HostMessage = InitMessage | RunMessage | InterruptMessage;
+/** The host's answer to a guest's host-function call: `reply` is JSON `{ok, value}` or `{ok: false, error}`. */
+export interface CallResultMessage {
+  t: "call-result";
+  callId: number;
+  reply: string;
+}
+
+/** Session file access between runs. `data` is base64. */
+export type FilesMessage =
+  | { t: "fs"; rid: number; op: "read"; path: string }
+  | { t: "fs"; rid: number; op: "write"; path: string; data: string }
+  | { t: "fs"; rid: number; op: "list" };
+
+export type HostMessage = InitMessage | RunMessage | InterruptMessage | CallResultMessage | FilesMessage;
 
 /** The part of a run's result the executor reports; the host adds stdout, stderr and timing. */
 export interface ExecutorOutcome {
@@ -48,5 +65,7 @@ export type ExecutorFrame =
   | { seq: number; t: "ready" }
   | { seq: number; t: "out"; fd: 1 | 2; data: string }
   | { seq: number; t: "result"; outcome: ExecutorOutcome }
+  | { seq: number; t: "call"; callId: number; name: string; args: string }
+  | { seq: number; t: "fs-reply"; rid: number; ok: boolean; entries?: { path: string; size: number }[]; data?: string; error?: string }
   | { seq: number; t: "snapshot-done"; bytes: number }
   | { seq: number; t: "fatal"; message: string };

@@ -3,6 +3,8 @@ import { buildLaunch, describeLayers, probeBubblewrap, requireLayer, type Launch
 import { ExecutorProcess } from "./executor-process.js";
 import { cacheDir, denoBinary, distDir, executorEntryPath, pyodideDir, pyodideVersion } from "./runtime-paths.js";
 import { ensureSnapshot, snapshotPath } from "./snapshot-cache.js";
+import { readdirSync } from "node:fs";
+import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 
 export interface ExecutorFactoryOptions {
@@ -31,7 +33,11 @@ export class ExecutorFactory {
   static async create(options: ExecutorFactoryOptions = {}): Promise<ExecutorFactory> {
     const pyodide = pyodideDir();
     const entry = executorEntryPath();
-    const workerFiles = [entry, fileURLToPath(new URL("../runtimes/python/worker.js", import.meta.url)), fileURLToPath(new URL("../runtimes/python/runner-source.js", import.meta.url))];
+    // Everything that runs inside the executor shapes the snapshot, so all of it keys the cache.
+    const workerFiles = ["../executor/", "../runtimes/python/"].flatMap((dir) => {
+      const path = fileURLToPath(new URL(dir, import.meta.url));
+      return readdirSync(path).filter((f) => f.endsWith(".js")).sort().map((f) => join(path, f));
+    });
     const snapshot = snapshotPath(cacheDir(), pyodideVersion(pyodide), workerFiles);
     const base = { deno: denoBinary(), entry, readable: [distDir(), pyodide] };
     const mode = options.osSandbox ?? "auto";

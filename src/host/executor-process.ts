@@ -20,10 +20,19 @@ const PAGE_BYTES = 4096;
 
 export type OutputListener = (fd: 1 | 2, chunk: Uint8Array) => void;
 
+/** A function the guest may call by name; it gets the keyword arguments as an object. */
+export type HostFunction = (args: Record<string, unknown>) => unknown;
+
 export interface ExecutorRunOptions {
   signal?: AbortSignal;
   onOutput?: OutputListener;
+  /** Host functions the guest may call during this run. */
+  tools?: Readonly<Record<string, HostFunction>>;
+  /** Keep the executor and its interpreter state after the run (a session). */
+  keepAlive?: boolean;
 }
+
+export type FileEntry = { path: string; size: number };
 
 type EndReason = "timeout" | "memory_limit" | "output_limit" | "cancelled" | "crash";
 
@@ -38,12 +47,17 @@ interface ActiveRun {
   timers: NodeJS.Timeout[];
   resolve: (result: RunResult) => void;
   onOutput?: OutputListener;
+  tools: Readonly<Record<string, HostFunction>>;
+  keepAlive: boolean;
   removeAbort?: () => void;
 }
 
+type FsReply = { ok: boolean; entries?: FileEntry[]; data?: string; error?: string };
+
 /**
- * One executor process. It is started, becomes ready (Pyodide loaded), takes at most one run, and
- * is then killed: a run always gets an interpreter that never saw another run.
+ * One executor process. It is started and becomes ready (Pyodide loaded). A one-shot run is its
+ * only run: it is killed after it, so a run always gets an interpreter that never saw another.
+ * A session's executor (`keepAlive`) takes runs one after another and keeps its state.
  */
 export class ExecutorProcess {
   readonly pid: number;
@@ -56,7 +70,8 @@ export class ExecutorProcess {
   private stderrTail = "";
   private maxFrameBytes = 4 * 1024 * 1024;
   private active: ActiveRun | null = null;
-  private used = false;
+  private nextRid = 0;
+  private readonly fsWaiters = new Map<number, (reply: FsReply) => void>();
   private exitInfo: { code: number | null; signal: NodeJS.Signals | null } | null = null;
   private baselineBytes = 0;
   private pids: number[] = [];
@@ -151,10 +166,14 @@ export class ExecutorProcess {
     return seen ? total : null;
   }
 
+  /** Whether a run is in progress. */
+  get busy(): boolean {
+    return this.active !== null;
+  }
+
   /** Runs one program. Resolves with a result for every outcome; never rejects for guest behaviour. */
   run(run: NormalizedRun, options: ExecutorRunOptions = {}): Promise<RunResult> {
-    if (this.used) return Promise.reject(new TypeError("an executor takes exactly one run"));
-    this.used = true;
+    if (this.active) return Promise.reject(new TypeError("an executor runs one program at a time"));
     return new Promise<RunResult>((resolve) => {
       const active: ActiveRun = {
         run,
@@ -167,6 +186,8 @@ export class ExecutorProcess {
         timers: [],
         resolve,
         onOutput: options.onOutput,
+        tools: options.tools ?? {},
+        keepAlive: options.keepAlive === true,
       };
       this.active = active;
       // A result frame may be as large as the files a guest can hold in memory, in base64.
@@ -206,9 +227,20 @@ export class ExecutorProcess {
         env: run.env,
         memoryLimitBytes: run.memoryLimitBytes,
         maxOutputBytes: run.maxOutputBytes,
+        keepState: active.keepAlive,
+        tools: Object.keys(active.tools),
       };
       this.send(message);
     });
+  }
+
+  /** Reads, writes or lists files of an idle (session) executor without running code. */
+  async files(request: { op: "read"; path: string } | { op: "write"; path: string; data: Uint8Array } | { op: "list" }): Promise<FsReply> {
+    if (!this.alive) throw new WasmboxError("EXECUTOR_START_FAILED", "the executor has exited");
+    const rid = this.nextRid++;
+    const reply = new Promise<FsReply>((resolve) => this.fsWaiters.set(rid, resolve));
+    this.send(request.op === "write" ? { t: "fs", rid, op: "write", path: request.path, data: Buffer.from(request.data).toString("base64") } : { t: "fs", rid, ...request });
+    return reply;
   }
 
   private send(message: object): void {
@@ -278,7 +310,16 @@ export class ExecutorProcess {
         return this.onOutput(frame.fd, Buffer.from(frame.data, "base64"));
       case "result":
         this.onResult(frame.outcome);
-        return false;
+        return this.alive;
+      case "call":
+        this.onCall(frame.callId, frame.name, frame.args);
+        return true;
+      case "fs-reply": {
+        const waiter = this.fsWaiters.get(frame.rid);
+        this.fsWaiters.delete(frame.rid);
+        waiter?.({ ok: frame.ok === true, entries: frame.entries, data: frame.data, error: frame.error });
+        return true;
+      }
       case "fatal":
         return this.fault(`executor failed: ${frame.message}`);
       default:
@@ -301,6 +342,45 @@ export class ExecutorProcess {
       return false;
     }
     return true;
+  }
+
+  /**
+   * A guest called a host function. Only names registered for this run are callable (own
+   * properties: never `constructor` or anything else inherited); the reply goes back even if the
+   * function throws; a reply that arrives after the run ended is dropped.
+   */
+  private onCall(callId: unknown, name: unknown, rawArgs: unknown): void {
+    const active = this.active;
+    if (!active || active.reason || !Number.isInteger(callId)) return;
+    const respond = (reply: { ok: true; value: unknown } | { ok: false; error: string }) => {
+      if (this.active !== active || active.reason) return;
+      let text: string;
+      try {
+        text = JSON.stringify(reply.ok ? { ok: true, value: reply.value === undefined ? null : reply.value } : reply);
+      } catch (error) {
+        text = JSON.stringify({ ok: false, error: `host function ${String(name)} returned a value that is not JSON-serialisable: ${(error as Error).message}` });
+      }
+      this.send({ t: "call-result", callId, reply: text });
+    };
+    if (typeof name !== "string" || !Object.hasOwn(active.tools, name)) {
+      return respond({ ok: false, error: `no host function named ${JSON.stringify(name)} is registered for this run` });
+    }
+    let args: unknown;
+    try {
+      args = JSON.parse(String(rawArgs));
+    } catch {
+      return respond({ ok: false, error: "host function arguments are not JSON" });
+    }
+    if (typeof args !== "object" || args === null || Array.isArray(args)) {
+      return respond({ ok: false, error: "host function arguments must be keyword arguments" });
+    }
+    const tool = active.tools[name]!;
+    Promise.resolve()
+      .then(() => tool(args as Record<string, unknown>))
+      .then(
+        (value) => respond({ ok: true, value }),
+        (error: unknown) => respond({ ok: false, error: error instanceof Error ? error.message : String(error) }),
+      );
   }
 
   private onResult(raw: unknown): void {
@@ -341,6 +421,8 @@ export class ExecutorProcess {
   private onExit(): void {
     if (this.cleanupDir) rmSync(this.cleanupDir, { recursive: true, force: true });
     const why = `executor exited (${this.exitInfo?.signal ?? `code ${this.exitInfo?.code}`})`;
+    for (const waiter of this.fsWaiters.values()) waiter({ ok: false, error: "EXECUTOR_EXITED" });
+    this.fsWaiters.clear();
     this.readyWaiter?.reject(new WasmboxError("EXECUTOR_START_FAILED", `${why} before it was ready${this.stderrSuffix()}`));
     this.snapshotWaiter?.reject(new WasmboxError("SNAPSHOT_FAILED", `${why} before the snapshot was written${this.stderrSuffix()}`));
     this.readyWaiter = this.snapshotWaiter = null;
@@ -359,7 +441,7 @@ export class ExecutorProcess {
     this.active = null;
     for (const timer of active.timers) clearTimeout(timer);
     active.removeAbort?.();
-    this.kill();
+    if (!active.keepAlive) this.kill();
     const stdout = decode(active.chunks, 1);
     const stderr = decode(active.chunks, 2);
     const error: GuestError | null = outcome?.error ?? hostError(status, active);

@@ -5,22 +5,19 @@ import type { RunResult } from "../core/result.js";
 import { ExecutorFactory, type ExecutorFactoryOptions } from "../host/executor-factory.js";
 import { ExecutorPool } from "../host/executor-pool.js";
 import { normalizeRunRequest } from "./normalize-request.js";
+import { outputListener, validateTools, type RunOptions } from "./run-options.js";
+import { Session, type SessionOptions } from "./session.js";
 
 export interface SandboxOptions extends ExecutorFactoryOptions {
   /** Executors kept loaded ahead of demand. Default 2 (0 for the one-shot `run()`). */
   poolSize?: number;
   /** Runs executing at once; more wait in a queue. Default: the number of CPU cores, at least 2. */
   maxConcurrency?: number;
+  /** Sessions open at once; each holds one executor process. Default 16. */
+  maxSessions?: number;
 }
 
-export interface RunOptions {
-  /** Aborting ends the run at once (its executor is killed) with status "cancelled". */
-  signal?: AbortSignal;
-  /** Called with each piece of guest stdout as it is produced, in order. */
-  onStdout?: (chunk: string) => void;
-  /** Called with each piece of guest stderr as it is produced, in order. */
-  onStderr?: (chunk: string) => void;
-}
+export type { RunOptions } from "./run-options.js";
 
 function cancelledResult(): RunResult {
   return {
@@ -45,11 +42,13 @@ export class Sandbox {
   private active = 0;
   private readonly queue: (() => void)[] = [];
   private idle: (() => void) | null = null;
+  private readonly sessions = new Set<Session>();
 
   private constructor(
     private readonly factory: ExecutorFactory,
     private readonly pool: ExecutorPool,
     private readonly maxConcurrency: number,
+    private readonly maxSessions: number,
   ) {}
 
   /** Resolves the runtime, makes the Python snapshot on first use (a few seconds, cached per user), starts the pool. */
@@ -59,7 +58,8 @@ export class Sandbox {
     if (!Number.isInteger(poolSize) || poolSize < 0) throw new RangeError("poolSize must be an integer >= 0");
     const maxConcurrency = options.maxConcurrency ?? Math.max(2, availableParallelism());
     if (!Number.isInteger(maxConcurrency) || maxConcurrency < 1) throw new RangeError("maxConcurrency must be an integer >= 1");
-    return new Sandbox(factory, new ExecutorPool(factory, poolSize), maxConcurrency);
+    const maxSessions = options.maxSessions ?? 16;
+    return new Sandbox(factory, new ExecutorPool(factory, poolSize), maxConcurrency, maxSessions);
   }
 
   /** Which security layers are active, in one sentence. */
@@ -80,6 +80,7 @@ export class Sandbox {
   async run(request: RunRequest, options: RunOptions = {}): Promise<RunResult> {
     if (this.closed) throw new WasmboxError("SANDBOX_CLOSED", "the sandbox is closed");
     const run = normalizeRunRequest(request);
+    const tools = validateTools(options.tools);
     const { signal } = options;
     if (signal?.aborted) return cancelledResult();
     if (!(await this.slot(signal))) return cancelledResult();
@@ -91,20 +92,31 @@ export class Sandbox {
         if (error instanceof WasmboxError && error.code === "ABORTED") return cancelledResult();
         throw error;
       }
-      const decoders = { 1: new TextDecoder(), 2: new TextDecoder() };
-      const listeners = { 1: options.onStdout, 2: options.onStderr };
-      return await executor.run(run, {
-        signal,
-        onOutput: options.onStdout || options.onStderr
-          ? (fd, chunk) => {
-              const text = decoders[fd].decode(chunk, { stream: true });
-              if (text) listeners[fd]?.(text);
-            }
-          : undefined,
-      });
+      return await executor.run(run, { signal, onOutput: outputListener(options), tools });
     } finally {
       this.release();
     }
+  }
+
+  /**
+   * Opens a notebook-style session on an executor of its own. Rejects with TOO_MANY_SESSIONS past
+   * `maxSessions`, SANDBOX_CLOSED after close().
+   */
+  async session(options: SessionOptions = {}): Promise<Session> {
+    if (this.closed) throw new WasmboxError("SANDBOX_CLOSED", "the sandbox is closed");
+    if (this.sessions.size >= this.maxSessions) {
+      throw new WasmboxError("TOO_MANY_SESSIONS", `${this.maxSessions} sessions are open; close one first`);
+    }
+    validateTools(options.tools);
+    const executor = await this.pool.acquire(options.signal);
+    const session = new Session(executor, options, (s) => this.sessions.delete(s));
+    this.sessions.add(session);
+    return session;
+  }
+
+  /** Sessions currently open. */
+  get sessionCount(): number {
+    return this.sessions.size;
   }
 
   private slot(signal?: AbortSignal): Promise<boolean> {
@@ -142,6 +154,7 @@ export class Sandbox {
     try {
       if (this.active > 0 || this.queue.length > 0) await new Promise<void>((resolve) => (this.idle = resolve));
     } finally {
+      await Promise.all([...this.sessions].map((s) => s.close("the sandbox closed")));
       this.pool.close();
     }
   }

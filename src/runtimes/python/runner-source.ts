@@ -75,6 +75,13 @@ def _safe_repr(value):
     return text
 
 
+def _safe_str(value):
+    try:
+        return str(value)
+    except BaseException as exc:  # a hostile __str__ must not break the result
+        return f"<str failed: {type(exc).__name__}>"
+
+
 def _json_value(value, max_bytes):
     try:
         text = json.dumps(value, allow_nan=False)
@@ -98,20 +105,40 @@ def _exit_code(exc):
     return 1
 
 
-def run(code, filename, argv, env, max_value_bytes):
+_session_main = None
+_host_call = None
+
+
+def set_host_call(function):
+    """Called once after the snapshot is restored with the worker's synchronous host-call bridge."""
+    global _host_call
+    _host_call = function
+
+
+def run(code, filename, argv, env, max_value_bytes, keep_state=False, tool_names=()):
+    global _session_main
+    import wasmbox
+    object.__setattr__(wasmbox.tools, "_names", frozenset(tool_names))
     argv0 = "-c" if filename == "<string>" else filename
     sys.argv = [argv0, *argv]
     os.environ.clear()
     os.environ.update(env)
     os.chdir("/sandbox")
-    if "/sandbox" not in sys.path:
-        sys.path.insert(0, "/sandbox")
-    main = types.ModuleType("__main__")
+    # Like CPython: sys.path[0] is the script's directory (the working directory for code).
+    script_dir = "/sandbox" if filename == "<string>" else os.path.dirname("/sandbox/" + filename)
+    if script_dir not in sys.path:
+        sys.path.insert(0, script_dir)
+    if keep_state and _session_main is not None:
+        main = _session_main  # a session: globals carry over from the previous call
+    else:
+        main = types.ModuleType("__main__")
+        main.__dict__["__builtins__"] = builtins
+        if keep_state:
+            _session_main = main
     if filename != "<string>":
         main.__file__ = "/sandbox/" + filename
     sys.modules["__main__"] = main
     scope = main.__dict__
-    scope["__builtins__"] = builtins
     linecache.cache[filename] = (len(code), None, code.splitlines(True), filename)
 
     outcome = {"status": "ok", "exitCode": 0, "value": None, "valueRepr": None, "error": None}
@@ -132,7 +159,9 @@ def run(code, filename, argv, env, max_value_bytes):
             outcome["exitCode"] = code_
             if code_ != 0:
                 outcome["status"] = "error"
-                outcome["error"] = {"type": "SystemExit", "message": str(code_), "traceback": ""}
+                # sys.exit("msg") keeps its message; a numeric exit says its (shell-visible) code.
+                message = str(code_) if exc.code is None or isinstance(exc.code, int) else _safe_str(exc.code)
+                outcome["error"] = {"type": "SystemExit", "message": message, "traceback": ""}
         except BaseException as exc:
             tb_text = _user_traceback(exc, filename)
             outcome["status"] = "memory_limit" if isinstance(exc, MemoryError) else "error"
@@ -153,4 +182,67 @@ def run(code, filename, argv, env, max_value_bytes):
         outcome["exitCode"] = 1
         outcome["error"] = {"type": type(exc).__name__, "message": str(exc), "traceback": ""}
     return json.dumps(outcome)
+`;
+
+/**
+ * Python source of the `wasmbox` module guests import: `from wasmbox import tools`, then
+ * `tools.name(key=value)` calls a host function registered for this run, synchronously.
+ */
+export const GUEST_MODULE_SOURCE = String.raw`
+"""wasmbox: call the host functions registered for this run or session.
+
+    from wasmbox import tools
+    tools.search(q="x")    # keyword arguments only; JSON values in, JSON values out
+"""
+import json as _json
+
+__all__ = ["tools", "ToolError"]
+
+
+class ToolError(Exception):
+    """A host function failed; the message is the one the host gave."""
+
+
+class _Tools:
+    __slots__ = ("_names",)
+
+    def __init__(self):
+        object.__setattr__(self, "_names", frozenset())
+
+    def __getattr__(self, name):
+        if name.startswith("__"):
+            raise AttributeError(name)
+        if name not in self._names:
+            known = ", ".join(sorted(self._names)) or "none"
+            raise AttributeError(f"no host function named {name!r} is registered (registered: {known})")
+
+        def call(*args, **kwargs):
+            if args:
+                raise TypeError(f"host function {name}() takes keyword arguments only")
+            try:
+                payload = _json.dumps(kwargs, allow_nan=False)
+            except (TypeError, ValueError) as exc:
+                raise TypeError(f"arguments to {name}() must be JSON-serialisable: {exc}") from None
+            import _wasmbox_runner
+            reply = _json.loads(_wasmbox_runner._host_call(name, payload))
+            if reply.get("interrupted"):
+                raise KeyboardInterrupt
+            if not reply["ok"]:
+                raise ToolError(reply["error"])
+            return reply.get("value")
+
+        call.__name__ = call.__qualname__ = name
+        return call
+
+    def __setattr__(self, name, value):
+        raise AttributeError("tools is read-only")
+
+    def __dir__(self):
+        return sorted(self._names)
+
+    def __repr__(self):
+        return f"<wasmbox tools: {', '.join(sorted(self._names)) or 'none'}>"
+
+
+tools = _Tools()
 `;

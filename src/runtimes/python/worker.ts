@@ -4,7 +4,8 @@
  * here: the frame key stays in the executor's main isolate, and everything this worker posts is
  * treated there as untrusted input.
  */
-import { PRELOADED_MODULES, RUNNER_SOURCE } from "./runner-source.js";
+import { CALL_INTERRUPTED, CALL_WAITING, HOST_CALL_DATA_OFFSET } from "./host-call-layout.js";
+import { GUEST_MODULE_SOURCE, PRELOADED_MODULES, RUNNER_SOURCE } from "./runner-source.js";
 
 declare const self: {
   onmessage: ((event: MessageEvent) => void) | null;
@@ -21,6 +22,8 @@ export type WorkerInit = {
   snapshot: Uint8Array | null;
   makeSnapshot: boolean;
   interrupt: SharedArrayBuffer;
+  /** Where the main isolate puts host-call replies: see HOST_CALL_* below. */
+  calls: SharedArrayBuffer;
 };
 
 export type WorkerRun = {
@@ -33,7 +36,16 @@ export type WorkerRun = {
   env: Record<string, string>;
   memoryLimitBytes: number;
   maxOutputBytes: number;
+  /** Keep globals and files for the next run (a session). */
+  keepState: boolean;
+  /** Host functions this run may call. */
+  tools: string[];
 };
+
+export type WorkerFiles =
+  | { t: "fs"; rid: number; op: "read"; path: string }
+  | { t: "fs"; rid: number; op: "write"; path: string; data: Uint8Array }
+  | { t: "fs"; rid: number; op: "list" };
 
 const WASM_PAGE_BYTES = 65536;
 
@@ -50,6 +62,20 @@ WebAssembly.Memory.prototype.grow = function grow(this: WebAssembly.Memory, delt
 };
 
 let pyodide: Pyodide | null = null;
+let callState: Int32Array;
+let callData: Uint8Array;
+let callSeq = 0;
+
+/** Called from Python (wasmbox.tools): posts the call and blocks until the main isolate answers. */
+function hostCall(name: string, argsJson: string): string {
+  const callId = ++callSeq;
+  Atomics.store(callState, 0, CALL_WAITING);
+  post({ t: "call", callId, name, args: argsJson });
+  while (Atomics.load(callState, 0) === CALL_WAITING) Atomics.wait(callState, 0, CALL_WAITING);
+  if (Atomics.load(callState, 0) === CALL_INTERRUPTED) return '{"interrupted": true}';
+  const length = Atomics.load(callState, 1);
+  return new TextDecoder().decode(callData.slice(0, length));
+}
 let stdinBytes: Uint8Array = new Uint8Array(0);
 let stdinOffset = 0;
 
@@ -87,7 +113,10 @@ for _name in ${JSON.stringify(PRELOADED_MODULES)}:
 _runner = types.ModuleType("_wasmbox_runner")
 exec(compile(${JSON.stringify(RUNNER_SOURCE)}, "<wasmbox>", "exec"), _runner.__dict__)
 sys.modules["_wasmbox_runner"] = _runner
-del _runner, _name
+_guest = types.ModuleType("wasmbox")
+exec(compile(${JSON.stringify(GUEST_MODULE_SOURCE)}, "<wasmbox>", "exec"), _guest.__dict__)
+sys.modules["wasmbox"] = _guest
+del _runner, _guest, _name
 `);
     const bytes: Uint8Array = pyodide.makeMemorySnapshot();
     post({ t: "snapshot", bytes }, [bytes.buffer]);
@@ -106,6 +135,9 @@ del _runner, _name
     isatty: false,
   });
   pyodide.setInterruptBuffer(new Int32Array(init.interrupt));
+  callState = new Int32Array(init.calls, 0, 2);
+  callData = new Uint8Array(init.calls, HOST_CALL_DATA_OFFSET);
+  pyodide.pyimport("_wasmbox_runner").set_host_call(hostCall);
   // Take the JS bridges out of the guest's reach (an extra layer, not a wall: see docs/architecture.md).
   for (const name of ["js", "pyodide_js"]) {
     try {
@@ -134,11 +166,9 @@ function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
   return true;
 }
 
-/** Regular files under /sandbox that are new or differ from what the caller put there. */
-function changedFiles(inputs: Map<string, Uint8Array>) {
+function readAllFiles(): Map<string, Uint8Array> {
   const FS = pyodide.FS;
-  const out: { path: string; size: number; encoding: "utf8" | "base64"; content: string }[] = [];
-  const strict = new TextDecoder("utf-8", { fatal: true });
+  const out = new Map<string, Uint8Array>();
   const walk = (dir: string, prefix: string) => {
     for (const name of FS.readdir(dir) as string[]) {
       if (name === "." || name === "..") continue;
@@ -146,23 +176,31 @@ function changedFiles(inputs: Map<string, Uint8Array>) {
       const rel = prefix ? `${prefix}/${name}` : name;
       const stat = FS.lstat(full);
       if (FS.isDir(stat.mode)) walk(full, rel);
-      else if (FS.isFile(stat.mode)) {
-        const bytes: Uint8Array = FS.readFile(full);
-        const before = inputs.get(rel);
-        if (before && sameBytes(before, bytes)) continue;
-        let encoding: "utf8" | "base64" = "utf8";
-        let content: string;
-        try {
-          content = strict.decode(bytes);
-        } catch {
-          encoding = "base64";
-          content = (bytes as Uint8Array & { toBase64(): string }).toBase64();
-        }
-        out.push({ path: rel, size: bytes.length, encoding, content });
-      }
+      else if (FS.isFile(stat.mode)) out.set(rel, FS.readFile(full));
     }
   };
+  FS.mkdirTree("/sandbox");
   walk("/sandbox", "");
+  return out;
+}
+
+/** Regular files under /sandbox that are new or differ from what the run started with. */
+function changedFiles(before: Map<string, Uint8Array>) {
+  const out: { path: string; size: number; encoding: "utf8" | "base64"; content: string }[] = [];
+  const strict = new TextDecoder("utf-8", { fatal: true });
+  for (const [path, bytes] of readAllFiles()) {
+    const previous = before.get(path);
+    if (previous && sameBytes(previous, bytes)) continue;
+    let encoding: "utf8" | "base64" = "utf8";
+    let content: string;
+    try {
+      content = strict.decode(bytes);
+    } catch {
+      encoding = "base64";
+      content = (bytes as Uint8Array & { toBase64(): string }).toBase64();
+    }
+    out.push({ path, size: bytes.length, encoding, content });
+  }
   return out.sort((a, b) => (a.path < b.path ? -1 : 1));
 }
 
@@ -170,17 +208,20 @@ function run(message: WorkerRun): void {
   memoryCapBytes = message.memoryLimitBytes;
   stdinBytes = message.stdin;
   stdinOffset = 0;
-  const inputs = new Map(message.files);
   writeFiles(message.files);
+  // What the run starts from: its input files, and in a session whatever earlier calls left.
+  const inputs = message.keepState ? readAllFiles() : new Map(message.files);
   const runner = pyodide.pyimport("_wasmbox_runner");
   const env = pyodide.toPy(message.env);
   const argv = pyodide.toPy(message.argv);
+  const tools = pyodide.toPy(message.tools);
   let outcome;
   try {
-    outcome = JSON.parse(runner.run(message.code, message.filename, argv, env, message.maxOutputBytes));
+    outcome = JSON.parse(runner.run(message.code, message.filename, argv, env, message.maxOutputBytes, message.keepState, tools));
   } finally {
     env.destroy();
     argv.destroy();
+    tools.destroy();
   }
   // Values become JSON text in Python; parse here so the host gets a plain object.
   if (typeof outcome.value === "string") outcome.value = JSON.parse(outcome.value);
@@ -188,9 +229,32 @@ function run(message: WorkerRun): void {
   post({ t: "result", outcome });
 }
 
+/** Session file access between runs, without running guest code. */
+function files(message: WorkerFiles): void {
+  const FS = pyodide.FS;
+  try {
+    if (message.op === "list") {
+      const entries = [...readAllFiles()].map(([path, bytes]) => ({ path, size: bytes.length }));
+      post({ t: "fs-reply", rid: message.rid, ok: true, entries });
+    } else if (message.op === "read") {
+      const data: Uint8Array = FS.readFile("/sandbox/" + message.path);
+      post({ t: "fs-reply", rid: message.rid, ok: true, data }, [data.buffer]);
+    } else {
+      writeFiles([[message.path, message.data]]);
+      post({ t: "fs-reply", rid: message.rid, ok: true });
+    }
+  } catch (error) {
+    const code = (error as { code?: string; errno?: number }).code ?? "EIO";
+    post({ t: "fs-reply", rid: message.rid, ok: false, error: code });
+  }
+}
+
 self.onmessage = (event: MessageEvent) => {
-  const message = event.data as WorkerInit | WorkerRun;
-  const task = message.t === "init" ? load(message) : Promise.resolve().then(() => run(message));
+  const message = event.data as WorkerInit | WorkerRun | WorkerFiles;
+  const task =
+    message.t === "init"
+      ? load(message)
+      : Promise.resolve().then(() => (message.t === "run" ? run(message) : files(message)));
   task.catch((error: unknown) => {
     post({ t: "fatal", message: error instanceof Error ? `${error.name}: ${error.message}` : String(error) });
   });

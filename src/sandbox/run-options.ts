@@ -1,0 +1,41 @@
+import type { HostFunction, OutputListener } from "../host/executor-process.js";
+
+export interface RunOptions {
+  /** Aborting ends the run at once (its executor is killed) with status "cancelled". */
+  signal?: AbortSignal;
+  /** Called with each piece of guest stdout as it is produced, in order. */
+  onStdout?: (chunk: string) => void;
+  /** Called with each piece of guest stderr as it is produced, in order. */
+  onStderr?: (chunk: string) => void;
+  /**
+   * Host functions the guest may call: `from wasmbox import tools; tools.name(key=value)`.
+   * Each gets the keyword arguments as an object and returns (or resolves to) a JSON value; what it
+   * throws becomes `wasmbox.ToolError` in Python. Calls count against the run's timeout.
+   */
+  tools?: Readonly<Record<string, HostFunction>>;
+}
+
+const TOOL_NAME = /^[A-Za-z_][A-Za-z0-9_]{0,63}$/;
+
+/** Checks host function names and values; returns a null-prototype copy so no inherited name is callable. */
+export function validateTools(tools: Readonly<Record<string, HostFunction>> | undefined): Record<string, HostFunction> {
+  const out: Record<string, HostFunction> = Object.create(null);
+  if (!tools) return out;
+  for (const [name, fn] of Object.entries(tools)) {
+    if (!TOOL_NAME.test(name) || name.startsWith("__")) throw new TypeError(`host function name ${JSON.stringify(name)} must be a Python identifier not starting with "__"`);
+    if (typeof fn !== "function") throw new TypeError(`host function ${name} must be a function`);
+    out[name] = fn;
+  }
+  return out;
+}
+
+/** Turns byte chunks from the executor into text callbacks, decoding UTF-8 across chunk edges. */
+export function outputListener(options: RunOptions): OutputListener | undefined {
+  if (!options.onStdout && !options.onStderr) return undefined;
+  const decoders = { 1: new TextDecoder(), 2: new TextDecoder() };
+  const listeners = { 1: options.onStdout, 2: options.onStderr };
+  return (fd, chunk) => {
+    const text = decoders[fd].decode(chunk, { stream: true });
+    if (text) listeners[fd]?.(text);
+  };
+}

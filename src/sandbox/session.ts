@@ -1,0 +1,154 @@
+import { randomUUID } from "node:crypto";
+import { WasmboxError } from "../core/errors.js";
+import type { FileContent, RunRequest } from "../core/request.js";
+import type { RunResult } from "../core/result.js";
+import type { ExecutorProcess, FileEntry, HostFunction } from "../host/executor-process.js";
+import { normalizeSandboxPath } from "../vfs/sandbox-path.js";
+import { contentBytes, normalizeRunRequest } from "./normalize-request.js";
+import { outputListener, validateTools, type RunOptions } from "./run-options.js";
+
+export interface SessionOptions {
+  /** Close the session after this long without a call, in milliseconds. Default 10 minutes. */
+  idleTimeoutMs?: number;
+  /** Close the session this long after it opened, in milliseconds. Default 1 hour. */
+  maxLifetimeMs?: number;
+  /** Host functions every call of this session may use (a call's own `tools` add to them). */
+  tools?: Readonly<Record<string, HostFunction>>;
+  /** Aborting while the session's executor starts gives up with ABORTED. */
+  signal?: AbortSignal;
+}
+
+export type SessionState = "open" | "closed" | "dead";
+
+export const DEFAULT_SESSION_IDLE_TIMEOUT_MS = 10 * 60 * 1000;
+export const DEFAULT_SESSION_MAX_LIFETIME_MS = 60 * 60 * 1000;
+
+/**
+ * A notebook-style interpreter bound to one executor that no other session or run shares: globals,
+ * imports and files carry over between calls. A timeout or memory limit ends the call; when the
+ * interpreter survived it (the guest took the KeyboardInterrupt or MemoryError) the session goes
+ * on, otherwise it is dead and the next call rejects with SESSION_DEAD.
+ */
+export class Session {
+  readonly id = randomUUID();
+  private stateValue: SessionState = "open";
+  private why = "";
+  private queue: Promise<unknown> = Promise.resolve();
+  private idleTimer: NodeJS.Timeout | null = null;
+  private readonly lifetimeTimer: NodeJS.Timeout;
+  private readonly idleTimeoutMs: number;
+  private readonly tools: Readonly<Record<string, HostFunction>>;
+
+  /** Session files, read and written between calls without running code. */
+  readonly files = {
+    read: (path: string): Promise<Uint8Array> => this.fileOp(async () => {
+      const reply = await this.executor.files({ op: "read", path: normalizeSandboxPath(path) });
+      if (!reply.ok || reply.data === undefined) {
+        throw new WasmboxError("INVALID_PATH", `cannot read ${JSON.stringify(path)} in the session: ${reply.error ?? "no data"}`);
+      }
+      return new Uint8Array(Buffer.from(reply.data, "base64"));
+    }),
+    write: (path: string, content: FileContent): Promise<void> => this.fileOp(async () => {
+      const reply = await this.executor.files({ op: "write", path: normalizeSandboxPath(path), data: contentBytes(content, "content") });
+      if (!reply.ok) throw new WasmboxError("INVALID_PATH", `cannot write ${JSON.stringify(path)} in the session: ${reply.error}`);
+    }),
+    list: (): Promise<FileEntry[]> => this.fileOp(async () => {
+      const reply = await this.executor.files({ op: "list" });
+      if (!reply.ok) throw new WasmboxError("INTERNAL_ERROR", `cannot list session files: ${reply.error}`);
+      return reply.entries ?? [];
+    }),
+  };
+
+  /** @internal Created by `Sandbox.session()`. */
+  constructor(
+    private readonly executor: ExecutorProcess,
+    options: SessionOptions,
+    private readonly onClose: (session: Session) => void,
+  ) {
+    this.idleTimeoutMs = options.idleTimeoutMs ?? DEFAULT_SESSION_IDLE_TIMEOUT_MS;
+    this.tools = validateTools(options.tools);
+    this.lifetimeTimer = setTimeout(() => void this.close(`it reached its maximum lifetime of ${options.maxLifetimeMs ?? DEFAULT_SESSION_MAX_LIFETIME_MS} ms`), options.maxLifetimeMs ?? DEFAULT_SESSION_MAX_LIFETIME_MS);
+    this.lifetimeTimer.unref();
+    this.armIdle();
+    void executor.exited.then(() => {
+      if (this.stateValue === "open") this.markDead("its executor exited");
+    });
+  }
+
+  get state(): SessionState {
+    return this.stateValue;
+  }
+
+  private armIdle(): void {
+    if (this.idleTimer) clearTimeout(this.idleTimer);
+    this.idleTimer = setTimeout(() => void this.close(`it was idle for ${this.idleTimeoutMs} ms`), this.idleTimeoutMs);
+    this.idleTimer.unref();
+  }
+
+  private markDead(why: string): void {
+    this.stateValue = "dead";
+    this.why = why;
+    this.clearTimers();
+    this.onClose(this);
+  }
+
+  private clearTimers(): void {
+    clearTimeout(this.lifetimeTimer);
+    if (this.idleTimer) clearTimeout(this.idleTimer);
+  }
+
+  private assertOpen(): void {
+    if (this.stateValue === "closed") throw new WasmboxError("SESSION_CLOSED", `session ${this.id} is closed: ${this.why}`);
+    if (this.stateValue === "dead") throw new WasmboxError("SESSION_DEAD", `session ${this.id} is dead: ${this.why}; open a new session`);
+  }
+
+  /** Calls run one at a time, in the order they were made. */
+  private serial<T>(task: () => Promise<T>): Promise<T> {
+    const next = this.queue.then(task, task);
+    this.queue = next.catch(() => {});
+    return next;
+  }
+
+  private fileOp<T>(task: () => Promise<T>): Promise<T> {
+    return this.serial(async () => {
+      this.assertOpen();
+      this.armIdle();
+      return task();
+    });
+  }
+
+  /** Runs code in the session's interpreter. Limits apply per call. */
+  run(request: RunRequest, options: RunOptions = {}): Promise<RunResult> {
+    const run = normalizeRunRequest(request);
+    const tools = { ...this.tools, ...validateTools(options.tools) };
+    return this.serial(async () => {
+      this.assertOpen();
+      if (this.idleTimer) clearTimeout(this.idleTimer);
+      try {
+        const result = await this.executor.run(run, { signal: options.signal, onOutput: outputListener(options), tools, keepAlive: true });
+        if (!this.executor.alive || result.status === "crash") {
+          this.executor.kill();
+          this.markDead(`its interpreter did not survive a call that ended with status "${result.status}"`);
+        }
+        return result;
+      } finally {
+        if (this.stateValue === "open") this.armIdle();
+      }
+    });
+  }
+
+  /** Stops the session's executor. Idempotent; later calls reject with SESSION_CLOSED. */
+  async close(why = "it was closed"): Promise<void> {
+    if (this.stateValue !== "open") return;
+    this.stateValue = "closed";
+    this.why = why;
+    this.clearTimers();
+    this.executor.kill();
+    this.onClose(this);
+    await this.executor.exited;
+  }
+
+  async [Symbol.asyncDispose](): Promise<void> {
+    await this.close();
+  }
+}
