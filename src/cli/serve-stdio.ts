@@ -1,9 +1,15 @@
 import type { Readable, Writable } from "node:stream";
 import { WasmboxError } from "../core/errors.js";
 import { DEFAULT_MAX_REQUEST_BYTES } from "../core/limits.js";
-import type { RunResult } from "../core/result.js";
+import type { HostFunction } from "../host/executor-process.js";
 import type { Sandbox } from "../sandbox/sandbox.js";
+import type { Session } from "../sandbox/session.js";
 import { normalizeRunRequest } from "../sandbox/normalize-request.js";
+
+/** Fields of a request line that are protocol, not run fields. */
+const PROTOCOL_FIELDS = ["id", "op", "stream", "tools", "sessionId"] as const;
+/** How many closed or dead sessions are remembered, to answer them with SESSION_CLOSED/DEAD rather than NOT_FOUND. */
+const REMEMBERED_SESSIONS = 1000;
 
 type Id = string | number;
 
@@ -22,6 +28,9 @@ export async function serveStdio(sandbox: Sandbox, input: Readable, output: Writ
   const maxRequestBytes = options.maxRequestBytes ?? DEFAULT_MAX_REQUEST_BYTES;
   const inFlight = new Set<Promise<void>>();
   let shuttingDown = false;
+  const sessions = new Map<string, { session: Session; tools: string[] }>();
+  const pendingCalls = new Map<string, { id: Id; settle: (reply: { result?: unknown; error?: unknown }) => void }>();
+  let nextCallId = 0;
 
   const reply = (message: object) => {
     output.write(JSON.stringify(message) + "\n");
@@ -51,29 +60,124 @@ export async function serveStdio(sandbox: Sandbox, input: Readable, output: Writ
       shuttingDown = true;
       return;
     }
+    if (fields.callId !== undefined) return answerCall(id, fields);
     const op = fields.op ?? (fields.code !== undefined || fields.entryPath !== undefined ? "run" : undefined);
-    if (op !== "run") {
-      return replyError(id, "UNKNOWN_OP", op === undefined ? "request has neither code nor a known op" : `unknown op ${JSON.stringify(op)}`);
-    }
-    if (fields.stream !== undefined && typeof fields.stream !== "boolean") {
-      return replyError(id, "INVALID_REQUEST", "stream must be a boolean");
-    }
-    let result: RunResult;
     try {
-      const run = { ...fields };
-      delete run.id;
-      delete run.op;
-      delete run.stream;
-      normalizeRunRequest(run); // validate before queueing, so bad input answers at once
-      const stream = fields.stream === true && id !== undefined;
-      result = await sandbox.run(run, {
-        onStdout: stream ? (data) => reply({ id, event: "stdout", data }) : undefined,
-        onStderr: stream ? (data) => reply({ id, event: "stderr", data }) : undefined,
-      });
+      switch (op) {
+        case "run":
+          return await runOp(id, fields, null);
+        case "session.open":
+          return await openOp(id, fields);
+        case "session.run":
+          return await runOp(id, fields, sessionFor(fields));
+        case "session.close": {
+          const entry = sessionFor(fields);
+          await entry.session.close();
+          return reply({ id, closed: true });
+        }
+        default:
+          return replyError(id, "UNKNOWN_OP", op === undefined ? "request has neither code nor a known op" : `unknown op ${JSON.stringify(op)}`);
+      }
     } catch (error) {
       if (error instanceof WasmboxError) return replyError(id, error.code, error.message);
+      if (error instanceof TypeError || error instanceof RangeError) return replyError(id, "INVALID_REQUEST", error.message);
       return replyError(id, "INTERNAL_ERROR", error instanceof Error ? error.message : String(error));
     }
+  };
+
+  const needId = (id: Id | undefined, op: string): Id => {
+    if (id === undefined) throw new WasmboxError("INVALID_REQUEST", `${op} needs an id`);
+    return id;
+  };
+
+  const toolNames = (value: unknown): string[] => {
+    if (value === undefined || value === null) return [];
+    if (!Array.isArray(value) || !value.every((n) => typeof n === "string")) {
+      throw new WasmboxError("INVALID_REQUEST", "tools must be an array of host function names");
+    }
+    return value;
+  };
+
+  const sessionFor = (fields: Record<string, unknown>) => {
+    if (typeof fields.sessionId !== "string") throw new WasmboxError("INVALID_REQUEST", "sessionId must be a string");
+    const entry = sessions.get(fields.sessionId);
+    if (!entry) throw new WasmboxError("SESSION_NOT_FOUND", `no session ${JSON.stringify(fields.sessionId)}`);
+    return entry;
+  };
+
+  /** Host functions named in a request become call events answered by `{id, callId, result|error}` lines. */
+  const callProxies = (id: Id, names: string[]): Record<string, HostFunction> => {
+    const tools: Record<string, HostFunction> = {};
+    for (const name of names) {
+      tools[name] = (args) =>
+        new Promise((resolve, reject) => {
+          const callId = `c${nextCallId++}`;
+          pendingCalls.set(callId, {
+            id,
+            settle: (answer) => {
+              pendingCalls.delete(callId);
+              if (answer.error !== undefined) reject(new Error(typeof answer.error === "string" ? answer.error : JSON.stringify(answer.error)));
+              else resolve(answer.result);
+            },
+          });
+          reply({ id, event: "call", callId, name, args });
+        });
+    }
+    return tools;
+  };
+
+  const answerCall = (id: Id | undefined, fields: Record<string, unknown>) => {
+    const pending = typeof fields.callId === "string" ? pendingCalls.get(fields.callId) : undefined;
+    if (!pending || (id !== undefined && pending.id !== id)) {
+      return replyError(id, "INVALID_REQUEST", `no host function call ${JSON.stringify(fields.callId)} is waiting for an answer`);
+    }
+    if (!("result" in fields) && !("error" in fields)) {
+      return replyError(id, "INVALID_REQUEST", "a call answer needs result or error");
+    }
+    pending.settle({ result: fields.result, error: fields.error });
+  };
+
+  const openOp = async (rawId: Id | undefined, fields: Record<string, unknown>) => {
+    const id = needId(rawId, "session.open");
+    const tools = toolNames(fields.tools);
+    for (const key of Object.keys(fields)) {
+      if (!["id", "op", "tools", "idleTimeoutMs", "maxLifetimeMs"].includes(key)) {
+        throw new WasmboxError("INVALID_REQUEST", `unknown field ${JSON.stringify(key)} for session.open`);
+      }
+    }
+    const ms = (name: "idleTimeoutMs" | "maxLifetimeMs") => {
+      const value = fields[name];
+      if (value === undefined) return undefined;
+      if (!Number.isInteger(value) || (value as number) < 1) throw new WasmboxError("INVALID_REQUEST", `${name} must be a positive integer`);
+      return value as number;
+    };
+    const session = await sandbox.session({ idleTimeoutMs: ms("idleTimeoutMs"), maxLifetimeMs: ms("maxLifetimeMs") });
+    sessions.set(session.id, { session, tools });
+    while (sessions.size > REMEMBERED_SESSIONS) {
+      const oldest = [...sessions].find(([, e]) => e.session.state !== "open");
+      if (!oldest) break;
+      sessions.delete(oldest[0]);
+    }
+    reply({ id, sessionId: session.id });
+  };
+
+  const runOp = async (id: Id | undefined, fields: Record<string, unknown>, entry: { session: Session; tools: string[] } | null) => {
+    if (fields.stream !== undefined && typeof fields.stream !== "boolean") {
+      throw new WasmboxError("INVALID_REQUEST", "stream must be a boolean");
+    }
+    const names = [...(entry?.tools ?? []), ...toolNames(fields.tools)];
+    if (names.length > 0) needId(id, "a run with tools");
+    const run: Record<string, unknown> = { ...fields };
+    for (const key of PROTOCOL_FIELDS) delete run[key];
+    normalizeRunRequest(run); // validate before queueing, so bad input answers at once
+    const stream = fields.stream === true && id !== undefined;
+    const options = {
+      onStdout: stream ? (data: string) => reply({ id, event: "stdout", data }) : undefined,
+      onStderr: stream ? (data: string) => reply({ id, event: "stderr", data }) : undefined,
+      tools: id !== undefined ? callProxies(id, names) : undefined,
+    };
+    const result = entry ? await entry.session.run(run, options) : await sandbox.run(run, options);
+    for (const [callId, pending] of pendingCalls) if (pending.id === id) pendingCalls.delete(callId);
     if (id !== undefined) return reply({ id, ...result });
     // The minimal protocol of hand-rolled Deno + Pyodide servers.
     if (result.status === "ok") {
@@ -102,6 +206,7 @@ export async function serveStdio(sandbox: Sandbox, input: Readable, output: Writ
     if (shuttingDown) break;
   }
   while (inFlight.size > 0) await Promise.allSettled([...inFlight]);
+  await Promise.all([...sessions.values()].map((e) => e.session.close("the server shut down")));
 }
 
 /** Reads the id from the start of a line that could not be parsed whole. */

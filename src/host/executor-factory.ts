@@ -5,7 +5,6 @@ import { cacheDir, denoBinary, distDir, executorEntryPath, pyodideDir, pyodideVe
 import { ensureSnapshot, snapshotPath } from "./snapshot-cache.js";
 import { readdirSync } from "node:fs";
 import { join } from "node:path";
-import { fileURLToPath } from "node:url";
 
 export interface ExecutorFactoryOptions {
   /** Run executors inside bubblewrap: "auto" (default) when it works here, "require", or "off". */
@@ -34,8 +33,8 @@ export class ExecutorFactory {
     const pyodide = pyodideDir();
     const entry = executorEntryPath();
     // Everything that runs inside the executor shapes the snapshot, so all of it keys the cache.
-    const workerFiles = ["../executor/", "../runtimes/python/"].flatMap((dir) => {
-      const path = fileURLToPath(new URL(dir, import.meta.url));
+    const workerFiles = ["executor", join("runtimes", "python")].flatMap((dir) => {
+      const path = join(distDir(), dir);
       return readdirSync(path).filter((f) => f.endsWith(".js")).sort().map((f) => join(path, f));
     });
     const snapshot = snapshotPath(cacheDir(), pyodideVersion(pyodide), workerFiles);

@@ -1,20 +1,32 @@
 import { existsSync, realpathSync } from "node:fs";
 import { createRequire } from "node:module";
 import { homedir } from "node:os";
-import { dirname, join } from "node:path";
+import { basename, dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { WasmboxError } from "../core/errors.js";
 
 const require = createRequire(import.meta.url);
 
-/** Where the executor's code lives: dist/executor/main.js next to this file's dist/host/. */
-export function executorEntryPath(): string {
-  return fileURLToPath(new URL("../executor/main.js", import.meta.url));
+/**
+ * The built dist/ directory: the executor runs its JavaScript from there and may read nothing else
+ * of the package. When the host runs from TypeScript sources (tests under tsx), that is the
+ * sibling dist/ that `npm run build` made.
+ */
+export function distDir(): string {
+  const here = fileURLToPath(new URL("../", import.meta.url));
+  if (basename(here) === "src") {
+    const built = join(here, "..", "dist");
+    if (!existsSync(join(built, "executor", "main.js"))) {
+      throw new WasmboxError("EXECUTOR_START_FAILED", `running from sources needs a build first: npm run build (no ${built})`);
+    }
+    return realpathSync(built) + "/";
+  }
+  return here;
 }
 
-/** The dist/ directory: the executor may read it (its own code), nothing else of the package. */
-export function distDir(): string {
-  return fileURLToPath(new URL("../", import.meta.url));
+/** Where the executor's code lives: dist/executor/main.js. */
+export function executorEntryPath(): string {
+  return join(distDir(), "executor", "main.js");
 }
 
 /** The installed pyodide package directory, overridable with WASMBOX_PYODIDE_DIR. */
