@@ -13,6 +13,9 @@ export const RUNNER_SOURCE = String.raw`
 import ast, builtins, json, linecache, os, sys, traceback, types
 
 _REPR_MAX_CHARS = 65536
+# Bound before any guest code runs: a guest that patches json.dumps (say, to None) must not break
+# the report of its own run.
+_json_dumps = json.dumps
 _INTERNAL_PATH_PARTS = ("/_pyodide/", "/pyodide/", "<wasmbox>")
 
 
@@ -84,7 +87,7 @@ def _safe_str(value):
 
 def _json_value(value, max_bytes):
     try:
-        text = json.dumps(value, allow_nan=False)
+        text = _json_dumps(value, allow_nan=False)
     except BaseException:
         return None
     return text if len(text) <= max_bytes else None
@@ -181,7 +184,7 @@ def run(code, filename, argv, env, max_value_bytes, keep_state=False, tool_names
         outcome["status"] = "error"
         outcome["exitCode"] = 1
         outcome["error"] = {"type": type(exc).__name__, "message": str(exc), "traceback": ""}
-    return json.dumps(outcome)
+    return _json_dumps(outcome)
 `;
 
 /**

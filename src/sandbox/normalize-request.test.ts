@@ -1,0 +1,210 @@
+import assert from "node:assert/strict";
+import { describe, test } from "node:test";
+import { WasmboxError, type WasmboxErrorCode } from "../core/errors.js";
+import { DEFAULT_MAX_OUTPUT_BYTES, DEFAULT_MEMORY_LIMIT_BYTES, DEFAULT_TIMEOUT_MS } from "../core/limits.js";
+import { contentBytes, normalizeRunRequest } from "./normalize-request.js";
+
+function withCode(code: WasmboxErrorCode) {
+  return (error: unknown) => {
+    assert.ok(error instanceof WasmboxError, `expected a WasmboxError, got ${String(error)}`);
+    assert.equal(error.code, code, error.message);
+    return true;
+  };
+}
+
+const text = (bytes: Uint8Array) => new TextDecoder().decode(bytes);
+
+describe("normalizeRunRequest", () => {
+  test("normalizeRunRequest() applies the documented defaults to a request with only code", () => {
+    const run = normalizeRunRequest({ code: "print(1)" });
+    assert.deepEqual(run, {
+      language: "python",
+      code: "print(1)",
+      filename: "<string>",
+      files: new Map(),
+      stdin: new Uint8Array(0),
+      argv: [],
+      env: {},
+      timeoutMs: DEFAULT_TIMEOUT_MS,
+      memoryLimitBytes: DEFAULT_MEMORY_LIMIT_BYTES,
+      maxOutputBytes: DEFAULT_MAX_OUTPUT_BYTES,
+    });
+    assert.equal(DEFAULT_TIMEOUT_MS, 30_000);
+    assert.equal(DEFAULT_MEMORY_LIMIT_BYTES, 256 * 1024 * 1024);
+    assert.equal(DEFAULT_MAX_OUTPUT_BYTES, 1024 * 1024);
+  });
+
+  test("normalizeRunRequest() treats null fields as absent", () => {
+    const run = normalizeRunRequest({
+      code: "1", entryPath: null, files: null, stdin: null, argv: null, env: null,
+      timeoutMs: null, memoryLimitBytes: null, maxOutputBytes: null,
+    });
+    assert.equal(run.timeoutMs, DEFAULT_TIMEOUT_MS);
+    assert.equal(run.files.size, 0);
+    assert.deepEqual(run.argv, []);
+  });
+
+  test("normalizeRunRequest() keeps the limits, argv and env a caller gives", () => {
+    const argv = ["a", "b c"];
+    const run = normalizeRunRequest({
+      code: "1", argv, env: { A: "1", EMPTY: "" }, timeoutMs: 1, memoryLimitBytes: 48 * 1024 * 1024, maxOutputBytes: 0,
+    });
+    assert.deepEqual(run.argv, ["a", "b c"]);
+    assert.notEqual(run.argv, argv, "argv is copied, so later changes by the caller do not leak in");
+    assert.deepEqual(run.env, { A: "1", EMPTY: "" });
+    assert.equal(run.timeoutMs, 1);
+    assert.equal(run.memoryLimitBytes, 48 * 1024 * 1024);
+    assert.equal(run.maxOutputBytes, 0);
+  });
+
+  test("normalizeRunRequest() turns file contents given as text, bytes, utf8 and base64 into bytes under normalised paths", () => {
+    const run = normalizeRunRequest({
+      code: "1",
+      files: {
+        "./notes//a.txt": "héllo",
+        "raw.bin": new Uint8Array([0, 255, 7]),
+        "b64.bin": { encoding: "base64", content: "AP8H" },
+        "u.txt": { encoding: "utf8", content: "ü" },
+        "plain.txt": { content: "no encoding means utf8" },
+      },
+    });
+    assert.deepEqual([...run.files.keys()], ["notes/a.txt", "raw.bin", "b64.bin", "u.txt", "plain.txt"]);
+    assert.equal(text(run.files.get("notes/a.txt")!), "héllo");
+    assert.deepEqual([...run.files.get("raw.bin")!], [0, 255, 7]);
+    assert.deepEqual([...run.files.get("b64.bin")!], [0, 255, 7]);
+    assert.equal(text(run.files.get("u.txt")!), "ü");
+    assert.equal(text(run.files.get("plain.txt")!), "no encoding means utf8");
+  });
+
+  test("normalizeRunRequest() takes stdin as text, bytes or base64", () => {
+    assert.equal(text(normalizeRunRequest({ code: "1", stdin: "line\n" }).stdin), "line\n");
+    assert.deepEqual([...normalizeRunRequest({ code: "1", stdin: new Uint8Array([1, 2]) }).stdin], [1, 2]);
+    assert.equal(text(normalizeRunRequest({ code: "1", stdin: { encoding: "base64", content: "aGk=" } }).stdin), "hi");
+  });
+
+  test("normalizeRunRequest() runs the entry file when given entryPath, naming it in tracebacks", () => {
+    const run = normalizeRunRequest({ entryPath: "./app//main.py", files: { "app/main.py": "print('hi')\n" } });
+    assert.equal(run.code, "print('hi')\n");
+    assert.equal(run.filename, "app/main.py");
+  });
+
+  test("normalizeRunRequest() refuses an entryPath that is not among files", () => {
+    assert.throws(() => normalizeRunRequest({ entryPath: "main.py" }), withCode("INVALID_REQUEST"));
+    assert.throws(
+      () => normalizeRunRequest({ entryPath: "main.py", files: { "other.py": "" } }),
+      withCode("INVALID_REQUEST"),
+    );
+  });
+
+  test("normalizeRunRequest() refuses a request with both code and entryPath, or with neither", () => {
+    assert.throws(
+      () => normalizeRunRequest({ code: "1", entryPath: "m.py", files: { "m.py": "1" } }),
+      withCode("INVALID_REQUEST"),
+    );
+    assert.throws(() => normalizeRunRequest({}), withCode("INVALID_REQUEST"));
+    assert.throws(() => normalizeRunRequest({ files: { "m.py": "1" } }), withCode("INVALID_REQUEST"));
+  });
+
+  test("normalizeRunRequest() refuses a request that is not a plain object", () => {
+    for (const input of [null, undefined, "print(1)", 5, [], new Uint8Array(1)]) {
+      assert.throws(() => normalizeRunRequest(input), withCode("INVALID_REQUEST"), String(input));
+    }
+  });
+
+  test("normalizeRunRequest() refuses unknown fields unless the edge allows them", () => {
+    assert.throws(() => normalizeRunRequest({ code: "1", timeout: 5 }), withCode("INVALID_REQUEST"));
+    assert.throws(() => normalizeRunRequest({ code: "1", id: 7 }), withCode("INVALID_REQUEST"));
+    assert.equal(normalizeRunRequest({ code: "1", id: 7 }, { allowExtraFields: ["id"] }).code, "1");
+  });
+
+  test("normalizeRunRequest() refuses fields of the wrong type with INVALID_REQUEST", () => {
+    const bad: Record<string, unknown>[] = [
+      { code: 5 },
+      { code: ["print(1)"] },
+      { code: "1", files: [["a.txt", "x"]] },
+      { code: "1", files: "a.txt" },
+      { code: "1", files: { "a.txt": 5 } },
+      { code: "1", files: { "a.txt": null } },
+      { code: "1", stdin: 5 },
+      { code: "1", stdin: { encoding: "utf8" } },
+      { code: "1", argv: "a b" },
+      { code: "1", argv: ["a", 1] },
+      { code: "1", env: ["A=1"] },
+      { code: "1", env: { A: 1 } },
+      { code: "1", timeoutMs: "100" },
+      { code: "1", timeoutMs: 1.5 },
+      { code: "1", timeoutMs: Number.NaN },
+      { code: "1", timeoutMs: Number.POSITIVE_INFINITY },
+      { code: "1", memoryLimitBytes: "64m" },
+      { code: "1", maxOutputBytes: true },
+    ];
+    for (const input of bad) {
+      assert.throws(() => normalizeRunRequest(input), withCode("INVALID_REQUEST"), JSON.stringify(input));
+    }
+  });
+
+  test("normalizeRunRequest() refuses limits outside their bounds", () => {
+    const bad: Record<string, unknown>[] = [
+      { code: "1", timeoutMs: 0 },
+      { code: "1", timeoutMs: -1 },
+      { code: "1", timeoutMs: 24 * 60 * 60 * 1000 + 1 },
+      { code: "1", memoryLimitBytes: 48 * 1024 * 1024 - 1 },
+      { code: "1", memoryLimitBytes: 4 * 1024 * 1024 * 1024 + 1 },
+      { code: "1", maxOutputBytes: -1 },
+      { code: "1", maxOutputBytes: 256 * 1024 * 1024 + 1 },
+    ];
+    for (const input of bad) {
+      assert.throws(() => normalizeRunRequest(input), withCode("INVALID_REQUEST"), JSON.stringify(input));
+    }
+  });
+
+  test("normalizeRunRequest() refuses environment names that cannot be variables", () => {
+    for (const env of [{ "": "x" }, { "A=B": "x" }, { "A\0": "x" }, { A: "x\0y" }]) {
+      assert.throws(() => normalizeRunRequest({ code: "1", env }), withCode("INVALID_REQUEST"), JSON.stringify(env));
+    }
+  });
+
+  test("normalizeRunRequest() refuses absolute and climbing paths in files and entryPath with INVALID_PATH", () => {
+    for (const path of ["/etc/passwd", "../x.py", "a/../../x.py", "a\\b.py"]) {
+      assert.throws(() => normalizeRunRequest({ code: "1", files: { [path]: "x" } }), withCode("INVALID_PATH"), path);
+      assert.throws(() => normalizeRunRequest({ entryPath: path, files: { "x.py": "1" } }), withCode("INVALID_PATH"), path);
+    }
+  });
+
+  test("normalizeRunRequest() refuses two file names that normalise to the same path", () => {
+    assert.throws(
+      () => normalizeRunRequest({ code: "1", files: { "a/b.txt": "1", "./a//b.txt": "2" } }),
+      withCode("INVALID_REQUEST"),
+    );
+  });
+
+  test("normalizeRunRequest() refuses an unsupported language with UNSUPPORTED_LANGUAGE", () => {
+    for (const language of ["ruby", "Python", "", 5]) {
+      assert.throws(
+        () => normalizeRunRequest({ code: "1", language }),
+        withCode("UNSUPPORTED_LANGUAGE"),
+        JSON.stringify(language),
+      );
+    }
+    assert.equal(normalizeRunRequest({ code: "1", language: "python" }).language, "python");
+  });
+});
+
+describe("contentBytes", () => {
+  test("contentBytes() decodes base64 with or without padding and ignores whitespace", () => {
+    assert.equal(text(contentBytes({ encoding: "base64", content: "aGVsbG8=" }, "x")), "hello");
+    assert.equal(text(contentBytes({ encoding: "base64", content: "aGVs\nbG8=" }, "x")), "hello");
+    assert.equal(text(contentBytes({ encoding: "base64", content: "aGk" }, "x")), "hi");
+    assert.equal(contentBytes({ encoding: "base64", content: "" }, "x").length, 0);
+  });
+
+  test("contentBytes() refuses text that is not base64 with INVALID_REQUEST", () => {
+    for (const content of ["@@@@", "aGk=x", "a", "aG==k", "aGVsbG8==="]) {
+      assert.throws(() => contentBytes({ encoding: "base64", content }, "stdin"), withCode("INVALID_REQUEST"), content);
+    }
+  });
+
+  test("contentBytes() refuses an unknown encoding with INVALID_REQUEST", () => {
+    assert.throws(() => contentBytes({ encoding: "hex", content: "00" }, "stdin"), withCode("INVALID_REQUEST"));
+  });
+});
