@@ -1,0 +1,83 @@
+/**
+ * Executes the README's examples, so it cannot rot: every fenced block that states expected output
+ * (`# → line` after a shell command, `// → line` in TypeScript) is run and its stdout compared.
+ * `<number>` in an expectation matches any number (timings).
+ */
+import assert from "node:assert/strict";
+import { spawnSync } from "node:child_process";
+import { mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { describe, it } from "node:test";
+import { fileURLToPath } from "node:url";
+
+const ROOT = fileURLToPath(new URL("..", import.meta.url));
+const README = readFileSync(new URL("../README.md", import.meta.url), "utf8");
+
+interface Block {
+  lang: string;
+  body: string;
+  line: number;
+}
+
+function blocks(markdown: string): Block[] {
+  const out: Block[] = [];
+  const re = /^```(\w*)\n([\s\S]*?)^```$/gm;
+  let match: RegExpExecArray | null;
+  while ((match = re.exec(markdown))) {
+    out.push({ lang: match[1]!, body: match[2]!, line: markdown.slice(0, match.index).split("\n").length });
+  }
+  return out;
+}
+
+function matches(actual: string, expected: string): boolean {
+  const pattern = expected
+    .split("<number>")
+    .map((part) => part.replace(/[.*+?^${}()|[\]\\]/g, "\\$&"))
+    .join("-?\\d+(?:\\.\\d+)?");
+  return new RegExp(`^${pattern}$`).test(actual);
+}
+
+function assertOutput(stdout: string, expected: string[], where: string): void {
+  const actual = stdout.replace(/\n$/, "").split("\n");
+  assert.equal(actual.length, expected.length, `${where}: expected ${expected.length} lines, got:\n${stdout}`);
+  expected.forEach((line, i) => assert.ok(matches(actual[i]!, line), `${where}: line ${i + 1}\n  got:      ${actual[i]}\n  expected: ${line}`));
+}
+
+const examples = blocks(README).filter((b) => /^(# |\/\/ )→/m.test(b.body));
+
+describe("README examples", () => {
+  it("has runnable examples for the command line, the library and the JSON-lines server", () => {
+    assert.ok(examples.filter((b) => b.lang === "sh").length >= 2);
+    assert.ok(examples.filter((b) => b.lang === "ts").length >= 2);
+  });
+
+  for (const block of examples.filter((b) => b.lang === "sh")) {
+    const commands: { command: string; expected: string[] }[] = [];
+    for (const line of block.body.split("\n")) {
+      if (line.startsWith("# → ")) commands.at(-1)!.expected.push(line.slice(4));
+      else if (line.trim() && !line.startsWith("#")) commands.push({ command: line, expected: [] });
+    }
+    for (const { command, expected } of commands) {
+      it(`README line ${block.line}: \`${command}\` prints what the README says`, () => {
+        const result = spawnSync("bash", ["-c", command], { cwd: ROOT, encoding: "utf8", input: "", timeout: 120_000 });
+        assertOutput(result.stdout, expected, command);
+      });
+    }
+  }
+
+  for (const block of examples.filter((b) => b.lang === "ts")) {
+    it(`README line ${block.line}: the TypeScript example prints what the README says`, () => {
+      const dir = fileURLToPath(new URL("./.readme-tmp/", import.meta.url));
+      mkdirSync(dir, { recursive: true });
+      const file = `${dir}/example-${block.line}.ts`;
+      writeFileSync(file, block.body);
+      try {
+        const result = spawnSync(process.execPath, ["--import", "tsx", file], { cwd: ROOT, encoding: "utf8", timeout: 180_000 });
+        assert.equal(result.status, 0, result.stderr);
+        const expected = block.body.split("\n").filter((l) => l.startsWith("// → ")).map((l) => l.slice(5));
+        assertOutput(result.stdout, expected, `TypeScript example at README line ${block.line}`);
+      } finally {
+        rmSync(file, { force: true });
+      }
+    });
+  }
+});
