@@ -522,7 +522,6 @@ describe("limits: time, memory and output", () => {
 
   test(
     "os._exit(n) ends the run with exitCode n like CPython, not as a crash",
-    { todo: "worker.ts turns Emscripten's ExitStatus thrown by runner.run() into a fatal frame, so the host reports crash" },
     async () => {
       const result = await runPy({ code: "import os\nprint('bye', flush=True)\nos._exit(5)" });
       assertStatus(result, "error");
@@ -693,5 +692,14 @@ describe("invalid requests", () => {
     for (const request of bad) {
       await assert.rejects(sandbox.run(request), rejectsWith("INVALID_PATH"), JSON.stringify(request));
     }
+  });
+});
+
+describe("values that do not convert exactly", () => {
+  test("an integer beyond 2**53 gives value null and keeps the exact digits in valueRepr", async () => {
+    await using sandbox = await Sandbox.create({ poolSize: 0 });
+    const result = await sandbox.run({ code: "[1, 2**70]" });
+    assert.equal(result.value, null);
+    assert.equal(result.valueRepr, "[1, 1180591620717411303424]");
   });
 });

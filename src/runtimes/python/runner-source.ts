@@ -36,6 +36,12 @@ def harden():
             del sys.modules[name]
     sys.meta_path.insert(0, _BlockedImports())
     try:
+        # Pyodide's fatal-error handler would dump internal frames onto the guest's stdout.
+        import faulthandler
+        faulthandler.disable()
+    except Exception:
+        pass
+    try:
         import pyodide.code
         if hasattr(pyodide.code, "run_js"):
             del pyodide.code.run_js
@@ -85,12 +91,32 @@ def _safe_str(value):
         return f"<str failed: {type(exc).__name__}>"
 
 
+_SAFE_INTEGER = 2**53 - 1  # beyond it a JSON number loses digits in JavaScript and most parsers
+
+
+def _exact_in_json(value, depth=0):
+    if depth > 200:
+        return False
+    if isinstance(value, bool) or value is None or isinstance(value, (str, float)):
+        return True
+    if isinstance(value, int):
+        return -_SAFE_INTEGER <= value <= _SAFE_INTEGER
+    if isinstance(value, dict):
+        return all(_exact_in_json(v, depth + 1) for v in value.values())
+    if isinstance(value, (list, tuple)):
+        return all(_exact_in_json(v, depth + 1) for v in value)
+    return True
+
+
 def _json_value(value, max_bytes):
+    """The value as JSON text, or None when it does not convert exactly (valueRepr still has it)."""
     try:
         text = _json_dumps(value, allow_nan=False)
     except BaseException:
         return None
-    return text if len(text) <= max_bytes else None
+    if len(text) > max_bytes or not _exact_in_json(value):
+        return None
+    return text
 
 
 def _exit_code(exc):

@@ -204,7 +204,11 @@ function changedFiles(before: Map<string, Uint8Array>) {
   return out.sort((a, b) => (a.path < b.path ? -1 : 1));
 }
 
+/** Set once os._exit() has ended the interpreter. */
+let exited = false;
+
 function run(message: WorkerRun): void {
+  if (exited) throw new Error("the interpreter exited (os._exit) in an earlier call");
   memoryCapBytes = message.memoryLimitBytes;
   stdinBytes = message.stdin;
   stdinOffset = 0;
@@ -218,14 +222,37 @@ function run(message: WorkerRun): void {
   let outcome;
   try {
     outcome = JSON.parse(runner.run(message.code, message.filename, argv, env, message.maxOutputBytes, message.keepState, tools));
+  } catch (error) {
+    // os._exit(n) unwinds the whole interpreter (Pyodide's `Exit` error, "Program terminated with
+    // exit(n)"): the program ended with that code, but this interpreter is gone, so the worker
+    // takes no further run.
+    const name = (error as Error)?.name;
+    const found = /Program terminated with exit\((-?\d+)\)/.exec(String((error as Error)?.message));
+    if ((name !== "Exit" && name !== "ExitStatus") || !found) throw error;
+    exited = true;
+    const code = Number(found[1]) & 0xff;
+    outcome = {
+      status: code === 0 ? "ok" : "error",
+      exitCode: code,
+      value: null,
+      valueRepr: null,
+      error: code === 0 ? null : { type: "SystemExit", message: String(code), traceback: "" },
+    };
   } finally {
-    env.destroy();
-    argv.destroy();
-    tools.destroy();
+    if (!exited) {
+      env.destroy();
+      argv.destroy();
+      tools.destroy();
+    }
   }
   // Values become JSON text in Python; parse here so the host gets a plain object.
   if (typeof outcome.value === "string") outcome.value = JSON.parse(outcome.value);
-  outcome.files = changedFiles(inputs);
+  try {
+    outcome.files = changedFiles(inputs);
+  } catch (error) {
+    if (!exited) throw error;
+    outcome.files = []; // after os._exit the runtime refuses further use
+  }
   post({ t: "result", outcome });
 }
 
