@@ -6,10 +6,12 @@
  * The guest lives in the worker: it can post messages here and write to the process's stdout, but
  * it cannot reach this isolate's memory, so it cannot sign. Every worker message is validated.
  *
- * Usage (by the host only): deno run <flags> main.js serve|make-snapshot PYODIDE_DIR SNAPSHOT_PATH
+ * Usage (by the host only): deno run <flags> main.js serve|make-snapshot RUNTIME [RUNTIME_ARGS...]
+ * RUNTIME names the worker (src/runtimes/RUNTIME/worker.ts); in make-snapshot mode the last
+ * argument is the file to write the snapshot to.
  */
 import type { ExecutorFrame, FilesMessage, HostMessage, RunMessage } from "./protocol.js";
-import type { WorkerFiles, WorkerInit, WorkerRun } from "../runtimes/python/worker.js";
+import type { WorkerFiles, WorkerInit, WorkerRun } from "../runtimes/worker-protocol.js";
 import { CALL_INTERRUPTED, CALL_REPLIED, HOST_CALL_BUFFER_BYTES, HOST_CALL_DATA_OFFSET } from "../runtimes/python/host-call-layout.js";
 
 declare const Deno: {
@@ -24,7 +26,12 @@ declare const Deno: {
 
 type FrameBody = ExecutorFrame extends infer F ? (F extends { seq: number } ? Omit<F, "seq"> : never) : never;
 
-const [mode, pyodideDir, snapshotPath] = Deno.args;
+const [mode, runtime, ...runtimeArgs] = Deno.args as [string, string, ...string[]];
+const snapshotPath = runtimeArgs.at(-1)!;
+if ((mode !== "serve" && mode !== "make-snapshot") || !/^[a-z]+$/.test(runtime ?? "")) {
+  console.error("wasmbox executor: usage: main.js serve|make-snapshot RUNTIME [ARGS...]");
+  Deno.exit(2);
+}
 
 // Refuse to run with any permission beyond reading our assets: a launcher mistake (or a runtime
 // that rewrites argv, as Deno's Node-compat layer can: denoland/deno#35443) must not widen the walls.
@@ -120,7 +127,7 @@ function answerCall(callId: number, reply: string): void {
   Atomics.store(callState, 0, CALL_REPLIED);
   Atomics.notify(callState, 0);
 }
-const worker = new Worker(new URL("../runtimes/python/worker.js", import.meta.url), { type: "module" });
+const worker = new Worker(new URL(`../runtimes/${runtime}/worker.js`, import.meta.url), { type: "module" });
 worker.onerror = (event: ErrorEvent) => {
   event.preventDefault();
   void fail(`worker error: ${event.message}`);
@@ -186,8 +193,7 @@ worker.onmessage = (event: MessageEvent) => {
 
 const workerInit: WorkerInit = {
   t: "init",
-  pyodideDir: pyodideDir.endsWith("/") ? pyodideDir : pyodideDir + "/",
-  snapshot: mode === "make-snapshot" ? null : await Deno.readFile(snapshotPath),
+  args: runtimeArgs,
   makeSnapshot: mode === "make-snapshot",
   interrupt,
   calls,

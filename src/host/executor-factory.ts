@@ -1,10 +1,10 @@
-import { canMeasureMemory } from "./process-memory.js";
+import { WasmboxError } from "../core/errors.js";
+import type { Language } from "../core/request.js";
 import { buildLaunch, describeLayers, probeBubblewrap, requireLayer, type LaunchPaths, type OsSandboxMode } from "./executor-launch.js";
 import { ExecutorProcess } from "./executor-process.js";
-import { cacheDir, denoBinary, distDir, executorEntryPath, pyodideDir, pyodideVersion } from "./runtime-paths.js";
-import { ensureSnapshot, snapshotPath } from "./snapshot-cache.js";
-import { readdirSync } from "node:fs";
-import { join } from "node:path";
+import { canMeasureMemory } from "./process-memory.js";
+import { denoBinary, distDir, executorEntryPath } from "./runtime-paths.js";
+import { executorFiles, runtimeFor, type PreparedRuntime } from "./runtime-registry.js";
 
 export interface ExecutorFactoryOptions {
   /** Run executors inside bubblewrap: "auto" (default) when it works here, "require", or "off". */
@@ -13,32 +13,30 @@ export interface ExecutorFactoryOptions {
   heapLimitBytes?: number;
   /** Start-up timeout for one executor in milliseconds. Default 60000. */
   startTimeoutMs?: number;
+  /** Extra V8 flags for executors (e.g. "--liftoff-only"), for measuring; the defaults are tuned. */
+  v8Flags?: string[];
 }
+
+/** The snapshot maker runs trusted code only, but loads the whole interpreter: give it room. */
+const SNAPSHOT_HEAP_LIMIT_BYTES = 1024 * 1024 * 1024;
 
 let layersSaid = false;
 
-/** Knows how to start executors: the Deno binary, the assets, the snapshot, the OS wrapper. */
+/** Knows how to start executors: the Deno binary, each runtime's assets, the OS wrapper. */
 export class ExecutorFactory {
+  private readonly prepared = new Map<Language, Promise<PreparedRuntime>>();
+
   private constructor(
-    private readonly paths: LaunchPaths,
-    private readonly pyodide: string,
-    private readonly snapshot: string,
+    private readonly base: LaunchPaths,
     readonly bwrap: string | null,
     readonly layers: string,
     private readonly heapLimitBytes: number,
     private readonly startTimeoutMs: number,
+    private readonly v8Flags: string[],
   ) {}
 
-  static async create(options: ExecutorFactoryOptions = {}): Promise<ExecutorFactory> {
-    const pyodide = pyodideDir();
-    const entry = executorEntryPath();
-    // Everything that runs inside the executor shapes the snapshot, so all of it keys the cache.
-    const workerFiles = ["executor", join("runtimes", "python")].flatMap((dir) => {
-      const path = join(distDir(), dir);
-      return readdirSync(path).filter((f) => f.endsWith(".js")).sort().map((f) => join(path, f));
-    });
-    const snapshot = snapshotPath(cacheDir(), pyodideVersion(pyodide), workerFiles);
-    const base = { deno: denoBinary(), entry, readable: [distDir(), pyodide] };
+  static create(options: ExecutorFactoryOptions = {}): ExecutorFactory {
+    const base: LaunchPaths = { deno: denoBinary(), entry: executorEntryPath(), readable: [distDir()] };
     const mode = options.osSandbox ?? "auto";
     const probe = mode === "off" ? { path: null, reason: "turned off by the caller" } : probeBubblewrap(base);
     requireLayer(mode, probe.path, probe.reason);
@@ -47,24 +45,42 @@ export class ExecutorFactory {
       layersSaid = true;
       process.stderr.write(layers + "\n");
     }
-    const heapLimitBytes = options.heapLimitBytes ?? 256 * 1024 * 1024;
-    await ensureSnapshot(snapshot, (temp) =>
-      ExecutorProcess.makeSnapshot(
-        buildLaunch(base, { bwrap: probe.path, heapLimitBytes: 1024 * 1024 * 1024, mode: "make-snapshot", extra: [pyodide, temp], writable: temp }),
-      ),
-    );
-    const paths = { ...base, readable: [...base.readable, snapshot] };
-    return new ExecutorFactory(paths, pyodide, snapshot, probe.path, layers, heapLimitBytes, options.startTimeoutMs ?? 60_000);
+    return new ExecutorFactory(base, probe.path, layers, options.heapLimitBytes ?? 256 * 1024 * 1024, options.startTimeoutMs ?? 60_000, options.v8Flags ?? []);
   }
 
-  /** Starts one executor and resolves when it is ready for a run. */
-  start(signal?: AbortSignal): Promise<ExecutorProcess> {
-    const launch = buildLaunch(this.paths, {
-      bwrap: this.bwrap,
-      heapLimitBytes: this.heapLimitBytes,
-      mode: "serve",
-      extra: [this.pyodide, this.snapshot],
-    });
+  /** Locates a language's assets and makes its derived artefacts (the Python snapshot), once. */
+  prepare(language: Language): Promise<PreparedRuntime> {
+    let task = this.prepared.get(language);
+    if (!task) {
+      const definition = runtimeFor(language);
+      if (!definition || definition.version() === null) {
+        const how = definition ? `; add it with: ${definition.install}` : "";
+        return Promise.reject(new WasmboxError("UNSUPPORTED_LANGUAGE", `language ${JSON.stringify(language)} is not installed${how}`));
+      }
+      task = definition.prepare({
+        executorFiles,
+        makeSnapshot: (runtime, args, readable) =>
+          ExecutorProcess.makeSnapshot(
+            buildLaunch(
+              { ...this.base, readable: [...this.base.readable, ...readable] },
+              { bwrap: this.bwrap, heapLimitBytes: SNAPSHOT_HEAP_LIMIT_BYTES, mode: "make-snapshot", extra: [runtime, ...args], writable: args.at(-1), v8Flags: this.v8Flags },
+            ),
+          ),
+      });
+      task.catch(() => this.prepared.delete(language)); // a failed preparation may be retried
+      this.prepared.set(language, task);
+    }
+    return task;
+  }
+
+  /** Starts one executor for `language` and resolves when it is ready for a run. */
+  async start(language: Language, signal?: AbortSignal): Promise<ExecutorProcess> {
+    const runtime = await this.prepare(language);
+    const definition = runtimeFor(language)!;
+    const launch = buildLaunch(
+      { ...this.base, readable: [...this.base.readable, ...runtime.readable] },
+      { bwrap: this.bwrap, heapLimitBytes: this.heapLimitBytes, mode: "serve", extra: [definition.runtime, ...runtime.args], v8Flags: this.v8Flags },
+    );
     return ExecutorProcess.start(launch, { startTimeoutMs: this.startTimeoutMs, signal });
   }
 }

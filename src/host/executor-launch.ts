@@ -38,7 +38,7 @@ function executorEnv(denoDir: string): Record<string, string> {
  * network paths (a guest could otherwise `import("https://…")` with no --allow-net);
  * every other permission is denied explicitly, and only the given paths may be read.
  */
-export function denoArgs(paths: LaunchPaths, options: { heapLimitBytes: number; writable?: string; mode: string; extra: string[] }): string[] {
+export function denoArgs(paths: LaunchPaths, options: { heapLimitBytes: number; writable?: string; mode: string; extra: string[]; v8Flags?: string[] }): string[] {
   const heapMiB = Math.max(16, Math.floor(options.heapLimitBytes / (1024 * 1024)));
   return [
     "run",
@@ -56,7 +56,7 @@ export function denoArgs(paths: LaunchPaths, options: { heapLimitBytes: number; 
     "--deny-ffi",
     "--deny-sys",
     "--deny-import",
-    `--v8-flags=--max-old-space-size=${heapMiB}`,
+    `--v8-flags=${[`--max-old-space-size=${heapMiB}`, ...(options.v8Flags ?? [])].join(",")}`,
     paths.entry,
     options.mode,
     ...options.extra,
@@ -126,7 +126,7 @@ export function describeLayers(bwrap: string | null, bwrapReason: string, watchd
 
 export function buildLaunch(
   paths: LaunchPaths,
-  options: { bwrap: string | null; heapLimitBytes: number; mode: "serve" | "make-snapshot"; extra: string[]; writable?: string },
+  options: { bwrap: string | null; heapLimitBytes: number; mode: "serve" | "make-snapshot"; extra: string[]; writable?: string; v8Flags?: string[] },
 ): ExecutorLaunch {
   if (options.bwrap) {
     const env = executorEnv("/tmp/deno-dir");

@@ -1,4 +1,5 @@
 import { WasmboxError } from "../core/errors.js";
+import type { Language } from "../core/request.js";
 import type { ExecutorFactory } from "./executor-factory.js";
 import type { ExecutorProcess } from "./executor-process.js";
 
@@ -20,6 +21,7 @@ export class ExecutorPool {
 
   constructor(
     private readonly factory: ExecutorFactory,
+    private readonly language: Language,
     private readonly size: number,
   ) {
     this.refill();
@@ -70,7 +72,7 @@ export class ExecutorPool {
     const target = this.size + this.waiters.length;
     while (!this.closed && this.warm.length + this.starting < target) {
       this.starting++;
-      this.factory.start().then(
+      this.factory.start(this.language).then(
         (executor) => {
           this.starting--;
           this.failures = 0;

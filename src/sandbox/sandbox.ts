@@ -1,6 +1,6 @@
 import { availableParallelism } from "node:os";
 import { WasmboxError } from "../core/errors.js";
-import type { RunRequest } from "../core/request.js";
+import type { Language, RunRequest } from "../core/request.js";
 import type { RunResult } from "../core/result.js";
 import { ExecutorFactory, type ExecutorFactoryOptions } from "../host/executor-factory.js";
 import { ExecutorPool } from "../host/executor-pool.js";
@@ -9,7 +9,10 @@ import { outputListener, validateTools, type RunOptions } from "./run-options.js
 import { Session, type SessionOptions } from "./session.js";
 
 export interface SandboxOptions extends ExecutorFactoryOptions {
-  /** Executors kept loaded ahead of demand. Default 2 (0 for the one-shot `run()`). */
+  /**
+   * Python executors kept loaded ahead of demand. Default 2 (0 for the one-shot `run()`). Other
+   * languages keep at most one warm executor, from their first use on.
+   */
   poolSize?: number;
   /** Runs executing at once; more wait in a queue. Default: the number of CPU cores, at least 2. */
   maxConcurrency?: number;
@@ -43,23 +46,37 @@ export class Sandbox {
   private readonly queue: (() => void)[] = [];
   private idle: (() => void) | null = null;
   private readonly sessions = new Set<Session>();
+  private readonly pools = new Map<Language, ExecutorPool>();
 
   private constructor(
     private readonly factory: ExecutorFactory,
-    private readonly pool: ExecutorPool,
+    private readonly poolSize: number,
     private readonly maxConcurrency: number,
     private readonly maxSessions: number,
-  ) {}
+  ) {
+    this.pools.set("python", new ExecutorPool(factory, "python", poolSize));
+  }
+
+  /** The pool of a language, made on its first use. */
+  private pool(language: Language): ExecutorPool {
+    let pool = this.pools.get(language);
+    if (!pool) {
+      pool = new ExecutorPool(this.factory, language, Math.min(1, this.poolSize));
+      this.pools.set(language, pool);
+    }
+    return pool;
+  }
 
   /** Resolves the runtime, makes the Python snapshot on first use (a few seconds, cached per user), starts the pool. */
   static async create(options: SandboxOptions = {}): Promise<Sandbox> {
-    const factory = await ExecutorFactory.create(options);
+    const factory = ExecutorFactory.create(options);
+    await factory.prepare("python");
     const poolSize = options.poolSize ?? 2;
     if (!Number.isInteger(poolSize) || poolSize < 0) throw new RangeError("poolSize must be an integer >= 0");
     const maxConcurrency = options.maxConcurrency ?? Math.max(2, availableParallelism());
     if (!Number.isInteger(maxConcurrency) || maxConcurrency < 1) throw new RangeError("maxConcurrency must be an integer >= 1");
     const maxSessions = options.maxSessions ?? 16;
-    return new Sandbox(factory, new ExecutorPool(factory, poolSize), maxConcurrency, maxSessions);
+    return new Sandbox(factory, poolSize, maxConcurrency, maxSessions);
   }
 
   /** Which security layers are active, in one sentence. */
@@ -87,7 +104,8 @@ export class Sandbox {
     try {
       let executor;
       try {
-        executor = await this.pool.acquire(signal);
+        await this.factory.prepare(run.language); // UNSUPPORTED_LANGUAGE before queueing for an executor
+        executor = await this.pool(run.language).acquire(signal);
       } catch (error) {
         if (error instanceof WasmboxError && error.code === "ABORTED") return cancelledResult();
         throw error;
@@ -108,7 +126,9 @@ export class Sandbox {
       throw new WasmboxError("TOO_MANY_SESSIONS", `${this.maxSessions} sessions are open; close one first`);
     }
     validateTools(options.tools);
-    const executor = await this.pool.acquire(options.signal);
+    const language = options.language ?? "python";
+    await this.factory.prepare(language);
+    const executor = await this.pool(language).acquire(options.signal);
     const session = new Session(executor, options, (s) => this.sessions.delete(s));
     this.sessions.add(session);
     return session;
@@ -155,7 +175,7 @@ export class Sandbox {
       if (this.active > 0 || this.queue.length > 0) await new Promise<void>((resolve) => (this.idle = resolve));
     } finally {
       await Promise.all([...this.sessions].map((s) => s.close("the sandbox closed")));
-      this.pool.close();
+      for (const pool of this.pools.values()) pool.close();
     }
   }
 

@@ -1,6 +1,6 @@
 import { randomUUID } from "node:crypto";
 import { WasmboxError } from "../core/errors.js";
-import type { FileContent, RunRequest } from "../core/request.js";
+import type { FileContent, Language, RunRequest } from "../core/request.js";
 import type { RunResult } from "../core/result.js";
 import type { ExecutorProcess, FileEntry, HostFunction } from "../host/executor-process.js";
 import { normalizeSandboxPath } from "../vfs/sandbox-path.js";
@@ -8,6 +8,8 @@ import { contentBytes, normalizeRunRequest } from "./normalize-request.js";
 import { outputListener, validateTools, type RunOptions } from "./run-options.js";
 
 export interface SessionOptions {
+  /** The session's language. Default "python". */
+  language?: Language;
   /** Close the session after this long without a call, in milliseconds. Default 10 minutes. */
   idleTimeoutMs?: number;
   /** Close the session this long after it opened, in milliseconds. Default 1 hour. */
@@ -38,6 +40,7 @@ export class Session {
   private readonly lifetimeTimer: NodeJS.Timeout;
   private readonly idleTimeoutMs: number;
   private readonly tools: Readonly<Record<string, HostFunction>>;
+  readonly language: Language;
 
   /** Session files, read and written between calls without running code. */
   readonly files = {
@@ -66,6 +69,7 @@ export class Session {
     private readonly onClose: (session: Session) => void,
   ) {
     this.idleTimeoutMs = options.idleTimeoutMs ?? DEFAULT_SESSION_IDLE_TIMEOUT_MS;
+    this.language = options.language ?? "python";
     this.tools = validateTools(options.tools);
     this.lifetimeTimer = setTimeout(() => void this.close(`it reached its maximum lifetime of ${options.maxLifetimeMs ?? DEFAULT_SESSION_MAX_LIFETIME_MS} ms`), options.maxLifetimeMs ?? DEFAULT_SESSION_MAX_LIFETIME_MS);
     this.lifetimeTimer.unref();
@@ -119,7 +123,10 @@ export class Session {
 
   /** Runs code in the session's interpreter. Limits apply per call. */
   run(request: RunRequest, options: RunOptions = {}): Promise<RunResult> {
-    const run = normalizeRunRequest(request);
+    const run = normalizeRunRequest({ ...request, language: request.language ?? this.language });
+    if (run.language !== this.language) {
+      throw new WasmboxError("INVALID_REQUEST", `this session runs ${this.language}, not ${run.language}`);
+    }
     const tools = { ...this.tools, ...validateTools(options.tools) };
     return this.serial(async () => {
       this.assertOpen();

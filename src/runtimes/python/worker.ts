@@ -4,6 +4,7 @@
  * here: the frame key stays in the executor's main isolate, and everything this worker posts is
  * treated there as untrusted input.
  */
+import type { WorkerFiles, WorkerInit, WorkerMessage, WorkerRun } from "../worker-protocol.js";
 import { CALL_INTERRUPTED, CALL_WAITING, HOST_CALL_DATA_OFFSET } from "./host-call-layout.js";
 import { GUEST_MODULE_SOURCE, PRELOADED_MODULES, RUNNER_SOURCE } from "./runner-source.js";
 
@@ -14,38 +15,6 @@ declare const self: {
 
 // deno-lint-ignore no-explicit-any
 type Pyodide = any;
-
-export type WorkerInit = {
-  t: "init";
-  /** The pyodide package directory as a path ending in "/" (Pyodide reads its files by path under Deno). */
-  pyodideDir: string;
-  snapshot: Uint8Array | null;
-  makeSnapshot: boolean;
-  interrupt: SharedArrayBuffer;
-  /** Where the main isolate puts host-call replies: see HOST_CALL_* below. */
-  calls: SharedArrayBuffer;
-};
-
-export type WorkerRun = {
-  t: "run";
-  code: string;
-  filename: string;
-  files: [string, Uint8Array][];
-  stdin: Uint8Array;
-  argv: string[];
-  env: Record<string, string>;
-  memoryLimitBytes: number;
-  maxOutputBytes: number;
-  /** Keep globals and files for the next run (a session). */
-  keepState: boolean;
-  /** Host functions this run may call. */
-  tools: string[];
-};
-
-export type WorkerFiles =
-  | { t: "fs"; rid: number; op: "read"; path: string }
-  | { t: "fs"; rid: number; op: "write"; path: string; data: Uint8Array }
-  | { t: "fs"; rid: number; op: "list" };
 
 const WASM_PAGE_BYTES = 65536;
 
@@ -94,10 +63,15 @@ function writer(fd: 1 | 2) {
   };
 }
 
+declare const Deno: { readFile(path: string): Promise<Uint8Array> };
+
 async function load(init: WorkerInit): Promise<void> {
-  const { loadPyodide } = await import(new URL(`file://${init.pyodideDir}pyodide.mjs`).href);
+  // args: [pyodide package directory, snapshot path] (the snapshot is only read when serving)
+  const [dir, snapshotPath] = init.args as [string, string];
+  const pyodideDir = dir.endsWith("/") ? dir : dir + "/";
+  const { loadPyodide } = await import(new URL(`file://${pyodideDir}pyodide.mjs`).href);
   const options = {
-    indexURL: init.pyodideDir,
+    indexURL: pyodideDir,
     env: {},
     stdout: () => {},
     stderr: () => {},
@@ -122,7 +96,7 @@ del _runner, _guest, _name
     post({ t: "snapshot", bytes }, [bytes.buffer]);
     return;
   }
-  pyodide = await loadPyodide({ ...options, _loadSnapshot: init.snapshot });
+  pyodide = await loadPyodide({ ...options, _loadSnapshot: await Deno.readFile(snapshotPath) });
   pyodide.setStdout(writer(1));
   pyodide.setStderr(writer(2));
   pyodide.setStdin({
@@ -277,7 +251,7 @@ function files(message: WorkerFiles): void {
 }
 
 self.onmessage = (event: MessageEvent) => {
-  const message = event.data as WorkerInit | WorkerRun | WorkerFiles;
+  const message = event.data as WorkerMessage;
   const task =
     message.t === "init"
       ? load(message)

@@ -1,0 +1,42 @@
+/**
+ * What the executor's main isolate and a runtime worker say to each other. Every runtime adapter
+ * (src/runtimes/<language>/worker.ts) speaks it: the main isolate relays host requests and signs
+ * what the worker posts, after checking its shape (guest code shares the worker's realm).
+ *
+ * main -> worker: init, then run / fs.   worker -> main: ready, out, call, result, fs-reply, fatal
+ * (and snapshot, in snapshot mode).
+ */
+export type WorkerInit = {
+  t: "init";
+  /** The runtime's own launch arguments (asset paths, snapshot path, …), as the host gave them. */
+  args: string[];
+  /** Make the runtime's memory snapshot and post it instead of becoming ready. */
+  makeSnapshot: boolean;
+  /** Int32 [0]: 2 asks the guest to stop (Python's SIGINT). */
+  interrupt: SharedArrayBuffer;
+  /** Where host-call replies arrive: see host-call-layout.ts. */
+  calls: SharedArrayBuffer;
+};
+
+export type WorkerRun = {
+  t: "run";
+  code: string;
+  filename: string;
+  files: [string, Uint8Array][];
+  stdin: Uint8Array;
+  argv: string[];
+  env: Record<string, string>;
+  memoryLimitBytes: number;
+  maxOutputBytes: number;
+  /** Keep globals and files for the next run (a session). */
+  keepState: boolean;
+  /** Host functions this run may call. */
+  tools: string[];
+};
+
+export type WorkerFiles =
+  | { t: "fs"; rid: number; op: "read"; path: string }
+  | { t: "fs"; rid: number; op: "write"; path: string; data: Uint8Array }
+  | { t: "fs"; rid: number; op: "list" };
+
+export type WorkerMessage = WorkerInit | WorkerRun | WorkerFiles;
