@@ -1,0 +1,56 @@
+import assert from "node:assert/strict";
+import { spawnSync } from "node:child_process";
+import { describe, it } from "node:test";
+import { fileURLToPath } from "node:url";
+import { denoBinary, pyodideDir } from "../src/host/runtime-paths.js";
+
+const BIN = fileURLToPath(new URL("../dist/cli/bin.js", import.meta.url));
+
+function cli(command: string, args: string[], env: NodeJS.ProcessEnv = {}, input = "") {
+  return spawnSync(command, args, { encoding: "utf8", input, env: { ...process.env, ...env }, timeout: 120_000 });
+}
+
+describe("the host under Deno", () => {
+  it("runs a program when the host itself runs on the deno binary (as the Python client drives it)", () => {
+    const r = cli(denoBinary(), ["run", "-A", BIN, "run", "--json", "--os-sandbox", "require", "-c", "import sys; print(sys.version_info[:2])\n6 * 7"], {
+      WASMBOX_PYODIDE_DIR: pyodideDir(),
+    });
+    assert.equal(r.status, 0, r.stderr);
+    const result = JSON.parse(r.stdout);
+    assert.equal(result.stdout, "(3, 14)\n");
+    assert.equal(result.value, 42);
+  });
+
+  it("answers serve --stdio requests when the host runs on Deno", () => {
+    const r = cli(denoBinary(), ["run", "-A", BIN, "serve", "--stdio", "--pool", "1"], { WASMBOX_PYODIDE_DIR: pyodideDir() }, '{"id": 1, "code": "1 + 1"}\n');
+    assert.equal(r.status, 0, r.stderr);
+    assert.equal(JSON.parse(r.stdout).value, 2);
+  });
+});
+
+describe("without bubblewrap", () => {
+  it("still runs, and says once on stderr which layers are active and that bubblewrap is not", () => {
+    const r = cli(process.execPath, [BIN, "run", "-c", "print('still works')"], { WASMBOX_BWRAP: "/nonexistent/bwrap" });
+    assert.equal(r.status, 0, r.stderr);
+    assert.equal(r.stdout, "still works\n");
+    assert.match(r.stderr, /^wasmbox: active layers: Deno executor with every permission denied.*Not active: bubblewrap/);
+    assert.equal(r.stderr.trim().split("\n").length, 1);
+  });
+
+  it("refuses to run with --os-sandbox require, naming the missing layer", () => {
+    const r = cli(process.execPath, [BIN, "run", "--os-sandbox", "require", "-c", "print(1)"], { WASMBOX_BWRAP: "/nonexistent/bwrap" });
+    assert.equal(r.status, 70);
+    assert.equal(r.stdout, "");
+    assert.match(r.stderr, /osSandbox "require": bwrap cannot start executors here.*\[SANDBOX_LAYER_MISSING\]/);
+  });
+
+  it("keeps the Deno permission wall when bubblewrap is turned off", () => {
+    const r = cli(process.execPath, [BIN, "run", "--os-sandbox", "off", "-c", [
+      "from pyodide.ffi import to_js",
+      "F = to_js({}).constructor.constructor",
+      "print(F('try { Deno.readTextFileSync(\"/etc/hostname\"); return \"read\" } catch (e) { return e.name }')())",
+    ].join("\n")]);
+    assert.equal(r.status, 0, r.stderr);
+    assert.equal(r.stdout, "NotCapable\n");
+  });
+});
