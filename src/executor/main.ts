@@ -202,15 +202,9 @@ worker.postMessage(workerInit);
 
 function toWorkerRun(message: RunMessage): WorkerRun {
   return {
-    t: "run",
-    code: message.code,
-    filename: message.filename,
+    ...message,
     files: message.files.map(([path, b64]) => [path, Uint8Array.fromBase64(b64)] as [string, Uint8Array]),
     stdin: Uint8Array.fromBase64(message.stdin),
-    argv: message.argv,
-    env: message.env,
-    memoryLimitBytes: message.memoryLimitBytes,
-    maxOutputBytes: message.maxOutputBytes,
     keepState: message.keepState === true,
     tools: Array.isArray(message.tools) ? message.tools.filter((n) => typeof n === "string") : [],
   };

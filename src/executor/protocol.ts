@@ -8,6 +8,7 @@
  * cannot sign, so the host rejects what it writes.
  */
 import type { GuestError, OutputFile, RunStatus } from "../core/result.js";
+import type { WorkerRun } from "../runtimes/worker-protocol.js";
 
 export interface InitMessage {
   t: "init";
@@ -15,22 +16,13 @@ export interface InitMessage {
   key: string;
 }
 
-export interface RunMessage {
-  t: "run";
-  code: string;
-  filename: string;
+/** A run as it travels on the wire: the worker's run with bytes as base64. */
+export type RunMessage = Omit<WorkerRun, "files" | "stdin"> & {
   /** [sandbox path, base64 content] */
   files: [string, string][];
+  /** base64 */
   stdin: string;
-  argv: string[];
-  env: Record<string, string>;
-  memoryLimitBytes: number;
-  maxOutputBytes: number;
-  /** Keep the interpreter's globals and files for the next run (a session). */
-  keepState: boolean;
-  /** Host functions the guest may call in this run. */
-  tools: string[];
-}
+};
 
 export interface InterruptMessage {
   t: "interrupt";
