@@ -1,6 +1,6 @@
 import { createHash, randomBytes } from "node:crypto";
-import { existsSync, mkdirSync, readFileSync, renameSync, rmSync } from "node:fs";
-import { dirname, join } from "node:path";
+import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync } from "node:fs";
+import { basename, dirname, join } from "node:path";
 import { WasmboxError } from "../core/errors.js";
 
 /**
@@ -14,6 +14,24 @@ export function snapshotPath(cache: string, pyodideVersion: string, workerFiles:
 }
 
 const inFlight = new Map<string, Promise<string>>();
+
+/** Snapshots of the same kind kept besides the newest, for other wasmbox versions on this machine. */
+const KEEP_OLDER_SNAPSHOTS = 2;
+
+/** Removes all but the newest few snapshots of the same prefix ("python-"): each is ~30 MB. */
+function pruneOlder(path: string): void {
+  const dir = dirname(path);
+  const prefix = basename(path).split("-")[0] + "-";
+  try {
+    const others = readdirSync(dir)
+      .filter((f) => f.startsWith(prefix) && f.endsWith(".snapshot") && join(dir, f) !== path)
+      .map((f) => ({ file: join(dir, f), mtimeMs: statSync(join(dir, f)).mtimeMs }))
+      .sort((a, b) => b.mtimeMs - a.mtimeMs);
+    for (const { file } of others.slice(KEEP_OLDER_SNAPSHOTS)) rmSync(file, { force: true });
+  } catch {
+    // pruning is best effort: another process may be pruning too
+  }
+}
 
 /**
  * Returns the snapshot's path, calling `make(tempPath)` first when it is missing. The temporary file
@@ -29,6 +47,7 @@ export function ensureSnapshot(path: string, make: (tempPath: string) => Promise
     try {
       await make(temp);
       renameSync(temp, path);
+      pruneOlder(path);
     } catch (cause) {
       rmSync(temp, { force: true });
       throw cause instanceof WasmboxError
