@@ -1,0 +1,82 @@
+import { RUN_STATUSES, type RunStatus } from "../core/result.js";
+
+/** Upper bounds of the run-duration histogram, in seconds. */
+const DURATION_BUCKETS_S = [0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300];
+
+export interface QueueGauges {
+  /** Runs executing now. */
+  running: number;
+  /** Runs admitted and waiting for a slot. */
+  queued: number;
+  maxConcurrency: number;
+  maxQueue: number;
+  /** Executors kept warm, as configured; undefined when unknown. */
+  poolSize: number | undefined;
+  /** Whether the server is draining for shutdown. */
+  draining: boolean;
+}
+
+/**
+ * The counters behind `GET /metrics`, rendered in the Prometheus text format 0.0.4
+ * (https://prometheus.io/docs/instrumenting/exposition_formats/).
+ */
+export class HttpMetrics {
+  private readonly runs = new Map<RunStatus, number>(RUN_STATUSES.map((s) => [s, 0]));
+  private readonly buckets = DURATION_BUCKETS_S.map(() => 0);
+  private durationSumS = 0;
+  private durationCount = 0;
+  private readonly responses = new Map<string, number>();
+
+  /** Counts a run that produced a result, whatever its status. */
+  recordRun(status: RunStatus, durationMs: number): void {
+    this.runs.set(status, (this.runs.get(status) ?? 0) + 1);
+    const seconds = durationMs / 1000;
+    DURATION_BUCKETS_S.forEach((bound, i) => {
+      if (seconds <= bound) this.buckets[i]!++;
+    });
+    this.durationSumS += seconds;
+    this.durationCount++;
+  }
+
+  /** Counts an HTTP answer by route template (never the raw path: ids would explode the series) and status code. */
+  recordResponse(route: string, statusCode: number): void {
+    const key = `${route}\u0000${statusCode}`;
+    this.responses.set(key, (this.responses.get(key) ?? 0) + 1);
+  }
+
+  render(gauges: QueueGauges): string {
+    const lines: string[] = [];
+    const metric = (name: string, type: string, help: string) => lines.push(`# HELP ${name} ${help}`, `# TYPE ${name} ${type}`);
+
+    metric("wasmbox_runs_total", "counter", "Runs that produced a result, by status.");
+    for (const [status, count] of this.runs) lines.push(`wasmbox_runs_total{status="${status}"} ${count}`);
+
+    metric("wasmbox_run_duration_seconds", "histogram", "Time from a run reaching an executor to its result.");
+    DURATION_BUCKETS_S.forEach((bound, i) => lines.push(`wasmbox_run_duration_seconds_bucket{le="${bound}"} ${this.buckets[i]}`));
+    lines.push(`wasmbox_run_duration_seconds_bucket{le="+Inf"} ${this.durationCount}`);
+    lines.push(`wasmbox_run_duration_seconds_sum ${this.durationSumS}`);
+    lines.push(`wasmbox_run_duration_seconds_count ${this.durationCount}`);
+
+    metric("wasmbox_runs_running", "gauge", "Runs executing now.");
+    lines.push(`wasmbox_runs_running ${gauges.running}`);
+    metric("wasmbox_runs_queued", "gauge", "Runs admitted and waiting for a free slot.");
+    lines.push(`wasmbox_runs_queued ${gauges.queued}`);
+    metric("wasmbox_max_concurrency", "gauge", "Runs that may execute at once.");
+    lines.push(`wasmbox_max_concurrency ${gauges.maxConcurrency}`);
+    metric("wasmbox_max_queue", "gauge", "Runs that may wait beyond the running ones before requests get 429.");
+    lines.push(`wasmbox_max_queue ${gauges.maxQueue}`);
+    if (gauges.poolSize !== undefined) {
+      metric("wasmbox_pool_size", "gauge", "Executors kept loaded ahead of demand (configured).");
+      lines.push(`wasmbox_pool_size ${gauges.poolSize}`);
+    }
+    metric("wasmbox_draining", "gauge", "1 while the server shuts down and refuses new runs.");
+    lines.push(`wasmbox_draining ${gauges.draining ? 1 : 0}`);
+
+    metric("wasmbox_http_responses_total", "counter", "HTTP answers by route and status code.");
+    for (const [key, count] of [...this.responses].sort()) {
+      const [route, code] = key.split("\u0000");
+      lines.push(`wasmbox_http_responses_total{route="${route}",code="${code}"} ${count}`);
+    }
+    return lines.join("\n") + "\n";
+  }
+}

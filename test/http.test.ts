@@ -1,0 +1,361 @@
+/**
+ * `wasmbox serve --http` over a real loopback socket: every route, auth, limits (413, 429), the
+ * queue and /metrics moving, streaming, cancellation by disconnect, and SIGTERM with a run in
+ * flight in a spawned server. Needs `npm run build` first (executors run dist/executor).
+ */
+import assert from "node:assert/strict";
+import { spawn, spawnSync } from "node:child_process";
+import { existsSync, readdirSync, readFileSync } from "node:fs";
+import { request as httpRequest } from "node:http";
+import { after, before, describe, test } from "node:test";
+import { fileURLToPath } from "node:url";
+import { startHttpServer, type HttpServer } from "../dist/http/http-server.js";
+import { Sandbox } from "../dist/index.js";
+
+const BIN = fileURLToPath(new URL("../dist/cli/bin.js", import.meta.url));
+const TOKEN = "s3cret-token";
+const ENDLESS = "print('started', flush=True)\nwhile True:\n    pass";
+
+type Proc = { pid: number; start: string; cmd: string };
+
+/** Every process below `root`, read from /proc (executors lead their own process groups). */
+function descendants(root: number): Proc[] {
+  const children = new Map<number, number[]>();
+  const info = new Map<number, Proc>();
+  for (const name of readdirSync("/proc")) {
+    if (!/^\d+$/.test(name)) continue;
+    try {
+      const stat = readFileSync(`/proc/${name}/stat`, "utf8");
+      const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+      const pid = Number(name);
+      info.set(pid, { pid, start: fields[19]!, cmd: readFileSync(`/proc/${name}/cmdline`, "utf8").replaceAll("\0", " ") });
+      children.set(Number(fields[1]), [...(children.get(Number(fields[1])) ?? []), pid]);
+    } catch {
+      // exited while we looked
+    }
+  }
+  const out: Proc[] = [];
+  const stack = [...(children.get(root) ?? [])];
+  while (stack.length) {
+    const pid = stack.pop()!;
+    if (info.has(pid)) out.push(info.get(pid)!);
+    stack.push(...(children.get(pid) ?? []));
+  }
+  return out;
+}
+
+function alive(proc: Proc): boolean {
+  if (!existsSync(`/proc/${proc.pid}/stat`)) return false;
+  try {
+    const stat = readFileSync(`/proc/${proc.pid}/stat`, "utf8");
+    const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+    return fields[19] === proc.start && fields[0] !== "Z";
+  } catch {
+    return false;
+  }
+}
+
+async function waitUntil(check: () => boolean | Promise<boolean>, what: string): Promise<void> {
+  for (let i = 0; i < 400; i++) {
+    if (await check()) return;
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+  assert.fail(`gave up waiting for ${what}`);
+}
+
+const json = { "content-type": "application/json" };
+
+function post(base: string, path: string, body: unknown, headers: Record<string, string> = {}, signal?: AbortSignal) {
+  return fetch(base + path, { method: "POST", headers: { ...json, ...headers }, body: typeof body === "string" ? body : JSON.stringify(body), signal });
+}
+
+async function errorOf(response: Response): Promise<{ code: string; message: string }> {
+  assert.match(response.headers.get("content-type") ?? "", /application\/json/);
+  const body = (await response.json()) as { error: { code: string; message: string } };
+  assert.equal(typeof body.error.message, "string");
+  return body.error;
+}
+
+/** Reads a streaming answer line by line, calling `onLine` with each complete line. */
+async function readLines(response: Response, onLine: (line: string) => void): Promise<void> {
+  const decoder = new TextDecoder();
+  let pending = "";
+  for await (const chunk of response.body as unknown as AsyncIterable<Uint8Array>) {
+    pending += decoder.decode(chunk, { stream: true });
+    let newline;
+    while ((newline = pending.indexOf("\n")) >= 0) {
+      onLine(pending.slice(0, newline));
+      pending = pending.slice(newline + 1);
+    }
+  }
+}
+
+/** Opens an NDJSON run and resolves once the guest has printed "started"; `done` has every event. */
+async function startStreamingRun(base: string, body: object, headers: Record<string, string> = {}, signal?: AbortSignal) {
+  const response = await post(base, "/v1/run", body, { accept: "application/x-ndjson", ...headers }, signal);
+  assert.equal(response.status, 200);
+  const events: { event: string; data?: string; result?: { status: string } }[] = [];
+  let started!: () => void;
+  const running = new Promise<void>((resolve) => (started = resolve));
+  const done = readLines(response, (line) => {
+    const event = JSON.parse(line);
+    events.push(event);
+    if (event.event === "stdout" && event.data.includes("started")) started();
+  })
+    .catch(() => {})
+    .then(() => events);
+  await Promise.race([running, done]);
+  return { done };
+}
+
+function metricValue(text: string, series: string): number {
+  const line = text.split("\n").find((l) => l.startsWith(series + " "));
+  return line ? Number(line.slice(series.length + 1)) : 0;
+}
+
+describe("wasmbox serve --http, in process", () => {
+  let sandbox: Sandbox;
+  let open: HttpServer;
+  let guarded: HttpServer;
+  const maxBodyBytes = 64 * 1024;
+
+  before(async () => {
+    // Tiny limits: one run at a time, one waiting; a third gets 429.
+    sandbox = await Sandbox.create({ poolSize: 1, maxConcurrency: 1 });
+    open = await startHttpServer(sandbox, { maxConcurrency: 1, maxQueue: 1, maxBodyBytes, poolSize: 1, version: "test" });
+    guarded = await startHttpServer(sandbox, { maxConcurrency: 1, maxQueue: 1, token: TOKEN });
+  });
+
+  after(async () => {
+    await open?.close({ graceMs: 0 });
+    await guarded?.close({ graceMs: 0 });
+    await sandbox?.close();
+  });
+
+  test("binds 127.0.0.1 by default, answers /healthz, and serves an OpenAPI document naming every route", async () => {
+    assert.equal(open.host, "127.0.0.1");
+    const health = await fetch(open.url + "/healthz");
+    assert.equal(health.status, 200);
+    assert.deepEqual(await health.json(), { status: "ok" });
+    const doc = (await (await fetch(open.url + "/openapi.json")).json()) as { openapi: string; paths: Record<string, Record<string, { responses: Record<string, unknown> }>> };
+    assert.equal(doc.openapi, "3.1.0");
+    for (const path of ["/v1/run", "/v1/sessions", "/v1/sessions/{sessionId}/run", "/v1/sessions/{sessionId}", "/healthz", "/metrics", "/openapi.json"]) {
+      assert.ok(doc.paths[path], `documents ${path}`);
+    }
+    assert.ok(doc.paths["/v1/sessions"]!.post!.responses["501"], "states that sessions answer 501 for now");
+    assert.ok(doc.paths["/v1/run"]!.post!.responses["429"]);
+  });
+
+  test("POST /v1/run answers the result; an exception and a guest timeout are 200s whose body says so", async () => {
+    const ok = await post(open.url, "/v1/run", { code: "print('hi')\nopen('o.txt','w').write('x')\n6 * 7" });
+    assert.equal(ok.status, 200);
+    const result = (await ok.json()) as { status: string; stdout: string; value: number; files: { path: string }[] };
+    assert.equal(result.status, "ok");
+    assert.equal(result.stdout, "hi\n");
+    assert.equal(result.value, 42);
+    assert.deepEqual(result.files.map((f) => f.path), ["o.txt"]);
+
+    const error = await post(open.url, "/v1/run", { code: "1/0" });
+    assert.equal(error.status, 200);
+    const failed = (await error.json()) as { status: string; error: { type: string; traceback: string } };
+    assert.equal(failed.status, "error");
+    assert.equal(failed.error.type, "ZeroDivisionError");
+    assert.match(failed.error.traceback, /Traceback/);
+
+    const timeout = await post(open.url, "/v1/run", { code: "while True:\n    pass", timeoutMs: 300 });
+    assert.equal(timeout.status, 200);
+    assert.equal(((await timeout.json()) as { status: string }).status, "timeout");
+  });
+
+  test("bad requests answer typed error bodies: malformed JSON, bad fields, a climbing path, a wrong media type, unknown routes", async () => {
+    let response = await post(open.url, "/v1/run", "{not json");
+    assert.equal(response.status, 400);
+    assert.equal((await errorOf(response)).code, "INVALID_REQUEST");
+
+    response = await post(open.url, "/v1/run", { code: "1", colour: "blue" });
+    assert.equal(response.status, 400);
+    assert.match((await errorOf(response)).message, /colour/);
+
+    response = await post(open.url, "/v1/run", { code: "1", files: { "../x": "y" } });
+    assert.equal(response.status, 400);
+    assert.equal((await errorOf(response)).code, "INVALID_PATH");
+
+    response = await post(open.url, "/v1/run", { code: "1", language: "cobol" });
+    assert.equal(response.status, 400);
+    assert.equal((await errorOf(response)).code, "UNSUPPORTED_LANGUAGE");
+
+    response = await fetch(open.url + "/v1/run", { method: "POST", body: JSON.stringify({ code: "1" }) }); // text/plain
+    assert.equal(response.status, 415);
+    assert.equal((await errorOf(response)).code, "UNSUPPORTED_MEDIA_TYPE");
+
+    response = await fetch(open.url + "/v1/run");
+    assert.equal(response.status, 405);
+    assert.equal(response.headers.get("allow"), "POST");
+    assert.equal((await errorOf(response)).code, "METHOD_NOT_ALLOWED");
+
+    response = await fetch(open.url + "/v2/nothing");
+    assert.equal(response.status, 404);
+    assert.equal((await errorOf(response)).code, "NOT_FOUND");
+  });
+
+  test("session routes answer 501 NOT_IMPLEMENTED until sessions exist", async () => {
+    for (const [method, path] of [["POST", "/v1/sessions"], ["POST", "/v1/sessions/abc/run"], ["DELETE", "/v1/sessions/abc"]] as const) {
+      const response = await fetch(open.url + path, { method, headers: json, body: method === "POST" ? "{}" : undefined });
+      assert.equal(response.status, 501, `${method} ${path}`);
+      assert.equal((await errorOf(response)).code, "NOT_IMPLEMENTED");
+    }
+  });
+
+  test("a body over the limit answers 413, whether its length is declared or it arrives chunked", async () => {
+    const big = JSON.stringify({ code: "#" + "x".repeat(maxBodyBytes) });
+    let response = await post(open.url, "/v1/run", big);
+    assert.equal(response.status, 413);
+    assert.equal((await errorOf(response)).code, "REQUEST_TOO_LARGE");
+
+    const chunks = [big.slice(0, 1000), big.slice(1000)].map((s) => new TextEncoder().encode(s));
+    const stream = new ReadableStream({
+      pull(controller) {
+        const next = chunks.shift();
+        if (next) controller.enqueue(next);
+        else controller.close();
+      },
+    });
+    response = await fetch(open.url + "/v1/run", { method: "POST", headers: json, body: stream, duplex: "half" } as RequestInit);
+    assert.equal(response.status, 413);
+    assert.equal((await errorOf(response)).code, "REQUEST_TOO_LARGE");
+    assert.equal((await fetch(open.url + "/healthz")).status, 200);
+  });
+
+  test("with a token, every route but /healthz and /openapi.json needs the bearer header", async () => {
+    assert.equal((await fetch(guarded.url + "/healthz")).status, 200);
+    assert.equal((await fetch(guarded.url + "/openapi.json")).status, 200);
+    const none = await fetch(guarded.url + "/metrics");
+    assert.equal(none.status, 401);
+    assert.match(none.headers.get("www-authenticate") ?? "", /^Bearer/);
+    assert.equal((await errorOf(none)).code, "UNAUTHORIZED");
+    const wrong = await post(guarded.url, "/v1/run", { code: "1" }, { authorization: "Bearer nope" });
+    assert.equal(wrong.status, 401);
+    assert.equal((await fetch(guarded.url + "/v1/sessions", { method: "POST", headers: json, body: "{}" })).status, 401);
+    const right = await post(guarded.url, "/v1/run", { code: "1 + 1" }, { authorization: `Bearer ${TOKEN}` });
+    assert.equal(right.status, 200);
+    assert.equal(((await right.json()) as { value: number }).value, 2);
+    assert.equal((await fetch(guarded.url + "/metrics", { headers: { authorization: `Bearer ${TOKEN}` } })).status, 200);
+    // Without a token the same routes are open.
+    assert.equal((await fetch(open.url + "/metrics")).status, 200);
+  });
+
+  test("refuses to bind beyond loopback without a token, and refuses foreign Host headers on loopback", async () => {
+    await assert.rejects(startHttpServer(sandbox, { host: "0.0.0.0" }), RangeError);
+    const env = { ...process.env };
+    delete env.WASMBOX_TOKEN;
+    const cli = spawnSync(process.execPath, [BIN, "serve", "--http", "0", "--host", "0.0.0.0"], { env, encoding: "utf8" });
+    assert.equal(cli.status, 2);
+    assert.match(cli.stderr, /token/);
+
+    const status = await new Promise<number>((resolve, reject) => {
+      const url = new URL(open.url);
+      const req = httpRequest({ host: url.hostname, port: url.port, path: "/healthz", headers: { host: "rebound.example:80" } }, (res) => {
+        res.resume();
+        resolve(res.statusCode!);
+      });
+      req.once("error", reject);
+      req.end();
+    });
+    assert.equal(status, 403);
+  });
+
+  test("streams stdout and stderr as SSE events and as NDJSON lines, followed by the result", async () => {
+    const code = "import sys\nprint('out', flush=True)\nprint('err', file=sys.stderr, flush=True)\n'done'";
+    const sse = await post(open.url, "/v1/run", { code }, { accept: "text/event-stream" });
+    assert.equal(sse.status, 200);
+    assert.match(sse.headers.get("content-type") ?? "", /text\/event-stream/);
+    const events = (await sse.text()).split("\n\n").filter(Boolean).map((block) => {
+      const [eventLine, dataLine] = block.split("\n");
+      return { event: eventLine!.replace("event: ", ""), data: JSON.parse(dataLine!.replace("data: ", "")) };
+    });
+    assert.ok(events.some((e) => e.event === "stdout" && e.data.includes("out")));
+    assert.ok(events.some((e) => e.event === "stderr" && e.data.includes("err")));
+    assert.equal(events.at(-1)!.event, "result");
+    assert.equal(events.at(-1)!.data.valueRepr, "'done'");
+
+    const ndjson = await post(open.url, "/v1/run", { code }, { accept: "application/x-ndjson" });
+    assert.match(ndjson.headers.get("content-type") ?? "", /application\/x-ndjson/);
+    const lines = (await ndjson.text()).trim().split("\n").map((l) => JSON.parse(l));
+    assert.deepEqual(lines.filter((l) => l.event !== "result").map((l) => l.event).sort(), ["stderr", "stdout"]);
+    assert.equal(lines.at(-1).event, "result");
+    assert.equal(lines.at(-1).result.status, "ok");
+  });
+
+  test("requests beyond the running one wait in the queue, one more gets 429, a dropped connection cancels its run, and /metrics follows", async () => {
+    const metrics = async () => (await fetch(open.url + "/metrics")).text();
+    const before = await metrics();
+    const controller = new AbortController();
+    const first = await startStreamingRun(open.url, { code: ENDLESS, timeoutMs: 3_600_000 }, {}, controller.signal);
+    const queued = post(open.url, "/v1/run", { code: "6 * 7" });
+    await waitUntil(async () => metricValue(await metrics(), "wasmbox_runs_queued") === 1, "the second run to be queued");
+    const during = await metrics();
+    assert.equal(metricValue(during, "wasmbox_runs_running"), 1);
+
+    const refused = await post(open.url, "/v1/run", { code: "1" });
+    assert.equal(refused.status, 429);
+    assert.equal(refused.headers.get("retry-after"), "1");
+    assert.equal((await errorOf(refused)).code, "QUEUE_FULL");
+
+    controller.abort(); // the client goes away: its run is cancelled and the slot freed
+    await first.done;
+    const second = await queued;
+    assert.equal(second.status, 200);
+    assert.equal(((await second.json()) as { value: number }).value, 42);
+
+    const afterwards = await metrics();
+    const delta = (series: string) => metricValue(afterwards, series) - metricValue(before, series);
+    assert.equal(delta('wasmbox_runs_total{status="cancelled"}'), 1);
+    assert.equal(delta('wasmbox_runs_total{status="ok"}'), 1);
+    assert.equal(delta('wasmbox_http_responses_total{route="/v1/run",code="429"}'), 1);
+    assert.equal(delta("wasmbox_run_duration_seconds_count"), 2);
+    assert.equal(metricValue(afterwards, "wasmbox_runs_queued"), 0);
+    assert.equal(metricValue(afterwards, "wasmbox_pool_size"), 1);
+    assert.match(afterwards, /# TYPE wasmbox_run_duration_seconds histogram/);
+  });
+
+  test("close() lets a run in flight finish within the grace and answers it before closing", async () => {
+    const draining = await startHttpServer(sandbox, { maxConcurrency: 1 });
+    const run = await startStreamingRun(draining.url, { code: "print('started', flush=True)\nsum(range(10**6))" });
+    await draining.close({ graceMs: 3_600_000 });
+    const events = await run.done;
+    assert.equal(events.at(-1)!.result!.status, "ok");
+  });
+});
+
+describe("wasmbox serve --http, spawned", () => {
+  test("SIGTERM cancels runs still going after the grace, answers them, exits 0 and leaves no executor behind", async () => {
+    const server = spawn(process.execPath, [BIN, "serve", "--http", "0", "--pool", "1", "--max-concurrency", "1", "--grace", "300ms"], {
+      stdio: ["ignore", "ignore", "pipe"],
+    });
+    const exit = new Promise<number | null>((resolve) => server.once("exit", (code) => resolve(code)));
+    try {
+      let stderr = "";
+      const base = await new Promise<string>((resolve, reject) => {
+        server.stderr!.on("data", (chunk: Buffer) => {
+          stderr += chunk.toString();
+          const match = /listening on (http:\/\/\S+)/.exec(stderr);
+          if (match) resolve(match[1]!);
+        });
+        server.once("exit", () => reject(new Error(`server exited: ${stderr}`)));
+      });
+      const run = await startStreamingRun(base, { code: ENDLESS, timeoutMs: 3_600_000 });
+      const tree = descendants(server.pid!);
+      assert.ok(tree.some((p) => p.cmd.includes("deno")), "executors were running");
+
+      server.kill("SIGTERM");
+      const events = await run.done;
+      assert.equal(events.at(-1)!.event, "result");
+      assert.equal(events.at(-1)!.result!.status, "cancelled");
+      assert.equal(await exit, 0);
+      assert.match(stderr, /SIGTERM: draining/);
+      await waitUntil(() => tree.every((p) => !alive(p)), "every executor to exit");
+    } finally {
+      if (server.exitCode === null) server.kill("SIGKILL");
+    }
+  });
+});

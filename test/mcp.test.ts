@@ -1,0 +1,240 @@
+/**
+ * `wasmbox mcp` driven by the official MCP SDK client, over stdio (a real child process) and over
+ * streamable HTTP (a real loopback port): tools, results, errors, cancellation, shutdown.
+ * Needs `npm run build` first (the servers run dist/cli/bin.js).
+ */
+import assert from "node:assert/strict";
+import { spawn, type ChildProcess } from "node:child_process";
+import { existsSync, readdirSync, readFileSync } from "node:fs";
+import { after, before, describe, test } from "node:test";
+import { fileURLToPath } from "node:url";
+import { Client } from "@modelcontextprotocol/sdk/client/index.js";
+import { StdioClientTransport } from "@modelcontextprotocol/sdk/client/stdio.js";
+import { StreamableHTTPClientTransport } from "@modelcontextprotocol/sdk/client/streamableHttp.js";
+import type { CallToolResult } from "@modelcontextprotocol/sdk/types.js";
+
+const BIN = fileURLToPath(new URL("../dist/cli/bin.js", import.meta.url));
+// One run at a time: a call that follows a cancelled one can only run once the cancelled run has
+// really stopped and given its slot back.
+const SERVER_FLAGS = ["--pool", "1", "--max-concurrency", "1"];
+
+type Proc = { pid: number; start: string; cmd: string };
+
+/** Every process below `root`, read from /proc (executors lead their own process groups). */
+function descendants(root: number): Proc[] {
+  const children = new Map<number, number[]>();
+  const info = new Map<number, Proc>();
+  for (const name of readdirSync("/proc")) {
+    if (!/^\d+$/.test(name)) continue;
+    try {
+      const stat = readFileSync(`/proc/${name}/stat`, "utf8");
+      const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+      const pid = Number(name);
+      const ppid = Number(fields[1]);
+      info.set(pid, { pid, start: fields[19]!, cmd: readFileSync(`/proc/${name}/cmdline`, "utf8").replaceAll("\0", " ") });
+      children.set(ppid, [...(children.get(ppid) ?? []), pid]);
+    } catch {
+      // exited while we looked
+    }
+  }
+  const out: Proc[] = [];
+  const stack = [...(children.get(root) ?? [])];
+  while (stack.length) {
+    const pid = stack.pop()!;
+    const proc = info.get(pid);
+    if (proc) out.push(proc);
+    stack.push(...(children.get(pid) ?? []));
+  }
+  return out;
+}
+
+/** Whether this very process (same pid, same start time) still runs and is not a zombie. */
+function alive(proc: Proc): boolean {
+  if (!existsSync(`/proc/${proc.pid}/stat`)) return false;
+  try {
+    const stat = readFileSync(`/proc/${proc.pid}/stat`, "utf8");
+    const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+    return fields[19] === proc.start && fields[0] !== "Z";
+  } catch {
+    return false;
+  }
+}
+
+async function waitUntil(check: () => boolean, what: string): Promise<void> {
+  for (let i = 0; i < 400; i++) {
+    if (check()) return;
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+  assert.fail(`gave up waiting for ${what}`);
+}
+
+function text(result: CallToolResult): string {
+  return result.content.filter((c) => c.type === "text").map((c) => (c as { text: string }).text).join("\n");
+}
+
+/** The checks both transports must pass, against a connected client. */
+function sharedSuite(client: () => Client, serverPid: () => number) {
+  test("lists run_python and run_code with schemas and descriptions that tell a model what it gets", async () => {
+    const { tools } = await client().listTools();
+    const byName = new Map(tools.map((t) => [t.name, t]));
+    assert.deepEqual([...byName.keys()].sort(), ["run_code", "run_python"]);
+    const python = byName.get("run_python")!;
+    assert.deepEqual(python.inputSchema.required, ["code"]);
+    assert.ok(python.inputSchema.properties?.files && python.inputSchema.properties?.stdin && python.inputSchema.properties?.timeoutMs);
+    for (const phrase of ["standard library", "network", "last expression", "print()", "30 s", "256 MiB"]) {
+      assert.ok(python.description!.includes(phrase), `run_python's description mentions ${phrase}`);
+    }
+    assert.ok(python.outputSchema, "run_python declares its structured output");
+    const code = byName.get("run_code")!;
+    assert.ok((code.inputSchema.properties?.language as { enum: string[] }).enum.includes("python"));
+  });
+
+  test("run_python answers stdout, the last value and produced files, with the whole result as structuredContent", async () => {
+    const result = (await client().callTool({
+      name: "run_python",
+      arguments: {
+        code: "import sys\nname = sys.stdin.read().strip()\nprint('hello', name)\nopen('out/answer.txt', 'w').write(open('in.txt').read().upper())\n6 * 7",
+        files: { "in.txt": "shout", "out/.keep": "" },
+        stdin: "wasm\n",
+      },
+    })) as CallToolResult;
+    assert.equal(result.isError, false);
+    const body = text(result);
+    assert.match(body, /status: ok/);
+    assert.match(body, /hello wasm/);
+    assert.match(body, /--- value \(last expression\) ---\n42/);
+    const structured = result.structuredContent as { status: string; stdout: string; value: unknown; files: { path: string }[] };
+    assert.equal(structured.status, "ok");
+    assert.equal(structured.stdout, "hello wasm\n");
+    assert.equal(structured.value, 42);
+    assert.deepEqual(structured.files.map((f) => f.path), ["out/answer.txt"]);
+    const resource = result.content.find((c) => c.type === "resource") as { resource: { uri: string; text: string; mimeType: string } };
+    assert.equal(resource.resource.uri, "file:///sandbox/out/answer.txt");
+    assert.equal(resource.resource.text, "SHOUT");
+    assert.equal(resource.resource.mimeType, "text/plain");
+  });
+
+  test("a Python exception is a tool result with isError true and the traceback in its text", async () => {
+    const result = (await client().callTool({ name: "run_code", arguments: { language: "python", code: "def f():\n    return 1 / 0\nf()" } })) as CallToolResult;
+    assert.equal(result.isError, true);
+    const body = text(result);
+    assert.match(body, /status: error/);
+    assert.match(body, /Traceback \(most recent call last\):/);
+    assert.match(body, /line 2, in f/);
+    assert.match(body, /ZeroDivisionError: division by zero/);
+    assert.equal((result.structuredContent as { error: { type: string } }).error.type, "ZeroDivisionError");
+  });
+
+  test("bad input comes back as a tool error the model can read: a climbing path, an unknown language", async () => {
+    const path = (await client().callTool({ name: "run_python", arguments: { code: "1", files: { "../etc/passwd": "x" } } })) as CallToolResult;
+    assert.equal(path.isError, true);
+    assert.match(text(path), /INVALID_PATH/);
+    const language = (await client().callTool({ name: "run_code", arguments: { language: "cobol", code: "1" } })) as CallToolResult;
+    assert.equal(language.isError, true);
+    assert.match(text(language), /language/);
+  });
+
+  test("aborting a call on the client stops the run, and the server keeps serving", async () => {
+    const before = descendants(serverPid());
+    const controller = new AbortController();
+    const call = client().callTool(
+      { name: "run_python", arguments: { code: "print('started', flush=True)\nwhile True:\n    pass", timeoutMs: 3_600_000 } },
+      undefined,
+      {
+        signal: controller.signal,
+        // Output arrives as progress notifications; abort once the guest is really running.
+        onprogress: (progress) => {
+          if (progress.message?.includes("started")) controller.abort();
+        },
+      },
+    );
+    await assert.rejects(call, (error: Error) => error.name === "AbortError" || /abort/i.test(error.message));
+    // With one slot, this call runs only after the cancelled run has ended and freed it.
+    const next = (await client().callTool({ name: "run_python", arguments: { code: "'still here'" } })) as CallToolResult;
+    assert.equal(next.isError, false);
+    assert.match(text(next), /'still here'/);
+    // The executor that ran the endless loop is gone (it was killed, not left spinning).
+    const running = before.filter((p) => p.cmd.includes("deno"));
+    await waitUntil(() => running.every((p) => !alive(p)), "the cancelled run's executor to exit");
+  });
+}
+
+describe("wasmbox mcp over stdio", () => {
+  let client: Client;
+  let transport: StdioClientTransport;
+  let stderr = "";
+
+  before(async () => {
+    transport = new StdioClientTransport({ command: process.execPath, args: [BIN, "mcp", ...SERVER_FLAGS], stderr: "pipe" });
+    transport.stderr?.on("data", (chunk: Buffer) => (stderr += chunk.toString()));
+    client = new Client({ name: "wasmbox-test", version: "1.0.0" });
+    await client.connect(transport);
+  });
+
+  after(async () => {
+    await client?.close();
+  });
+
+  sharedSuite(() => client, () => transport.pid!);
+
+  test("closing the client ends the server on end of input, leaving no executor behind", async () => {
+    const pid = transport.pid!;
+    const tree = descendants(pid);
+    assert.ok(tree.some((p) => p.cmd.includes("deno")), "the server had executors running");
+    await client.close();
+    await waitUntil(() => !existsSync(`/proc/${pid}`) || readFileSync(`/proc/${pid}/stat`, "utf8").includes(") Z "), "the server to exit");
+    assert.match(stderr, /input ended: stopping/);
+    await waitUntil(() => tree.every((p) => !alive(p)), "every executor to exit");
+  });
+});
+
+describe("wasmbox mcp --http", () => {
+  let server: ChildProcess;
+  let url: URL;
+  let client: Client;
+  let stderr = "";
+  let exit: Promise<number | null>;
+
+  before(async () => {
+    server = spawn(process.execPath, [BIN, "mcp", "--http", "0", "--grace", "200ms", ...SERVER_FLAGS], { stdio: ["ignore", "ignore", "pipe"] });
+    exit = new Promise((resolve) => server.once("exit", (code) => resolve(code)));
+    url = await new Promise<URL>((resolve, reject) => {
+      server.stderr!.on("data", (chunk: Buffer) => {
+        stderr += chunk.toString();
+        const match = /MCP endpoint (http:\/\/\S+)/.exec(stderr);
+        if (match) resolve(new URL(match[1]!));
+      });
+      server.once("exit", () => reject(new Error(`server exited: ${stderr}`)));
+    });
+    client = new Client({ name: "wasmbox-test", version: "1.0.0" });
+    await client.connect(new StreamableHTTPClientTransport(url));
+  });
+
+  after(async () => {
+    await client?.close().catch(() => {});
+    if (server.exitCode === null) server.kill("SIGKILL");
+  });
+
+  sharedSuite(() => client, () => server.pid!);
+
+  test("a foreign Host header is refused, so a web page cannot reach the server by DNS rebinding", async () => {
+    const { request } = await import("node:http");
+    const status = await new Promise<number>((resolve, reject) => {
+      const req = request({ host: url.hostname, port: url.port, path: "/mcp", method: "POST", headers: { host: "evil.example", "content-type": "application/json" } }, (res) => {
+        res.resume();
+        resolve(res.statusCode!);
+      });
+      req.once("error", reject);
+      req.end("{}");
+    });
+    assert.equal(status, 403);
+  });
+
+  test("SIGTERM ends sessions and the process, leaving no executor behind", async () => {
+    const tree = descendants(server.pid!);
+    assert.ok(tree.some((p) => p.cmd.includes("deno")), "the server had executors running");
+    server.kill("SIGTERM");
+    assert.equal(await exit, 0);
+    await waitUntil(() => tree.every((p) => !alive(p)), "every executor to exit");
+  });
+});
