@@ -1,4 +1,4 @@
-export { Sandbox, run, type SandboxOptions, type RunOptions } from "./sandbox/sandbox.js";
+export { Sandbox, run, type SandboxOptions, type SandboxStats, type RunOptions } from "./sandbox/sandbox.js";
 export { Session, type SessionOptions, type SessionState } from "./sandbox/session.js";
 export type { HostFunction, FileEntry } from "./host/executor-process.js";
 export type { RunRequest, FileContent, Language } from "./core/request.js";

@@ -22,6 +22,21 @@ export interface SandboxOptions extends ExecutorFactoryOptions {
 
 export type { RunOptions } from "./run-options.js";
 
+export interface SandboxStats {
+  /** Runs executing now. */
+  running: number;
+  /** Runs waiting for a free slot. */
+  queued: number;
+  maxConcurrency: number;
+  poolSize: number;
+  /** Executors loaded and idle, over all languages. */
+  warm: number;
+  /** Executors starting. */
+  starting: number;
+  /** Sessions open (each holds an executor). */
+  sessions: number;
+}
+
 function cancelledResult(): RunResult {
   return {
     status: "cancelled",
@@ -137,6 +152,25 @@ export class Sandbox {
   /** Sessions currently open. */
   get sessionCount(): number {
     return this.sessions.size;
+  }
+
+  /** A snapshot of the sandbox's load, for metrics: runs executing and waiting, executors, sessions. */
+  get stats(): SandboxStats {
+    let warm = 0;
+    let starting = 0;
+    for (const pool of this.pools.values()) {
+      warm += pool.warmCount;
+      starting += pool.startingCount;
+    }
+    return {
+      running: this.active,
+      queued: this.queue.length,
+      maxConcurrency: this.maxConcurrency,
+      poolSize: this.poolSize,
+      warm,
+      starting,
+      sessions: this.sessions.size,
+    };
   }
 
   private slot(signal?: AbortSignal): Promise<boolean> {
