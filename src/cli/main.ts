@@ -5,24 +5,28 @@
 import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { basename, dirname, resolve, sep } from "node:path";
 import { WasmboxError } from "../core/errors.js";
-import type { RunRequest } from "../core/request.js";
+import { LANGUAGES, type Language, type RunRequest } from "../core/request.js";
 import { CLI_EXIT_CODES, fileBytes, type RunResult } from "../core/result.js";
 import type { OsSandboxMode } from "../host/executor-launch.js";
 import { Sandbox } from "../sandbox/sandbox.js";
 import { containedHostPath, normalizeSandboxPath } from "../vfs/sandbox-path.js";
+import { languageForFile } from "./languages-command.js";
 import { parseDurationMs, parseSizeBytes } from "./parse-units.js";
 import { serveStdio } from "./serve-stdio.js";
 
 const USAGE = `usage: wasmbox run [options] (FILE | -c CODE | -) [-- ARG...]
        wasmbox serve --stdio [--max-request-bytes N] [--pool N]
-       wasmbox serve --http PORT [--host ADDR] [--token TOKEN]
-       wasmbox mcp [--http PORT]
+       wasmbox serve --http PORT [server options]
+       wasmbox mcp [--http PORT] [server options]
+       wasmbox languages [--json]
        wasmbox --version
 
-Runs untrusted Python in a zero-permission WebAssembly sandbox.
+Runs untrusted code in a zero-permission WebAssembly sandbox.
 
 run options:
   -c CODE               run CODE (like python -c)
+  --language NAME       python (default), javascript, ruby, c, cpp, sqlite, php, lua, wasi;
+                        a FILE's extension picks it otherwise (.js .rb .c .cpp .sql .php .lua .wasm)
   --timeout T           wall-clock limit: seconds, or 500ms, 2s, 1m (default 30s)
   --memory M            memory limit: MiB, or 512m, 1g (default 256m)
   --max-output N        cap on stdout+stderr: bytes, or 64k, 1m (default 1m)
@@ -32,7 +36,17 @@ run options:
   --env K=V             set a variable in the guest's environment (repeatable)
   --json                print the result object as JSON, and nothing else, on stdout
   --os-sandbox MODE     auto (default), require or off: run executors inside bubblewrap
-Exit status: the program's, or 124 timeout, 137 memory limit, 125 output limit, 70 crash, 2 usage.`;
+Exit status: the program's, or 124 timeout, 137 memory limit, 125 output limit, 70 crash, 2 usage.
+
+server options (serve --http, mcp):
+  --host ADDR           bind address (default 127.0.0.1; beyond loopback a token is required)
+  --token TOKEN         require Authorization: Bearer TOKEN (default: $WASMBOX_TOKEN)
+  --max-body-bytes N    largest request body: bytes, or 64k, 8m (default 8m)
+  --max-queue N         runs waiting beyond the running ones before 429 (serve --http; default 64)
+  --max-concurrency N   runs at once (default: CPU cores, at least 2)
+  --pool N              executors kept warm (default 2)
+  --grace T             on SIGTERM/SIGINT, time runs get to finish (default 10s)
+  --os-sandbox MODE     as for run`;
 
 class UsageError extends Error {}
 
@@ -59,6 +73,7 @@ export function parseRunArgs(args: string[]): RunCommand {
   let stdinFile: string | null = null;
   let source: { kind: "code"; code: string } | { kind: "file"; path: string } | { kind: "stdin" } | null = null;
   let osSandbox: OsSandboxMode = "auto";
+  let language: Language | null = null;
   let i = 0;
   for (; i < args.length; i++) {
     const arg = args[i]!;
@@ -113,6 +128,10 @@ export function parseRunArgs(args: string[]): RunCommand {
       const eq = pair.indexOf("=");
       if (eq <= 0) throw new UsageError(`--env ${pair}: expected K=V`);
       request.env![pair.slice(0, eq)] = pair.slice(eq + 1);
+    } else if (flag === "--language") {
+      const name = value();
+      if (!(LANGUAGES as readonly string[]).includes(name)) throw new UsageError(`--language: use one of ${LANGUAGES.join(", ")}`);
+      language = name as Language;
     } else if (flag === "--json") {
       json = true;
     } else if (flag === "--os-sandbox") {
@@ -144,7 +163,9 @@ export function parseRunArgs(args: string[]): RunCommand {
     const entry = basename(source.path);
     files[entry] = code;
     request.entryPath = entry;
+    language ??= languageForFile(entry);
   }
+  if (language) request.language = language;
   return { request, json, outDir, stdinFile, codeFromStdin: source.kind === "stdin", osSandbox };
 }
 
@@ -240,6 +261,7 @@ export async function main(args: string[]): Promise<number> {
     if (command === "run") return await runCommand(rest);
     if (command === "serve" && rest.includes("--http")) return await (await import("../http/http-command.js")).httpCommand(rest);
     if (command === "serve") return await serveCommand(rest);
+    if (command === "languages") return (await import("./languages-command.js")).languagesCommand(rest);
     if (command === "mcp") return await (await import("../mcp/mcp-command.js")).mcpCommand(rest);
     if (command === "--version" || command === "-V") {
       const pkg = JSON.parse(readFileSync(new URL("../../package.json", import.meta.url), "utf8")) as { version: string };

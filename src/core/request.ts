@@ -3,8 +3,13 @@
 /** File content as given by a caller: text, raw bytes, or an explicit encoding (the wire form). */
 export type FileContent = string | Uint8Array | { encoding: "utf8" | "base64"; content: string };
 
-export type Language = "python";
-export const LANGUAGES: readonly Language[] = ["python"];
+/**
+ * Every language wasmbox knows. Python and JavaScript come with the package; the others run once
+ * their opt-in npm package is installed (`wasmbox languages` says which and how). "wasi" runs a
+ * WASI preview1 command module the caller supplies in `wasm`.
+ */
+export type Language = "python" | "javascript" | "ruby" | "c" | "cpp" | "sqlite" | "php" | "lua" | "wasi";
+export const LANGUAGES: readonly Language[] = ["python", "javascript", "ruby", "c", "cpp", "sqlite", "php", "lua", "wasi"];
 
 export interface RunRequest {
   /** Source to run. Either `code` or `entryPath` (a path among `files`) is required. */
@@ -13,6 +18,11 @@ export interface RunRequest {
   entryPath?: string;
   /** Default "python". */
   language?: Language;
+  /**
+   * Language "wasi" only: the WASI preview1 command module to run, as bytes or
+   * `{"encoding": "base64", "content": …}` (or give `entryPath`, a .wasm among `files`).
+   */
+  wasm?: Uint8Array | { encoding: "base64"; content: string };
   /** Sandbox path (relative to /sandbox) -> content. Absolute or climbing paths are refused. */
   files?: Record<string, FileContent>;
   /** Everything the program reads from stdin; it sees EOF after it. */
@@ -32,6 +42,7 @@ export interface RunRequest {
 /** A validated run, with defaults applied and contents as bytes: what inner layers take. */
 export interface NormalizedRun {
   language: Language;
+  /** The source; for language "wasi", the module's bytes as base64. */
   code: string;
   /** Name shown in tracebacks and used as sys.argv[0]. */
   filename: string;

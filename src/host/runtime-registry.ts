@@ -1,4 +1,5 @@
-import { readdirSync } from "node:fs";
+import { existsSync, readdirSync, readFileSync, realpathSync } from "node:fs";
+import { createRequire } from "node:module";
 import { join } from "node:path";
 import type { Language } from "../core/request.js";
 import { cacheDir, distDir, pyodideDir, pyodideVersion } from "./runtime-paths.js";
@@ -56,8 +57,85 @@ const python: RuntimeDefinition = {
   },
 };
 
+const require = createRequire(import.meta.url);
+
+/**
+ * The installed directory of an npm package, or null. Looks for `<node_modules>/<name>/package.json`
+ * along Node's lookup paths, since some packages (e.g. @yowasp/clang) do not export package.json.
+ */
+export function packageDir(name: string): string | null {
+  for (const dir of require.resolve.paths(name) ?? []) {
+    const candidate = join(dir, name);
+    if (existsSync(join(candidate, "package.json"))) return realpathSync(candidate);
+  }
+  return null;
+}
+
+function packageVersion(name: string): string | null {
+  const dir = packageDir(name);
+  if (!dir) return null;
+  return (JSON.parse(readFileSync(join(dir, "package.json"), "utf8")) as { version: string }).version;
+}
+
+function required(name: string): string {
+  const dir = packageDir(name);
+  if (!dir) throw new Error(`npm package ${name} is not installed`);
+  return dir;
+}
+
+/**
+ * A runtime that needs only its npm packages read by the executor. The worker gets the package
+ * directories as its arguments, in the order of `packages`, after `leading` arguments.
+ */
+function packaged(
+  language: Language,
+  runtime: string,
+  packages: string[],
+  optIn: boolean,
+  describe: (versions: string[]) => string,
+  leading: string[] = [],
+): RuntimeDefinition {
+  const names = packages.map((p) => p.slice(0, p.lastIndexOf("@")));
+  return {
+    language,
+    runtime,
+    packages,
+    install: optIn ? `npm install ${packages.join(" ")}` : "included",
+    version() {
+      const versions = names.map(packageVersion);
+      return versions.every((v): v is string => v !== null) ? describe(versions) : null;
+    },
+    async prepare() {
+      const dirs = names.map(required);
+      return { readable: dirs, args: [...leading, ...dirs] };
+    },
+  };
+}
+
+const javascript = packaged(
+  "javascript",
+  "javascript",
+  ["quickjs-emscripten-core@0.32.0", "@jitl/quickjs-wasmfile-release-sync@0.32.0", "@jitl/quickjs-ffi-types@0.32.0"],
+  false,
+  ([core]) => `QuickJS (quickjs-emscripten ${core})`,
+);
+const ruby = packaged("ruby", "ruby", ["@ruby/3.4-wasm-wasi@2.10.1"], true, ([v]) => `Ruby 3.4 (ruby.wasm ${v})`);
+const clang = (language: "c" | "cpp") =>
+  packaged(language, "clang", ["@yowasp/clang@22.0.0-git20542-10"], true, ([v]) => `Clang ${v!.split(".")[0]} → WASI (@yowasp/clang ${v})`, [language]);
+const sqlite = packaged("sqlite", "sqlite", ["sql.js@1.16.0"], true, ([v]) => `SQLite (sql.js ${v})`);
+const php = packaged("php", "php", ["@php-wasm/node-8-4@3.1.56"], true, ([v]) => `PHP 8.4 (@php-wasm/node-8-4 ${v})`);
+const lua = packaged("lua", "lua", ["wasmoon@1.16.0"], true, ([v]) => `Lua 5.4 (wasmoon ${v})`);
+const wasi: RuntimeDefinition = {
+  language: "wasi",
+  runtime: "wasi",
+  packages: [],
+  install: "included",
+  version: () => "WASI preview1 (built in)",
+  prepare: async () => ({ readable: [], args: [] }),
+};
+
 /** Every runtime wasmbox knows, installed or not. */
-export const RUNTIMES: readonly RuntimeDefinition[] = [python];
+export const RUNTIMES: readonly RuntimeDefinition[] = [python, javascript, ruby, clang("c"), clang("cpp"), sqlite, php, lua, wasi];
 
 export function runtimeFor(language: Language): RuntimeDefinition | undefined {
   return RUNTIMES.find((r) => r.language === language);

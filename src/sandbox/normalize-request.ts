@@ -12,7 +12,7 @@ import { LANGUAGES, type Language, type NormalizedRun } from "../core/request.js
 import { normalizeSandboxPath } from "../vfs/sandbox-path.js";
 
 const RUN_FIELDS = new Set([
-  "code", "entryPath", "language", "files", "stdin", "argv", "env",
+  "code", "entryPath", "language", "wasm", "files", "stdin", "argv", "env",
   "timeoutMs", "memoryLimitBytes", "maxOutputBytes",
 ]);
 
@@ -34,6 +34,12 @@ function decodeBase64(text: string, what: string): Uint8Array {
   } catch {
     invalid(`${what} is not valid base64`);
   }
+}
+
+function toBase64(bytes: Uint8Array): string {
+  let binary = "";
+  for (let i = 0; i < bytes.length; i += 0x8000) binary += String.fromCharCode(...bytes.subarray(i, i + 0x8000));
+  return btoa(binary);
 }
 
 /** Text, bytes, or `{encoding, content}` (the JSON form) to bytes. */
@@ -88,7 +94,31 @@ export function normalizeRunRequest(input: unknown, options: { allowExtraFields?
 
   let code: string;
   let filename: string;
-  if (input.code !== undefined && input.code !== null) {
+  const given = (value: unknown) => value !== undefined && value !== null;
+  if (given(input.wasm) && language !== "wasi") invalid('wasm is only for language "wasi"');
+  if (language === "wasi") {
+    // The module travels to the executor as base64 in `code`, the one field every layer carries.
+    if (given(input.code)) invalid('language "wasi" takes the module in wasm (bytes or {"encoding": "base64", "content": ...}), not code');
+    let bytes: Uint8Array;
+    if (given(input.wasm)) {
+      if (given(input.entryPath)) invalid("give either wasm or entryPath, not both");
+      if (typeof input.wasm === "string") invalid('wasm must be bytes or {"encoding": "base64", "content": string}');
+      bytes = contentBytes(input.wasm, "wasm");
+      filename = "main.wasm";
+    } else if (given(input.entryPath)) {
+      const entry = normalizeSandboxPath(input.entryPath);
+      const found = files.get(entry);
+      if (!found) invalid(`entryPath ${JSON.stringify(entry)} is not among files`);
+      bytes = found;
+      filename = entry;
+    } else {
+      invalid('language "wasi" needs wasm (the module) or entryPath (a .wasm among files)');
+    }
+    if (bytes.length < 8 || bytes[0] !== 0 || bytes[1] !== 0x61 || bytes[2] !== 0x73 || bytes[3] !== 0x6d) {
+      invalid("wasm is not a WebAssembly module (no \\0asm header)");
+    }
+    code = toBase64(bytes);
+  } else if (input.code !== undefined && input.code !== null) {
     if (typeof input.code !== "string") invalid("code must be a string");
     if (input.entryPath !== undefined && input.entryPath !== null) invalid("give either code or entryPath, not both");
     code = input.code;
