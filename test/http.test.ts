@@ -1,7 +1,7 @@
 /**
  * `wasmbox serve --http` over a real loopback socket: every route, auth, limits (413, 429), the
- * queue and /metrics moving, streaming, cancellation by disconnect, and SIGTERM with a run in
- * flight in a spawned server. Needs `npm run build` first (executors run dist/executor).
+ * queue and /metrics moving, streaming, cancellation by disconnect, sessions (state kept, isolated,
+ * deleted, dead), and SIGTERM with a run in flight in a spawned server. Needs `npm run build` first (executors run dist/executor).
  */
 import assert from "node:assert/strict";
 import { spawn, spawnSync } from "node:child_process";
@@ -122,8 +122,8 @@ describe("wasmbox serve --http, in process", () => {
   before(async () => {
     // Tiny limits: one run at a time, one waiting; a third gets 429.
     sandbox = await Sandbox.create({ poolSize: 1, maxConcurrency: 1 });
-    open = await startHttpServer(sandbox, { maxConcurrency: 1, maxQueue: 1, maxBodyBytes, poolSize: 1, version: "test" });
-    guarded = await startHttpServer(sandbox, { maxConcurrency: 1, maxQueue: 1, token: TOKEN });
+    open = await startHttpServer(sandbox, { maxQueue: 1, maxBodyBytes, version: "test" });
+    guarded = await startHttpServer(sandbox, { maxQueue: 1, token: TOKEN });
   });
 
   after(async () => {
@@ -142,7 +142,10 @@ describe("wasmbox serve --http, in process", () => {
     for (const path of ["/v1/run", "/v1/sessions", "/v1/sessions/{sessionId}/run", "/v1/sessions/{sessionId}", "/healthz", "/metrics", "/openapi.json"]) {
       assert.ok(doc.paths[path], `documents ${path}`);
     }
-    assert.ok(doc.paths["/v1/sessions"]!.post!.responses["501"], "states that sessions answer 501 for now");
+    assert.ok(doc.paths["/v1/sessions"]!.post!.responses["201"]);
+    assert.ok(doc.paths["/v1/sessions/{sessionId}/run"]!.post!.responses["404"]);
+    assert.ok(doc.paths["/v1/sessions/{sessionId}/run"]!.post!.responses["410"]);
+    assert.ok(doc.paths["/v1/sessions/{sessionId}"]!.delete!.responses["200"]);
     assert.ok(doc.paths["/v1/run"]!.post!.responses["429"]);
   });
 
@@ -198,12 +201,84 @@ describe("wasmbox serve --http, in process", () => {
     assert.equal((await errorOf(response)).code, "NOT_FOUND");
   });
 
-  test("session routes answer 501 NOT_IMPLEMENTED until sessions exist", async () => {
-    for (const [method, path] of [["POST", "/v1/sessions"], ["POST", "/v1/sessions/abc/run"], ["DELETE", "/v1/sessions/abc"]] as const) {
-      const response = await fetch(open.url + path, { method, headers: json, body: method === "POST" ? "{}" : undefined });
-      assert.equal(response.status, 501, `${method} ${path}`);
-      assert.equal((await errorOf(response)).code, "NOT_IMPLEMENTED");
+  test("a session keeps globals and files between runs, streams like /v1/run, and once deleted answers 410 SESSION_CLOSED", async () => {
+    const created = await post(open.url, "/v1/sessions", { idleTimeoutMs: 60_000 });
+    assert.equal(created.status, 201);
+    const { sessionId } = (await created.json()) as { sessionId: string };
+    assert.equal(created.headers.get("location"), `/v1/sessions/${sessionId}`);
+    const runIn = (body: object, headers: Record<string, string> = {}) => post(open.url, `/v1/sessions/${sessionId}/run`, body, headers);
+
+    const first = await runIn({ code: "import math\nradius = 2\nopen('notes.txt', 'w').write('kept')" });
+    assert.equal(first.status, 200);
+    assert.equal(((await first.json()) as { status: string }).status, "ok");
+
+    const second = await runIn({ code: "print(open('notes.txt').read(), flush=True)\nround(math.pi * radius ** 2, 2)" }, { accept: "application/x-ndjson" });
+    assert.equal(second.status, 200);
+    const lines = (await second.text()).trim().split("\n").map((l) => JSON.parse(l));
+    assert.deepEqual(lines.filter((l) => l.event === "stdout").map((l) => l.data).join(""), "kept\n");
+    assert.equal(lines.at(-1).event, "result");
+    assert.equal(lines.at(-1).result.value, 12.57);
+
+    const wrongLanguage = await runIn({ code: "1", language: "javascript" });
+    assert.equal(wrongLanguage.status, 400);
+    // INVALID_REQUEST where JavaScript is a language (not this session's), UNSUPPORTED_LANGUAGE where it is not one.
+    assert.ok(["INVALID_REQUEST", "UNSUPPORTED_LANGUAGE"].includes((await errorOf(wrongLanguage)).code));
+
+    const deleted = await fetch(`${open.url}/v1/sessions/${sessionId}`, { method: "DELETE" });
+    assert.equal(deleted.status, 200);
+    assert.deepEqual(await deleted.json(), { closed: true });
+    assert.equal((await fetch(`${open.url}/v1/sessions/${sessionId}`, { method: "DELETE" })).status, 200, "DELETE is idempotent");
+
+    const afterDelete = await runIn({ code: "radius" });
+    assert.equal(afterDelete.status, 410);
+    assert.equal((await errorOf(afterDelete)).code, "SESSION_CLOSED");
+
+    const unknown = await post(open.url, "/v1/sessions/no-such-session/run", { code: "1" });
+    assert.equal(unknown.status, 404);
+    assert.equal((await errorOf(unknown)).code, "SESSION_NOT_FOUND");
+    assert.equal((await fetch(`${open.url}/v1/sessions/no-such-session`, { method: "DELETE" })).status, 404);
+
+    const badOptions = await post(open.url, "/v1/sessions", { idleTimeoutMs: 0 });
+    assert.equal(badOptions.status, 400);
+    assert.match((await errorOf(badOptions)).message, /idleTimeoutMs/);
+  });
+
+  test("two sessions do not see each other's state, /metrics counts them, and a killed call leaves its session 410 SESSION_DEAD", async () => {
+    const metrics = async () => (await fetch(open.url + "/metrics")).text();
+    const before = await metrics();
+    // No body at all takes the defaults.
+    const ids: string[] = [];
+    for (let i = 0; i < 2; i++) {
+      const created = await fetch(open.url + "/v1/sessions", { method: "POST" });
+      assert.equal(created.status, 201);
+      ids.push(((await created.json()) as { sessionId: string }).sessionId);
     }
+    const [a, b] = ids as [string, string];
+    const runIn = async (id: string, body: object) => {
+      const response = await post(open.url, `/v1/sessions/${id}/run`, body);
+      return { status: response.status, body: (await response.json()) as { status: string; value: unknown; error: { type: string; code?: string } | null } };
+    };
+    assert.equal((await runIn(a, { code: "secret = 'only in a'" })).body.status, "ok");
+    const other = await runIn(b, { code: "secret" });
+    assert.equal(other.body.status, "error");
+    assert.equal(other.body.error!.type, "NameError");
+    assert.equal((await runIn(a, { code: "secret" })).body.value, "only in a");
+
+    const during = await metrics();
+    assert.equal(metricValue(during, "wasmbox_sessions_open"), 2);
+    assert.equal(metricValue(during, "wasmbox_sessions_opened_total") - metricValue(before, "wasmbox_sessions_opened_total"), 2);
+    assert.match(during, /^wasmbox_pool_warm \d+$/m);
+    assert.match(during, /^wasmbox_pool_starting \d+$/m);
+
+    // A loop that swallows the KeyboardInterrupt is killed at the end of the grace: the interpreter goes with it.
+    const stubborn = "while True:\n    try:\n        while True:\n            pass\n    except BaseException:\n        pass";
+    assert.equal((await runIn(b, { code: stubborn, timeoutMs: 200 })).body.status, "timeout");
+    const dead = await post(open.url, `/v1/sessions/${b}/run`, { code: "1" });
+    assert.equal(dead.status, 410);
+    assert.equal((await errorOf(dead)).code, "SESSION_DEAD");
+
+    for (const id of ids) assert.equal((await fetch(`${open.url}/v1/sessions/${id}`, { method: "DELETE" })).status, 200);
+    assert.equal(metricValue(await metrics(), "wasmbox_sessions_open"), 0);
   });
 
   test("a body over the limit answers 413, whether its length is declared or it arrives chunked", async () => {
@@ -318,12 +393,16 @@ describe("wasmbox serve --http, in process", () => {
     assert.match(afterwards, /# TYPE wasmbox_run_duration_seconds histogram/);
   });
 
-  test("close() lets a run in flight finish within the grace and answers it before closing", async () => {
-    const draining = await startHttpServer(sandbox, { maxConcurrency: 1 });
+  test("close() lets a run in flight finish within the grace, answers it, and closes the sessions opened through the server", async () => {
+    const draining = await startHttpServer(sandbox);
+    const created = await fetch(draining.url + "/v1/sessions", { method: "POST" });
+    assert.equal(created.status, 201);
+    assert.equal(sandbox.stats.sessions, 1);
     const run = await startStreamingRun(draining.url, { code: "print('started', flush=True)\nsum(range(10**6))" });
     await draining.close({ graceMs: 3_600_000 });
     const events = await run.done;
     assert.equal(events.at(-1)!.result!.status, "ok");
+    assert.equal(sandbox.stats.sessions, 0);
   });
 });
 

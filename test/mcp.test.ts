@@ -1,6 +1,7 @@
 /**
  * `wasmbox mcp` driven by the official MCP SDK client, over stdio (a real child process) and over
- * streamable HTTP (a real loopback port): tools, results, errors, cancellation, shutdown.
+ * streamable HTTP (a real loopback port): tools, results, errors, cancellation, session state
+ * (kept per MCP session, isolated between clients, reaped with the session), shutdown.
  * Needs `npm run build` first (the servers run dist/cli/bin.js).
  */
 import assert from "node:assert/strict";
@@ -68,16 +69,24 @@ async function waitUntil(check: () => boolean, what: string): Promise<void> {
   assert.fail(`gave up waiting for ${what}`);
 }
 
+async function waitUntilAsync(check: () => Promise<boolean>, what: string): Promise<void> {
+  for (let i = 0; i < 400; i++) {
+    if (await check()) return;
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+  assert.fail(`gave up waiting for ${what}`);
+}
+
 function text(result: CallToolResult): string {
   return result.content.filter((c) => c.type === "text").map((c) => (c as { text: string }).text).join("\n");
 }
 
 /** The checks both transports must pass, against a connected client. */
 function sharedSuite(client: () => Client, serverPid: () => number) {
-  test("lists run_python and run_code with schemas and descriptions that tell a model what it gets", async () => {
+  test("lists the run and session tools with schemas and descriptions that tell a model what it gets", async () => {
     const { tools } = await client().listTools();
     const byName = new Map(tools.map((t) => [t.name, t]));
-    assert.deepEqual([...byName.keys()].sort(), ["run_code", "run_python"]);
+    assert.deepEqual([...byName.keys()].sort(), ["run_code", "run_python", "session_reset", "session_run"]);
     const python = byName.get("run_python")!;
     assert.deepEqual(python.inputSchema.required, ["code"]);
     assert.ok(python.inputSchema.properties?.files && python.inputSchema.properties?.stdin && python.inputSchema.properties?.timeoutMs);
@@ -87,6 +96,11 @@ function sharedSuite(client: () => Client, serverPid: () => number) {
     assert.ok(python.outputSchema, "run_python declares its structured output");
     const code = byName.get("run_code")!;
     assert.ok((code.inputSchema.properties?.language as { enum: string[] }).enum.includes("python"));
+    const session = byName.get("session_run")!;
+    assert.deepEqual(session.inputSchema.required, ["code"]);
+    for (const phrase of ["persistent", "notebook", "run_python", "session_reset"]) {
+      assert.ok(session.description!.includes(phrase), `session_run's description mentions ${phrase}`);
+    }
   });
 
   test("run_python answers stdout, the last value and produced files, with the whole result as structuredContent", async () => {
@@ -156,6 +170,18 @@ function sharedSuite(client: () => Client, serverPid: () => number) {
     // The executor that ran the endless loop is gone (it was killed, not left spinning).
     const running = before.filter((p) => p.cmd.includes("deno"));
     await waitUntil(() => running.every((p) => !alive(p)), "the cancelled run's executor to exit");
+  });
+
+  // Leaves this client's session open: the shutdown tests below check that it is reaped.
+  test("session_run keeps variables, imports and files between calls like notebook cells, while run_python starts fresh", async () => {
+    const first = (await client().callTool({ name: "session_run", arguments: { code: "import json\ncounter = 1\nopen('notes.txt', 'w').write('kept')" } })) as CallToolResult;
+    assert.equal(first.isError, false, text(first));
+    const second = (await client().callTool({ name: "session_run", arguments: { code: "counter += 1\n[counter, open('notes.txt').read(), json.dumps({})]" } })) as CallToolResult;
+    assert.equal(second.isError, false, text(second));
+    assert.deepEqual((second.structuredContent as { value: unknown }).value, [2, "kept", "{}"]);
+    const fresh = (await client().callTool({ name: "run_python", arguments: { code: "counter" } })) as CallToolResult;
+    assert.equal(fresh.isError, true);
+    assert.match(text(fresh), /NameError/);
   });
 }
 
@@ -228,6 +254,36 @@ describe("wasmbox mcp --http", () => {
       req.end("{}");
     });
     assert.equal(status, 403);
+  });
+
+  test("a second MCP client gets its own session state, session_reset starts over, and ending an MCP session reaps its interpreter", async () => {
+    const health = async () => (await (await fetch(new URL("/healthz", url))).json()) as { sessions: number; interpreters: number };
+    assert.equal((await health()).interpreters, 1, "the first client's session_run interpreter");
+
+    const otherTransport = new StreamableHTTPClientTransport(url);
+    const other = new Client({ name: "wasmbox-test-2", version: "1.0.0" });
+    await other.connect(otherTransport);
+    try {
+      const unseen = (await other.callTool({ name: "session_run", arguments: { code: "counter" } })) as CallToolResult;
+      assert.equal(unseen.isError, true);
+      assert.match(text(unseen), /NameError/);
+      assert.equal((await health()).interpreters, 2);
+      const mine = (await client.callTool({ name: "session_run", arguments: { code: "counter" } })) as CallToolResult;
+      assert.equal((mine.structuredContent as { value: unknown }).value, 2, "the first client's state is untouched");
+
+      // DELETE of the MCP session (what a client sends when it ends the session) reaps its interpreter.
+      await otherTransport.terminateSession();
+    } finally {
+      await other.close();
+    }
+    await waitUntilAsync(async () => (await health()).interpreters === 1, "the second client's interpreter to be reaped");
+
+    const reset = (await client.callTool({ name: "session_reset", arguments: {} })) as CallToolResult;
+    assert.match(text(reset), /session reset/);
+    assert.equal((await health()).interpreters, 0);
+    const after = (await client.callTool({ name: "session_run", arguments: { code: "counter" } })) as CallToolResult;
+    assert.equal(after.isError, true);
+    assert.match(text(after), /NameError/);
   });
 
   test("SIGTERM ends sessions and the process, leaving no executor behind", async () => {

@@ -63,8 +63,6 @@ export async function httpCommand(args: string[]): Promise<number> {
         token: options.token,
         maxBodyBytes: options.maxBodyBytes,
         maxQueue: options.maxQueue,
-        maxConcurrency: options.maxConcurrency,
-        poolSize: options.poolSize ?? 2,
         version: packageVersion(),
       });
       process.stderr.write(`wasmbox: listening on ${server.url}${options.token ? " (bearer token required)" : ""}\n`);

@@ -1,93 +1,69 @@
 import { WasmboxError, type WasmboxErrorCode } from "../core/errors.js";
 
 /**
- * Codes only the HTTP edge produces. They belong in WasmboxErrorCode (src/core/errors.ts) so the
- * TypeScript and Python clients share them; until that lands they live here.
+ * The HTTP status of every error code: the caller's fault is 4xx, the host's 5xx. A Record, so a
+ * code added to WasmboxErrorCode does not build until it has a status here.
  */
-export type HttpOnlyErrorCode =
-  | "UNAUTHORIZED"
-  | "FORBIDDEN"
-  | "NOT_FOUND"
-  | "METHOD_NOT_ALLOWED"
-  | "UNSUPPORTED_MEDIA_TYPE"
-  | "QUEUE_FULL"
-  | "NOT_IMPLEMENTED";
+const STATUS_BY_CODE: Readonly<Record<WasmboxErrorCode, number>> = {
+  INVALID_REQUEST: 400,
+  INVALID_PATH: 400,
+  UNSUPPORTED_LANGUAGE: 400,
+  UNKNOWN_OP: 400,
+  UNAUTHORIZED: 401,
+  FORBIDDEN: 403,
+  NOT_FOUND: 404,
+  // An id this server never issued, or one it has forgotten (it remembers the last 1000 ended sessions).
+  SESSION_NOT_FOUND: 404,
+  METHOD_NOT_ALLOWED: 405,
+  // Gone for good: closed (DELETE, idle or lifetime reaping) or dead (its interpreter was killed).
+  // The body's code tells which; either way the caller opens a new session.
+  SESSION_CLOSED: 410,
+  SESSION_DEAD: 410,
+  REQUEST_TOO_LARGE: 413,
+  UNSUPPORTED_MEDIA_TYPE: 415,
+  QUEUE_FULL: 429,
+  TOO_MANY_SESSIONS: 429,
+  INTERNAL_ERROR: 500,
+  DENO_NOT_FOUND: 500,
+  EXECUTOR_START_FAILED: 500,
+  SNAPSHOT_FAILED: 500,
+  SANDBOX_LAYER_MISSING: 500,
+  NOT_IMPLEMENTED: 501,
+  SANDBOX_CLOSED: 503,
+  ABORTED: 503,
+};
 
-export type HttpErrorCode = WasmboxErrorCode | HttpOnlyErrorCode;
+/** Every code an HTTP error body can carry (the OpenAPI document's enum). */
+export const HTTP_ERROR_CODES: readonly WasmboxErrorCode[] = Object.keys(STATUS_BY_CODE) as WasmboxErrorCode[];
 
-export const HTTP_ERROR_CODES: readonly HttpErrorCode[] = [
-  "INVALID_REQUEST",
-  "INVALID_PATH",
-  "UNSUPPORTED_LANGUAGE",
-  "REQUEST_TOO_LARGE",
-  "UNAUTHORIZED",
-  "FORBIDDEN",
-  "NOT_FOUND",
-  "METHOD_NOT_ALLOWED",
-  "UNSUPPORTED_MEDIA_TYPE",
-  "QUEUE_FULL",
-  "NOT_IMPLEMENTED",
-  "SANDBOX_CLOSED",
-  "EXECUTOR_START_FAILED",
-  "DENO_NOT_FOUND",
-  "SNAPSHOT_FAILED",
-  "SANDBOX_LAYER_MISSING",
-  "INTERNAL_ERROR",
-];
+/** The HTTP status for an error code. */
+export function statusForCode(code: WasmboxErrorCode): number {
+  return STATUS_BY_CODE[code] ?? 500;
+}
 
-/** An answer the HTTP edge gives instead of a run result. */
-export class HttpError extends Error {
+/** An answer the HTTP edge gives instead of a run result: a WasmboxError plus response headers. */
+export class HttpError extends WasmboxError {
   constructor(
-    readonly statusCode: number,
-    readonly code: HttpErrorCode,
+    code: WasmboxErrorCode,
     message: string,
     readonly headers: Record<string, string> = {},
   ) {
-    super(message);
+    super(code, message);
     this.name = "HttpError";
   }
 
-  toBody(): { error: { code: HttpErrorCode; message: string } } {
-    return { error: { code: this.code, message: this.message } };
+  get statusCode(): number {
+    return statusForCode(this.code);
   }
-}
 
-/** The HTTP status for a host error: the caller's fault is 4xx, the host's is 5xx. */
-export function statusForWasmboxError(code: WasmboxErrorCode): number {
-  switch (code) {
-    case "INVALID_REQUEST":
-    case "INVALID_PATH":
-    case "UNSUPPORTED_LANGUAGE":
-    case "UNKNOWN_OP":
-      return 400;
-    case "REQUEST_TOO_LARGE":
-      return 413;
-    case "SESSION_NOT_FOUND":
-      return 404;
-    case "SESSION_CLOSED":
-    case "SESSION_DEAD":
-      return 410;
-    case "TOO_MANY_SESSIONS":
-      return 429;
-    case "SANDBOX_CLOSED":
-    case "ABORTED":
-      return 503;
-    case "DENO_NOT_FOUND":
-    case "EXECUTOR_START_FAILED":
-    case "SNAPSHOT_FAILED":
-    case "SANDBOX_LAYER_MISSING":
-    case "INTERNAL_ERROR":
-      return 500;
-    default:
-      // Not `never`-checked on purpose: codes added for sessions (issue 4) must not break the
-      // build of this adapter; they answer 500 until mapped here.
-      return 500;
+  toBody(): { error: { code: WasmboxErrorCode; message: string } } {
+    return { error: { code: this.code, message: this.message } };
   }
 }
 
 /** Any thrown value as an HttpError; unknown failures become a 500 INTERNAL_ERROR. */
 export function toHttpError(error: unknown): HttpError {
   if (error instanceof HttpError) return error;
-  if (error instanceof WasmboxError) return new HttpError(statusForWasmboxError(error.code), error.code, error.message);
-  return new HttpError(500, "INTERNAL_ERROR", error instanceof Error ? error.message : String(error));
+  if (error instanceof WasmboxError) return new HttpError(error.code, error.message);
+  return new HttpError("INTERNAL_ERROR", error instanceof Error ? error.message : String(error));
 }

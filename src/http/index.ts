@@ -7,4 +7,5 @@ export {
   type HttpServerOptions,
 } from "./http-server.js";
 export { DEFAULT_MAX_BODY_BYTES } from "./read-body.js";
-export { HTTP_ERROR_CODES, type HttpErrorCode } from "./http-errors.js";
+export { HTTP_ERROR_CODES } from "./http-errors.js";
+export { MAX_SESSION_TIMEOUT_MS } from "./session-options.js";

@@ -9,7 +9,9 @@ import {
 } from "../core/limits.js";
 import { LANGUAGES } from "../core/request.js";
 import { RUN_STATUSES } from "../core/result.js";
+import { DEFAULT_SESSION_IDLE_TIMEOUT_MS, DEFAULT_SESSION_MAX_LIFETIME_MS } from "../sandbox/session.js";
 import { HTTP_ERROR_CODES } from "./http-errors.js";
+import { MAX_SESSION_TIMEOUT_MS } from "./session-options.js";
 
 const content = {
   oneOf: [
@@ -31,7 +33,27 @@ const errorResponse = (description: string, codes: string[]) => ({
   content: { "application/json": { schema: { $ref: "#/components/schemas/Error" } } },
 });
 
-const notImplemented = errorResponse("Sessions arrive with issue 4; until then every session route answers 501.", ["NOT_IMPLEMENTED"]);
+const runResponse = {
+  description: "The run finished in some way: read `status`.",
+  content: {
+    "application/json": { schema: { $ref: "#/components/schemas/RunResult" } },
+    "text/event-stream": { schema: { type: "string" } },
+    "application/x-ndjson": { schema: { type: "string" } },
+  },
+};
+const sessionIdParameter = { name: "sessionId", in: "path", required: true, schema: { type: "string" }, description: "From `POST /v1/sessions`." };
+const sessionNotFound = errorResponse(
+  "This server never opened a session with that id (or has forgotten it: it remembers the last 1000 that ended).",
+  ["SESSION_NOT_FOUND"],
+);
+const sessionGone = errorResponse(
+  "The session has ended for good: `SESSION_CLOSED` when it was deleted, reaped (idle timeout, maximum lifetime) or the server " +
+    "is shutting down; `SESSION_DEAD` when a call had to be killed and its interpreter with it. Open a new session.",
+  ["SESSION_CLOSED", "SESSION_DEAD"],
+);
+const tooLarge = errorResponse("The body is larger than the server's limit (`--max-body-bytes`, default 8 MiB).", ["REQUEST_TOO_LARGE"]);
+const hostFailed = errorResponse("The host failed.", ["EXECUTOR_START_FAILED", "INTERNAL_ERROR"]);
+const shuttingDown = errorResponse("The server is shutting down.", ["SANDBOX_CLOSED"]);
 const unauthorized = errorResponse("A token is configured and the request has no matching `Authorization: Bearer` header.", ["UNAUTHORIZED"]);
 
 /** The OpenAPI 3.1 document served at `GET /openapi.json`. */
@@ -62,44 +84,88 @@ export function openApiDocument(version: string, options: { auth: boolean }): ob
             "`application/json`.",
           requestBody: { required: true, content: { "application/json": { schema: { $ref: "#/components/schemas/RunRequest" } } } },
           responses: {
-            "200": {
-              description: "The run finished in some way: read `status`.",
-              content: {
-                "application/json": { schema: { $ref: "#/components/schemas/RunResult" } },
-                "text/event-stream": { schema: { type: "string" } },
-                "application/x-ndjson": { schema: { type: "string" } },
-              },
-            },
+            "200": runResponse,
             "400": errorResponse("The request is malformed.", ["INVALID_REQUEST", "INVALID_PATH", "UNSUPPORTED_LANGUAGE"]),
             "401": unauthorized,
-            "413": errorResponse("The body is larger than the server's limit (`--max-body-bytes`, default 8 MiB).", ["REQUEST_TOO_LARGE"]),
+            "413": tooLarge,
             "415": errorResponse("The body is not declared as JSON.", ["UNSUPPORTED_MEDIA_TYPE"]),
             "429": errorResponse(
               "As many runs are waiting as the queue holds (`--max-queue`) beyond the running ones. Retry later.",
               ["QUEUE_FULL"],
             ),
-            "500": errorResponse("The host failed.", ["EXECUTOR_START_FAILED", "INTERNAL_ERROR"]),
-            "503": errorResponse("The server is shutting down.", ["SANDBOX_CLOSED"]),
+            "500": hostFailed,
+            "503": shuttingDown,
           },
         },
       },
       "/v1/sessions": {
-        post: { operationId: "createSession", summary: "Create a session (not implemented yet).", responses: { "401": unauthorized, "501": notImplemented } },
+        post: {
+          operationId: "createSession",
+          summary: "Open a session: one interpreter whose globals, imports and files persist between its runs.",
+          description:
+            "The session holds an executor of its own until it is deleted, goes unused for `idleTimeoutMs`, reaches " +
+            "`maxLifetimeMs`, or the server shuts down. The body is optional (none, or `{}`, takes the defaults).",
+          requestBody: { required: false, content: { "application/json": { schema: { $ref: "#/components/schemas/SessionOptions" } } } },
+          responses: {
+            "201": {
+              description: "Opened. `Location` is the session's URL.",
+              headers: { Location: { schema: { type: "string" }, description: "/v1/sessions/{sessionId}" } },
+              content: {
+                "application/json": {
+                  schema: { type: "object", required: ["sessionId"], properties: { sessionId: { type: "string" } } },
+                },
+              },
+            },
+            "400": errorResponse("The options are malformed.", ["INVALID_REQUEST", "UNSUPPORTED_LANGUAGE"]),
+            "401": unauthorized,
+            "413": tooLarge,
+            "415": errorResponse("A body was sent but not declared as JSON.", ["UNSUPPORTED_MEDIA_TYPE"]),
+            "429": errorResponse("As many sessions are open as the sandbox allows (`maxSessions`, default 16). Delete one first.", ["TOO_MANY_SESSIONS"]),
+            "500": hostFailed,
+            "503": shuttingDown,
+          },
+        },
       },
       "/v1/sessions/{sessionId}/run": {
         post: {
           operationId: "sessionRun",
-          summary: "Run code in a session (not implemented yet).",
-          parameters: [{ name: "sessionId", in: "path", required: true, schema: { type: "string" } }],
-          responses: { "401": unauthorized, "501": notImplemented },
+          summary: "Run code in a session's interpreter: what earlier runs defined is still there.",
+          description:
+            "The same request, answer and streaming as `POST /v1/run`; `language`, when given, must be the session's. Runs " +
+            "of one session execute one after another. A guest that survives its limit (a caught KeyboardInterrupt at the " +
+            "timeout, a MemoryError) leaves the session usable; a run that had to be killed (a limit the guest did not " +
+            "survive, or a connection closed before the answer, which cancels the run) leaves the session dead: later " +
+            "calls answer 410 `SESSION_DEAD`.",
+          parameters: [sessionIdParameter],
+          requestBody: { required: true, content: { "application/json": { schema: { $ref: "#/components/schemas/RunRequest" } } } },
+          responses: {
+            "200": runResponse,
+            "400": errorResponse("The request is malformed, or names another language than the session's.", ["INVALID_REQUEST", "INVALID_PATH", "UNSUPPORTED_LANGUAGE"]),
+            "401": unauthorized,
+            "404": sessionNotFound,
+            "410": sessionGone,
+            "413": tooLarge,
+            "415": errorResponse("The body is not declared as JSON.", ["UNSUPPORTED_MEDIA_TYPE"]),
+            "429": errorResponse("One call of this session is running and `--max-queue` more are waiting. Retry later.", ["QUEUE_FULL"]),
+            "500": hostFailed,
+            "503": shuttingDown,
+          },
         },
       },
       "/v1/sessions/{sessionId}": {
         delete: {
           operationId: "deleteSession",
-          summary: "End a session (not implemented yet).",
-          parameters: [{ name: "sessionId", in: "path", required: true, schema: { type: "string" } }],
-          responses: { "401": unauthorized, "501": notImplemented },
+          summary: "End a session and stop its executor; its calls in flight answer `status: \"cancelled\"`.",
+          description: "Idempotent: deleting a session that has already ended (deleted, reaped or dead) answers the same 200.",
+          parameters: [sessionIdParameter],
+          responses: {
+            "200": {
+              description: "The session is closed.",
+              content: { "application/json": { schema: { type: "object", required: ["closed"], properties: { closed: { const: true } } } } },
+            },
+            "401": unauthorized,
+            "404": sessionNotFound,
+          },
         },
       },
       "/healthz": {
@@ -116,7 +182,7 @@ export function openApiDocument(version: string, options: { auth: boolean }): ob
       "/metrics": {
         get: {
           operationId: "metrics",
-          summary: "Prometheus text: runs by status, run durations, running and queued runs, limits.",
+          summary: "Prometheus text: runs by status, run durations, running and queued runs, warm and starting executors, open sessions, limits.",
           responses: { "200": { description: "Prometheus text format 0.0.4.", content: { "text/plain": { schema: { type: "string" } } } }, "401": unauthorized },
         },
       },
@@ -146,6 +212,27 @@ export function openApiDocument(version: string, options: { auth: boolean }): ob
             timeoutMs: { type: "integer", minimum: 1, maximum: MAX_TIMEOUT_MS, default: DEFAULT_TIMEOUT_MS },
             memoryLimitBytes: { type: "integer", minimum: MIN_MEMORY_LIMIT_BYTES, maximum: MAX_MEMORY_LIMIT_BYTES, default: DEFAULT_MEMORY_LIMIT_BYTES },
             maxOutputBytes: { type: "integer", minimum: 0, maximum: MAX_OUTPUT_BYTES_LIMIT, default: DEFAULT_MAX_OUTPUT_BYTES },
+          },
+        },
+        SessionOptions: {
+          type: "object",
+          additionalProperties: false,
+          properties: {
+            idleTimeoutMs: {
+              type: "integer",
+              minimum: 1,
+              maximum: MAX_SESSION_TIMEOUT_MS,
+              default: DEFAULT_SESSION_IDLE_TIMEOUT_MS,
+              description: "Close the session after this long without a call.",
+            },
+            maxLifetimeMs: {
+              type: "integer",
+              minimum: 1,
+              maximum: MAX_SESSION_TIMEOUT_MS,
+              default: DEFAULT_SESSION_MAX_LIFETIME_MS,
+              description: "Close the session this long after it opened, however busy.",
+            },
+            language: { type: "string", enum: [...LANGUAGES], default: "python" },
           },
         },
         RunResult: {

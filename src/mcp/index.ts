@@ -8,4 +8,5 @@ export {
   type McpHttpServerOptions,
 } from "./mcp-http.js";
 export { McpSessionScope } from "./mcp-session-scope.js";
+export { DEFAULT_MCP_SESSION_IDLE_MS, type SessionToolsOptions } from "./session-tools.js";
 export { toCallToolResult, resultText } from "./tool-result.js";

@@ -1,91 +1,28 @@
 import { McpServer } from "@modelcontextprotocol/sdk/server/mcp.js";
-import type { RequestHandlerExtra } from "@modelcontextprotocol/sdk/shared/protocol.js";
-import type { CallToolResult, ServerNotification, ServerRequest } from "@modelcontextprotocol/sdk/types.js";
+import type { CallToolResult } from "@modelcontextprotocol/sdk/types.js";
 import { z } from "zod";
 import { WasmboxError } from "../core/errors.js";
-import {
-  DEFAULT_MAX_OUTPUT_BYTES,
-  DEFAULT_MEMORY_LIMIT_BYTES,
-  DEFAULT_TIMEOUT_MS,
-  MAX_TIMEOUT_MS,
-  SANDBOX_DIR,
-} from "../core/limits.js";
 import { LANGUAGES, type Language, type RunRequest } from "../core/request.js";
-import { RUN_STATUSES } from "../core/result.js";
 import { normalizeRunRequest } from "../sandbox/normalize-request.js";
 import type { Sandbox } from "../sandbox/sandbox.js";
 import { McpSessionScope } from "./mcp-session-scope.js";
+import { progressReporter, type Extra } from "./progress-reporter.js";
 import { registerSessionTools } from "./session-tools.js";
 import { errorToolResult, toCallToolResult } from "./tool-result.js";
-
-type Extra = RequestHandlerExtra<ServerRequest, ServerNotification>;
-
-const MIB = 1024 * 1024;
-
-const LIMITS =
-  `Limits per call: wall-clock timeout ${DEFAULT_TIMEOUT_MS / 1000} s by default (timeoutMs, up to ${MAX_TIMEOUT_MS / 3_600_000} h), ` +
-  `memory ${DEFAULT_MEMORY_LIMIT_BYTES / MIB} MiB, stdout and stderr together ${DEFAULT_MAX_OUTPUT_BYTES / MIB} MiB; ` +
-  `a run past a limit is stopped and reported with status timeout, memory_limit or output_limit.`;
-
-const SANDBOX =
-  "Each call runs in a fresh interpreter inside an isolated process: nothing (variables, imports, files) carries " +
-  "over between calls. No network access, no package installs, no subprocesses, and no file of the host. The " +
-  `working directory is ${SANDBOX_DIR}; files given in \`files\` are written there first, and files the program ` +
-  "creates or changes there are returned.";
-
-const ENVIRONMENT =
-  "Python is CPython 3.14 (Pyodide, WebAssembly) with the standard library only: no numpy, pandas or other " +
-  "third-party packages, no pip/micropip. " + SANDBOX;
-
-const RESULTS =
-  "To get results back: end the code with an expression (its repr() is returned as the value, like in a REPL, and " +
-  "as JSON when it converts) or print() them. The answer gives status (ok, error, timeout, memory_limit, " +
-  "output_limit, crash, cancelled), stdout, stderr, the value and, on an exception, its traceback; any status but " +
-  "ok is a tool error.";
+import { ENVIRONMENT, LIMITS, RESULTS, runResultShape, runShape, SANDBOX } from "./tool-schemas.js";
 
 const INSTRUCTIONS =
-  "wasmbox runs untrusted Python for you in a sandbox. Use run_python for Python code. " + ENVIRONMENT + " " + RESULTS + " " + LIMITS;
-
-const fileContent = z.union([
-  z.string().describe("UTF-8 text"),
-  z.object({
-    encoding: z.enum(["utf8", "base64"]).describe('"base64" for binary content'),
-    content: z.string(),
-  }),
-]);
-
-const runShape = {
-  code: z.string().describe("The program's source. End with an expression to get its value back, or print() results."),
-  files: z
-    .record(z.string(), fileContent)
-    .optional()
-    .describe(`Files to create before the run: path relative to ${SANDBOX_DIR} (e.g. "data/input.csv") -> content.`),
-  stdin: z.string().optional().describe("Text the program reads from standard input (input(), sys.stdin); it sees end-of-file after it."),
-  timeoutMs: z
-    .number()
-    .int()
-    .min(1)
-    .max(MAX_TIMEOUT_MS)
-    .optional()
-    .describe(`Wall-clock limit in milliseconds. Default ${DEFAULT_TIMEOUT_MS}.`),
-};
-
-/** The RunResult contract as an output schema; loose so fields added later do not fail clients' validation. */
-const runResultShape = {
-  status: z.enum(RUN_STATUSES as [string, ...string[]]),
-  exitCode: z.number().int().nullable(),
-  stdout: z.string(),
-  stderr: z.string(),
-  value: z.unknown(),
-  valueRepr: z.string().nullable(),
-  error: z.looseObject({ type: z.string(), message: z.string(), traceback: z.string() }).nullable(),
-  files: z.array(z.looseObject({ path: z.string(), size: z.number(), encoding: z.enum(["utf8", "base64"]), content: z.string() })),
-  durationMs: z.number(),
-};
+  "wasmbox runs untrusted Python for you in a sandbox. Use run_python for Python code that stands on its own, and " +
+  "session_run to keep variables, imports and files from one call to the next (like notebook cells). " +
+  ENVIRONMENT + " " + RESULTS + " " + LIMITS;
 
 export interface McpServerOptions {
   /** Reported as the server's version in `initialize`. */
   version?: string;
+  /** session_run's interpreter is closed after this long without a call, in milliseconds. Default 30 minutes. */
+  sessionIdleTimeoutMs?: number;
+  /** session_run's interpreter is closed this long after it started, in milliseconds. Default 1 hour. */
+  sessionMaxLifetimeMs?: number;
 }
 
 export interface WasmboxMcpServer {
@@ -94,40 +31,6 @@ export interface WasmboxMcpServer {
   scope: McpSessionScope;
   /** Ends the session: cancels its runs (the transport aborts their signals), reaps its state. Idempotent. */
   close(): Promise<void>;
-}
-
-/**
- * Streams guest output as `notifications/progress` when the caller asked for progress (sent a
- * progressToken): the output is the message, coalesced so a chatty loop does not flood the client.
- */
-function progressReporter(extra: Extra): { push: (chunk: string) => void; flush: () => Promise<void> } | null {
-  const progressToken = extra._meta?.progressToken;
-  if (progressToken === undefined) return null;
-  let buffered = "";
-  let sent = 0;
-  let timer: NodeJS.Timeout | undefined;
-  let chain = Promise.resolve();
-  const flush = () => {
-    clearTimeout(timer);
-    timer = undefined;
-    // After a cancellation the client has forgotten the token: progress would only be noise.
-    if (buffered && !extra.signal.aborted) {
-      const message = buffered;
-      buffered = "";
-      sent++;
-      chain = chain
-        .then(() => extra.sendNotification({ method: "notifications/progress", params: { progressToken, progress: sent, message } }))
-        .catch(() => {});
-    }
-    return chain;
-  };
-  return {
-    push: (chunk) => {
-      buffered += chunk;
-      timer ??= setTimeout(flush, 50);
-    },
-    flush,
-  };
 }
 
 async function runTool(sandbox: Sandbox, request: RunRequest, extra: Extra): Promise<CallToolResult> {
@@ -150,7 +53,8 @@ async function runTool(sandbox: Sandbox, request: RunRequest, extra: Extra): Pro
 }
 
 /**
- * One MCP server (one per MCP session) offering `run_python` and `run_code` on a shared Sandbox.
+ * One MCP server (one per MCP session) offering `run_python`, `run_code`, `session_run` and
+ * `session_reset` on a shared Sandbox.
  * Connect it to a transport; call `close()` when the session ends.
  */
 export function createMcpServer(sandbox: Sandbox, options: McpServerOptions = {}): WasmboxMcpServer {
@@ -187,7 +91,10 @@ export function createMcpServer(sandbox: Sandbox, options: McpServerOptions = {}
   );
 
   const scope = new McpSessionScope();
-  registerSessionTools(server, sandbox, scope);
+  registerSessionTools(server, sandbox, scope, {
+    idleTimeoutMs: options.sessionIdleTimeoutMs,
+    maxLifetimeMs: options.sessionMaxLifetimeMs,
+  });
 
   let closing: Promise<void> | null = null;
   return {

@@ -1,7 +1,7 @@
 /**
  * The lifetime of one MCP session: over stdio, the connection; over HTTP, from `initialize` to
- * DELETE, idle reaping or shutdown. State tied to the session (issue 4: a Python session kept
- * between `session_run` calls) registers its cleanup here and is reaped when the session ends.
+ * DELETE, idle reaping or shutdown. State tied to the session (the interpreter `session_run`
+ * keeps, src/mcp/session-tools.ts) registers its cleanup here and is reaped when the session ends.
  */
 export class McpSessionScope {
   private readonly cleanups: (() => void | Promise<void>)[] = [];

@@ -1,25 +1,176 @@
 import type { McpServer } from "@modelcontextprotocol/sdk/server/mcp.js";
+import type { CallToolResult } from "@modelcontextprotocol/sdk/types.js";
+import { WasmboxError } from "../core/errors.js";
+import type { RunRequest } from "../core/request.js";
+import { normalizeRunRequest } from "../sandbox/normalize-request.js";
 import type { Sandbox } from "../sandbox/sandbox.js";
+import { DEFAULT_SESSION_MAX_LIFETIME_MS, type Session } from "../sandbox/session.js";
 import type { McpSessionScope } from "./mcp-session-scope.js";
+import { progressReporter } from "./progress-reporter.js";
+import { errorToolResult, toCallToolResult } from "./tool-result.js";
+import { ISOLATION, LIMITS, PYTHON, RESULTS, runResultShape, runShape } from "./tool-schemas.js";
+
+/** Default time session_run's interpreter may go without a call: the MCP HTTP session's own idle time. */
+export const DEFAULT_MCP_SESSION_IDLE_MS = 30 * 60 * 1000;
+
+export interface SessionToolsOptions {
+  /** Close the interpreter after this long without a call, in milliseconds. Default 30 minutes. */
+  idleTimeoutMs?: number;
+  /** Close the interpreter this long after it started, in milliseconds. Default 1 hour. */
+  maxLifetimeMs?: number;
+}
+
+function minutes(ms: number): string {
+  const m = ms / 60_000;
+  return m >= 1 && Number.isInteger(m) ? `${m} min` : `${ms / 1000} s`;
+}
+
+const STARTS_FRESH =
+  "Call session_run again to start a fresh interpreter, and re-create there whatever the code needs.";
 
 /**
- * Seam for issue 4 (sessions), called once per MCP session by createMcpServer(). Registers
- * nothing yet. The facade now has `sandbox.session()`; wiring it here is the whole change:
- * `session_run` (same input as run_python) runs in one interpreter created on first use, kept for
- * the MCP session so variables and files carry over, and closed when the MCP session ends:
+ * `session_run` and `session_reset`, registered once per MCP session by createMcpServer(). The
+ * interpreter is one wasmbox Session, opened on the first session_run and kept for the MCP
+ * session, so variables, imports and files carry over; it is closed when the MCP session ends
+ * (stdio: end of input; HTTP: DELETE, idle reaping, shutdown), on session_reset, or by its own
+ * idle and lifetime timers. Over HTTP each MCP session has its own scope, so one client never
+ * sees another's state.
  *
- *     let session: Promise<Session> | null = null;
- *     scope.onClose(async () => (await session?.catch(() => null))?.close("the MCP session ended"));
- *     server.registerTool("session_run", { inputSchema: runShape, outputSchema: runResultShape, ... },
- *       async (args, extra) => {
- *         session ??= sandbox.session({ language: "python" });
- *         return toCallToolResult(await (await session).run(args, { signal: extra.signal }));
- *       });
- *
- * SESSION_DEAD / SESSION_CLOSED should drop the cached session and answer a tool error telling
- * the model its state is gone. Over HTTP, several MCP sessions share one Sandbox; each has its
- * own scope, so one client never sees another's variables.
+ * When the interpreter is lost (it died with a call that had to be killed, or was reaped between
+ * calls) the model is told before anything else runs: code written against state that no longer
+ * exists must not silently run in a fresh interpreter.
  */
-export function registerSessionTools(_server: McpServer, _sandbox: Sandbox, _scope: McpSessionScope): void {
-  // Intentionally empty until issue 4 lands.
+export function registerSessionTools(server: McpServer, sandbox: Sandbox, scope: McpSessionScope, options: SessionToolsOptions = {}): void {
+  const idleTimeoutMs = options.idleTimeoutMs ?? DEFAULT_MCP_SESSION_IDLE_MS;
+  const maxLifetimeMs = options.maxLifetimeMs ?? DEFAULT_SESSION_MAX_LIFETIME_MS;
+  /** The interpreter, or its opening; null until the first session_run and after it is dropped. */
+  let current: Promise<Session> | null = null;
+  /** Set when the interpreter was lost in a call whose answer the model never saw (it cancelled it). */
+  let unreported: string | null = null;
+
+  /** Forgets `session` (when it is still the current one) and makes sure it is closed. */
+  const drop = (opening: Promise<Session>, session: Session, why: string) => {
+    if (current === opening) current = null;
+    void session.close(why);
+  };
+  scope.onClose(async () => {
+    const session = await current?.catch(() => null);
+    current = null;
+    await session?.close("the MCP session ended");
+  });
+
+  const open = (): Promise<Session> => {
+    if (current) return current;
+    const opening = sandbox.session({ language: "python", idleTimeoutMs, maxLifetimeMs });
+    current = opening;
+    opening.catch(() => {
+      if (current === opening) current = null;
+    });
+    return opening;
+  };
+
+  const lostResult = (code: string, what: string): CallToolResult =>
+    errorToolResult(code, `${what} Everything earlier session_run calls defined (variables, imports, files) is gone, and this code did not run. ${STARTS_FRESH}`);
+
+  const lifetimes = `after ${minutes(idleTimeoutMs)} without a call, ${minutes(maxLifetimeMs)} after it started`;
+
+  server.registerTool(
+    "session_run",
+    {
+      title: "Run Python in a persistent session",
+      description:
+        "Run Python code in this conversation's own persistent interpreter, like a cell of a notebook: variables, " +
+        `functions, imports and files in /sandbox stay from one session_run call to the next, so you can build up work ` +
+        "step by step (load or compute something once, then keep using it). run_python, by contrast, always starts " +
+        "fresh and never sees this state. The interpreter starts on the first session_run and ends when this " +
+        `connection ends, ${lifetimes}, or on session_reset. A call that has to be stopped (the memory limit, a ` +
+        "timeout the code does not survive, a cancelled call) loses the state too, and the answer says so. " +
+        `${PYTHON} ${ISOLATION} ${RESULTS} ${LIMITS}`,
+      inputSchema: runShape,
+      outputSchema: runResultShape,
+      annotations: { readOnlyHint: false, destructiveHint: false, idempotentHint: false, openWorldHint: false },
+    },
+    async (args, extra) => {
+      const progress = progressReporter(extra);
+      let opening: Promise<Session> | undefined;
+      let session: Session | undefined;
+      try {
+        if (scope.closed) return errorToolResult("SESSION_CLOSED", "this MCP session has ended.");
+        const request: RunRequest = { ...args, language: "python" };
+        normalizeRunRequest(request); // a bad path answers before an interpreter is started
+        if (unreported) {
+          const what = unreported;
+          unreported = null;
+          return lostResult("SESSION_DEAD", what);
+        }
+        opening = open();
+        session = await opening;
+        const result = await session.run(request, { signal: extra.signal, onStdout: progress?.push, onStderr: progress?.push });
+        await progress?.flush();
+        const answer = toCallToolResult(result);
+        if (session.state !== "open") {
+          drop(opening, session, "it did not survive a call");
+          if (extra.signal.aborted) {
+            unreported = "The previous session_run was cancelled, and the interpreter was stopped with it.";
+          } else {
+            const first = answer.content[0] as { type: "text"; text: string };
+            first.text +=
+              `\n--- session ---\nThe interpreter did not survive this call (status ${result.status}): everything earlier ` +
+              "session_run calls defined is gone. The next session_run starts a fresh interpreter.";
+          }
+        }
+        return answer;
+      } catch (error) {
+        await progress?.flush();
+        if (!(error instanceof WasmboxError)) throw error;
+        const lost = error.code === "SESSION_CLOSED" || error.code === "SESSION_DEAD";
+        if (lost && opening && session) {
+          drop(opening, session, "it had ended");
+          unreported = null;
+        }
+        switch (error.code) {
+          case "SESSION_CLOSED":
+            // Reaped between calls by its idle or lifetime timer.
+            return lostResult(error.code, `The interpreter was closed (it is closed ${lifetimes}).`);
+          case "SESSION_DEAD":
+            return lostResult(error.code, "The interpreter had stopped (an earlier call had to be stopped, and the interpreter with it).");
+          case "TOO_MANY_SESSIONS":
+            return errorToolResult(error.code, `${error.message}. No persistent interpreter is free on this server now: use run_python (fresh each call), or retry later.`);
+          default:
+            return errorToolResult(error.code, error.message);
+        }
+      }
+    },
+  );
+
+  server.registerTool(
+    "session_reset",
+    {
+      title: "Reset the persistent session",
+      description:
+        "Discard the interpreter that session_run keeps for this conversation, with everything it defined (variables, " +
+        "imports, files in /sandbox). The next session_run starts a fresh one. Use it to start over cleanly or to free " +
+        "memory; run_python is not affected.",
+      inputSchema: {},
+      annotations: { readOnlyHint: false, destructiveHint: true, idempotentHint: true, openWorldHint: false },
+    },
+    async () => {
+      const discarded = current;
+      current = null;
+      unreported = null;
+      const session = await discarded?.catch(() => null);
+      const had = session?.state === "open";
+      await session?.close("session_reset was called");
+      return {
+        content: [
+          {
+            type: "text",
+            text: had
+              ? "session reset: the interpreter and everything it held are gone; the next session_run starts a fresh one."
+              : "session reset: there was no interpreter to discard; the next session_run starts a fresh one.",
+          },
+        ],
+      };
+    },
+  );
 }
