@@ -133,7 +133,7 @@ export class Session {
       if (this.idleTimer) clearTimeout(this.idleTimer);
       try {
         const result = await this.executor.run(run, { signal: options.signal, onOutput: outputListener(options), tools, keepAlive: true });
-        if (!this.executor.alive || result.status === "crash") {
+        if (this.stateValue === "open" && (!this.executor.alive || result.status === "crash")) {
           this.executor.kill();
           this.markDead(`its interpreter did not survive a call that ended with status "${result.status}"`);
         }
