@@ -70,6 +70,25 @@ const JAVASCRIPT: Snippets = {
   },
 };
 
+const RUBY: Snippets = {
+  hello: { code: 'puts "hello, world"' },
+  stdin: { code: 'puts "lines=#{$stdin.read.lines.count}"' },
+  argv: { code: 'puts ARGV.join("|")' },
+  files: { code: 's = File.read("input.txt")\nputs "read=#{s}"\nFile.write("output.txt", s.upcase)' },
+  error: { code: 'def f = raise(ArgumentError, "boom")\nf' },
+  loop: { code: "loop {}" },
+  bomb: { code: 'a = []\nloop { a << "x" * 1_000_000 }' },
+  flood: { code: 'loop { puts "x" * 100 }' },
+  host: {
+    code: [
+      'f = begin; File.read("/etc/passwd"); "OPEN"; rescue SystemCallError; "blocked"; end',
+      'e = ENV["WASMBOX_LANGUAGE_SECRET"].nil? ? "blocked" : "LEAKED"',
+      'n = begin; require "socket"; TCPSocket.new("127.0.0.1", 9); "OPEN"; rescue Exception; "blocked"; end',
+      'puts "file=#{f} env=#{e} net=#{n}"',
+    ].join("\n"),
+  },
+};
+
 /** One C program for every case, so the wasi row needs one compile; the case is argv[1]. */
 const C_CASES = String.raw`
 #include <stdio.h>
@@ -166,6 +185,7 @@ function wasiSnippets(): Snippets {
 const SNIPPETS: Record<string, () => Snippets> = {
   python: () => PYTHON,
   javascript: () => JAVASCRIPT,
+  ruby: () => RUBY,
   wasi: wasiSnippets,
 };
 
