@@ -1,0 +1,52 @@
+#!/usr/bin/env bash
+# The Python client's test run, for CI and `npm test`: builds the wheel (python/build.sh), installs
+# it with pytest into a fresh venv under a temp dir, checks the one-line example, then runs
+# python/tests against the installed wheel with Node.js removed from PATH.
+#   PYTHON=python3.12 python/run-tests.sh [pytest args...]
+set -euo pipefail
+here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+python="${PYTHON:-python3}"
+
+"$here/build.sh"
+wheel="$(ls "$here"/dist/wasmbox-*.whl)"
+
+work="$(mktemp -d "${TMPDIR:-/tmp}/wasmbox-pytest.XXXXXX")"
+trap 'rm -rf "$work"' EXIT
+"$python" -m venv "$work/venv"
+"$work/venv/bin/python" -m pip install --quiet --disable-pip-version-check "$wheel" pytest
+
+# A PATH without node: each directory holding node/npm/npx is replaced by a copy of it made of
+# symlinks to everything else in it (on merged-/usr systems /bin and /usr/bin both hold node).
+no_node_path="$work/venv/bin"
+IFS=: read -r -a dirs <<<"$PATH"
+n=0
+for dir in "${dirs[@]}"; do
+  [ -d "$dir" ] || continue
+  if [ -e "$dir/node" ] || [ -e "$dir/npm" ] || [ -e "$dir/npx" ]; then
+    n=$((n + 1))
+    shadow="$work/path-$n"
+    mkdir "$shadow"
+    keep=()
+    for entry in "$dir"/*; do
+      case "${entry##*/}" in node | nodejs | npm | npx | corepack) ;; *) keep+=("$entry") ;; esac
+    done
+    [ "${#keep[@]}" -eq 0 ] || ln -s "${keep[@]}" "$shadow/"
+    dir="$shadow"
+  fi
+  no_node_path="$no_node_path:$dir"
+done
+if PATH="$no_node_path" command -v node >/dev/null; then
+  echo "run-tests.sh: could not take node off PATH" >&2
+  exit 1
+fi
+
+# The tests must use the wheel's own host code, runtime files and Deno.
+run() { (cd "$work" && env -u WASMBOX_DIST_DIR -u WASMBOX_PYODIDE_DIR -u WASMBOX_DENO PATH="$no_node_path" "$@"); }
+
+echo "wasmbox from $(run "$work/venv/bin/python" -c 'import wasmbox; print(wasmbox.__file__)'), node on PATH: $(run sh -c 'command -v node || echo none')"
+start_ns=$(date +%s%N)
+out="$(run "$work/venv/bin/python" -c "from wasmbox import run_code; print(run_code('print(1+1)').stdout)")"
+echo "one-line example printed '$out' in $((($(date +%s%N) - start_ns) / 1000000)) ms (interpreter start, host start, snapshot if not cached, one run)"
+[ "$out" = "2" ] || { echo "run-tests.sh: the one-line example did not print 2" >&2; exit 1; }
+
+run "$work/venv/bin/pytest" --rootdir "$here" -c "$here/pyproject.toml" -p no:cacheprovider "$here/tests" "$@"

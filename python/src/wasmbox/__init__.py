@@ -1,0 +1,81 @@
+"""wasmbox: run untrusted Python in a zero-permission WebAssembly sandbox, from Python.
+
+    from wasmbox import run_code
+    print(run_code("print(1 + 1)").stdout)
+
+A thin client of the wasmbox host (TypeScript, bundled in this package), which it runs on Deno
+(from the PyPI ``deno`` package) and talks to over ``serve --stdio`` JSON lines. Node.js is not
+needed. Each run gets a fresh Pyodide interpreter in its own zero-permission Deno executor.
+"""
+
+from ._errors import (
+    AbortedError,
+    ERROR_CODES,
+    DenoNotFoundError,
+    ExecutorStartFailedError,
+    GuestRaisedError,
+    HostExitedError,
+    InternalError,
+    InvalidPathError,
+    InvalidRequestError,
+    MemoryLimitExceededError,
+    OutputLimitExceededError,
+    ProtocolError,
+    RequestTooLargeError,
+    RunCancelledError,
+    RunCrashedError,
+    RunFailedError,
+    RunTimeoutError,
+    SandboxClosedError,
+    SandboxLayerMissingError,
+    SessionClosedError,
+    SessionDeadError,
+    SessionNotFoundError,
+    SnapshotFailedError,
+    TooManySessionsError,
+    UnknownOpError,
+    UnsupportedLanguageError,
+    WasmboxError,
+)
+from ._result import RUN_STATUSES, GuestError, RunResult, RunStatus
+from ._sandbox import AsyncSandbox, Sandbox, run_code, run_fs
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "run_code",
+    "run_fs",
+    "Sandbox",
+    "AsyncSandbox",
+    "RunResult",
+    "RunStatus",
+    "RUN_STATUSES",
+    "GuestError",
+    "WasmboxError",
+    "InvalidRequestError",
+    "InvalidPathError",
+    "RequestTooLargeError",
+    "UnsupportedLanguageError",
+    "DenoNotFoundError",
+    "ExecutorStartFailedError",
+    "SnapshotFailedError",
+    "SandboxLayerMissingError",
+    "SandboxClosedError",
+    "AbortedError",
+    "UnknownOpError",
+    "SessionClosedError",
+    "SessionDeadError",
+    "SessionNotFoundError",
+    "TooManySessionsError",
+    "InternalError",
+    "ERROR_CODES",
+    "HostExitedError",
+    "ProtocolError",
+    "RunFailedError",
+    "GuestRaisedError",
+    "RunTimeoutError",
+    "MemoryLimitExceededError",
+    "OutputLimitExceededError",
+    "RunCrashedError",
+    "RunCancelledError",
+]

@@ -1,0 +1,100 @@
+"""RunResult: what one run did, decoded from the wire (src/core/result.ts) into snake_case."""
+
+from __future__ import annotations
+
+import base64
+from dataclasses import dataclass, field
+from typing import Any, Literal, Mapping
+
+from ._errors import RUN_FAILED_BY_STATUS, ProtocolError
+
+__all__ = ["RunStatus", "RUN_STATUSES", "GuestError", "RunResult"]
+
+RunStatus = Literal["ok", "error", "timeout", "memory_limit", "output_limit", "crash", "cancelled"]
+RUN_STATUSES: tuple[str, ...] = ("ok", "error", "timeout", "memory_limit", "output_limit", "crash", "cancelled")
+
+
+@dataclass(frozen=True)
+class GuestError:
+    """What went wrong in the guest, as data."""
+
+    #: Exception class name, e.g. "ZeroDivisionError"; "Timeout", "MemoryLimit", "OutputLimit",
+    #: "Crash" or "Cancelled" when the host ended the run.
+    type: str
+    message: str
+    #: Python-style traceback pointing at the user's code ("" when the host ended the run).
+    traceback: str
+
+
+@dataclass(frozen=True)
+class RunResult:
+    """The result of one run. Every guest outcome (exceptions, timeouts, limits) is a RunResult, never an exception."""
+
+    status: RunStatus
+    #: ``sys.exit(n)`` gives n; an uncaught exception gives 1; None when the run did not finish.
+    exit_code: int | None
+    #: UTF-8 (invalid bytes replaced); capped together with stderr at ``max_output_bytes``.
+    stdout: str
+    stderr: str
+    #: The last expression as JSON-compatible data where it converts, else None.
+    value: Any
+    #: ``repr()`` of the last expression, or None when there is none (or it is None).
+    value_repr: str | None
+    error: GuestError | None
+    #: Files the run created or changed under the sandbox directory: path ("a/b.txt") -> bytes.
+    files: Mapping[str, bytes] = field(default_factory=dict)
+    #: Wall-clock time from the request reaching an executor to the result, in milliseconds.
+    duration_ms: float = 0.0
+
+    @property
+    def ok(self) -> bool:
+        return self.status == "ok"
+
+    def raise_for_status(self) -> "RunResult":
+        """Returns self when ``ok``, else raises the RunFailedError subclass for the status."""
+        if self.status == "ok":
+            return self
+        raise RUN_FAILED_BY_STATUS.get(self.status, RUN_FAILED_BY_STATUS["crash"])(self)
+
+    def text(self, path: str, encoding: str = "utf-8") -> str:
+        """An output file decoded as text."""
+        return self.files[path].decode(encoding)
+
+    @classmethod
+    def from_wire(cls, reply: Mapping[str, Any]) -> "RunResult":
+        """Decodes a wire RunResult (camelCase JSON object). Raises ProtocolError when it is malformed."""
+        try:
+            status = reply["status"]
+            if status not in RUN_STATUSES:
+                raise ProtocolError(f"host sent an unknown run status {status!r}")
+            raw_error = reply.get("error")
+            error = (
+                None
+                if raw_error is None
+                else GuestError(type=str(raw_error["type"]), message=str(raw_error["message"]), traceback=str(raw_error["traceback"]))
+            )
+            files: dict[str, bytes] = {}
+            for f in reply.get("files") or []:
+                content = f["content"]
+                if f["encoding"] == "base64":
+                    files[f["path"]] = base64.b64decode(content)
+                elif f["encoding"] == "utf8":
+                    files[f["path"]] = content.encode("utf-8")
+                else:
+                    raise ProtocolError(f"host sent a file with unknown encoding {f['encoding']!r}")
+            exit_code = reply.get("exitCode")
+            return cls(
+                status=status,
+                exit_code=None if exit_code is None else int(exit_code),
+                stdout=str(reply.get("stdout", "")),
+                stderr=str(reply.get("stderr", "")),
+                value=reply.get("value"),
+                value_repr=reply.get("valueRepr"),
+                error=error,
+                files=files,
+                duration_ms=float(reply.get("durationMs", 0.0)),
+            )
+        except ProtocolError:
+            raise
+        except (KeyError, TypeError, ValueError, AttributeError) as cause:
+            raise ProtocolError(f"host sent a malformed run result: {cause!r}") from cause
