@@ -34,7 +34,7 @@ const PYTHON: Snippets = {
   argv: { code: "import sys\nprint('|'.join(sys.argv[1:]))" },
   files: { code: "s = open('input.txt').read()\nprint('read=' + s)\nopen('output.txt', 'w').write(s.upper())" },
   error: { code: "def f():\n    raise ValueError('boom')\nf()" },
-  loop: { code: "while True: pass" },
+  loop: { code: "print('looping', flush=True)\nwhile True: pass" },
   bomb: { code: "a = []\nwhile True: a.append(bytearray(1 << 20))" },
   flood: { code: "while True: print('x' * 100)" },
   host: {
@@ -56,7 +56,7 @@ const JAVASCRIPT: Snippets = {
     code: 'const fs = require("fs");\nconst s = fs.readFileSync("input.txt", "utf8");\nconsole.log("read=" + s);\nfs.writeFileSync("output.txt", s.toUpperCase());',
   },
   error: { code: 'function f() { throw new TypeError("boom"); }\nf();' },
-  loop: { code: "for (;;) {}" },
+  loop: { code: 'console.log("looping");\nfor (;;) {}' },
   bomb: { code: "const a = [];\nfor (;;) a.push(new Array(1e5).fill(1.5));" },
   flood: { code: 'for (;;) console.log("x".repeat(100));' },
   host: {
@@ -76,7 +76,7 @@ const RUBY: Snippets = {
   argv: { code: 'puts ARGV.join("|")' },
   files: { code: 's = File.read("input.txt")\nputs "read=#{s}"\nFile.write("output.txt", s.upcase)' },
   error: { code: 'def f = raise(ArgumentError, "boom")\nf' },
-  loop: { code: "loop {}" },
+  loop: { code: 'puts "looping"\n$stdout.flush\nloop {}' },
   bomb: { code: 'a = []\nloop { a << "x" * 1_000_000 }' },
   flood: { code: 'loop { puts "x" * 100 }' },
   host: {
@@ -89,6 +89,25 @@ const RUBY: Snippets = {
   },
 };
 
+const LOOP_SQL = "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c)";
+const SQLITE: Snippets = {
+  hello: { code: "SELECT 'hello, world' AS greeting;" },
+  stdin: { code: "SELECT 'lines=' || (length(stdin()) - length(replace(stdin(), char(10), ''))) AS n;" },
+  argv: { code: "SELECT argv(0) || '|' || argv(1) AS args;" },
+  files: { code: "SELECT 'read=' || readfile('input.txt') AS r;\nSELECT writefile('output.txt', upper(readfile('input.txt'))) AS n;" },
+  error: { code: "CREATE TABLE t(x);\nSELECT * FROM boom;" },
+  loop: { code: `SELECT 'looping' AS state;\n${LOOP_SQL} SELECT count(*) FROM c;` },
+  // An aggregate that runs out of memory only says so when it finishes: fill a table instead.
+  bomb: { code: `CREATE TABLE t(b);\nINSERT INTO t ${LOOP_SQL} SELECT randomblob(100000) FROM c;` },
+  flood: { code: `${LOOP_SQL} SELECT x, printf('%.100c', 'x') FROM c;` },
+  host: {
+    // SQLite has no network functions; files and environment go through readfile() and getenv().
+    code:
+      "SELECT 'file=' || (CASE WHEN readfile('/etc/passwd') IS NULL THEN 'blocked' ELSE 'OPEN' END) || " +
+      "' env=' || (CASE WHEN getenv('WASMBOX_LANGUAGE_SECRET') IS NULL THEN 'blocked' ELSE 'LEAKED' END) || ' net=blocked' AS r;",
+  },
+};
+
 /** One C program for every case, so the wasi row needs one compile; the case is argv[1]. */
 const C_CASES = String.raw`
 #include <stdio.h>
@@ -97,7 +116,12 @@ const C_CASES = String.raw`
 #include <ctype.h>
 #include <sys/socket.h>
 
+#ifdef __cplusplus
+template <typename T> static T twice(T x) { return x + x; }
+static int hello(void) { auto greet = [](const char *who) { printf("hello, %s\n", who); }; greet("world"); return twice(0); }
+#else
 static int hello(void) { printf("hello, world\n"); return 0; }
+#endif
 static int lines(void) {
   char line[256]; int n = 0;
   while (fgets(line, sizeof line, stdin)) n++;
@@ -121,11 +145,11 @@ static int files(void) {
   return 0;
 }
 static int fail(void) { fprintf(stderr, "boom: something went wrong\n"); return 3; }
-static int loop(void) { volatile unsigned long i = 0; for (;;) i++; }
+static int loop(void) { printf("looping\n"); volatile unsigned long i = 0; for (;;) i++; }
 static char *volatile keep;
 static int bomb(void) {
   /* Each block links to the last, so the compiler cannot drop the allocations. */
-  for (;;) { char *p = malloc(1 << 20); if (!p) abort(); memset(p, 1, 1 << 20); *(char **)p = keep; keep = p; }
+  for (;;) { char *p = (char *)malloc(1 << 20); if (!p) abort(); memset(p, 1, 1 << 20); *(char **)p = keep; keep = p; }
 }
 static int flood(void) { for (;;) printf("xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx\n"); }
 static int host(void) {
@@ -161,7 +185,7 @@ async function compileCases(): Promise<Uint8Array | null> {
     return null;
   }
   await runClang(null, {}, { fetchProgress: () => {} }); // fetch quietly first
-  const out = await runClang(["clang", "-O1", "cases.c", "-o", "cases.wasm"], { "cases.c": C_CASES }, { fetchProgress: () => {} });
+  const out = await runClang(["clang", "-O1", "cases.c", "-o", "cases.wasm"], { "cases.c": C_CASES }, {});
   return out["cases.wasm"]!;
 }
 
@@ -181,13 +205,35 @@ function wasiSnippets(): Snippets {
   };
 }
 
+/** The c and cpp rows compile the same program inside the sandbox; the case is argv[0]. */
+function compiledSnippets(language: "c" | "cpp"): Snippets {
+  const mode = (name: Case): RunRequest => ({ language, code: C_CASES, argv: [name] });
+  return {
+    hello: mode("hello"),
+    stdin: mode("stdin"),
+    argv: mode("argv"),
+    files: mode("files"),
+    error: mode("error"),
+    loop: mode("loop"),
+    bomb: mode("bomb"),
+    flood: mode("flood"),
+    host: mode("host"),
+  };
+}
+
 /** The table: language -> snippets (each request gets its language added). */
 const SNIPPETS: Record<string, () => Snippets> = {
   python: () => PYTHON,
   javascript: () => JAVASCRIPT,
   ruby: () => RUBY,
+  sqlite: () => SQLITE,
+  c: () => compiledSnippets("c"),
+  cpp: () => compiledSnippets("cpp"),
   wasi: wasiSnippets,
 };
+
+/** Languages whose runs include a compile inside the sandbox. */
+const COMPILED = new Set(["c", "cpp"]);
 
 const installed = new Map(listLanguages().map((l) => [l.name, l.installed]));
 
@@ -266,9 +312,11 @@ for (const [language, snippetsFor] of Object.entries(SNIPPETS)) {
     });
 
     test(`${language}: an infinite loop ends as "timeout"`, async (t) => {
-      const result = await go("loop", { timeoutMs: 1500 });
+      // Compiled languages spend part of the time compiling: the loop must have started.
+      const result = await go("loop", { timeoutMs: COMPILED.has(language) ? 15_000 : 2_000 });
       if (!result) return t.skip("no module to run");
       assert.equal(result.status, "timeout", shown(result));
+      assert.match(result.stdout, /looping/, `the program was running when it timed out: ${shown(result)}`);
     });
 
     test(`${language}: a memory bomb ends as "memory_limit"`, async (t) => {
