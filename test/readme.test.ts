@@ -44,13 +44,45 @@ function assertOutput(stdout: string, expected: string[], where: string): void {
 
 const examples = blocks(README).filter((b) => /^(# |\/\/ )→/m.test(b.body));
 
+describe("README MCP configuration", () => {
+  it("starts a server the official MCP client can list tools on and run Python with", async () => {
+    const block = blocks(README).find((b) => b.lang === "json" && b.body.includes("mcpServers"));
+    assert.ok(block, "the README has an MCP client configuration");
+    const { command, args } = JSON.parse(block.body).mcpServers.wasmbox as { command: string; args: string[] };
+    const { Client } = await import("@modelcontextprotocol/sdk/client/index.js");
+    const { StdioClientTransport } = await import("@modelcontextprotocol/sdk/client/stdio.js");
+    const client = new Client({ name: "readme-test", version: "1.0.0" });
+    await client.connect(new StdioClientTransport({ command, args, cwd: ROOT, stderr: "ignore" }));
+    try {
+      const tools = (await client.listTools()).tools.map((t) => t.name);
+      assert.ok(tools.includes("run_python"), tools.join(", "));
+      const result = await client.callTool({ name: "run_python", arguments: { code: "print('from mcp')\n6 * 7" } });
+      assert.equal(result.isError ?? false, false);
+      assert.deepEqual((result.structuredContent as { value: unknown; stdout: string }).value, 42);
+      assert.equal((result.structuredContent as { stdout: string }).stdout, "from mcp\n");
+    } finally {
+      await client.close();
+    }
+  });
+});
+
 describe("README examples", () => {
   it("has runnable examples for the command line, the library and the JSON-lines server", () => {
     assert.ok(examples.filter((b) => b.lang === "sh").length >= 2);
     assert.ok(examples.filter((b) => b.lang === "ts").length >= 2);
   });
 
-  for (const block of examples.filter((b) => b.lang === "sh")) {
+  for (const block of examples.filter((b) => b.lang === "sh" && /&\s*$/m.test(b.body))) {
+    // A block that starts a server in the background runs as one script; the server is stopped after.
+    it(`README line ${block.line}: the server example prints what the README says`, () => {
+      const expected = block.body.split("\n").filter((l) => l.startsWith("# → ")).map((l) => l.slice(4));
+      const script = `trap 'kill $(jobs -p) 2>/dev/null; wait' EXIT\n${block.body}`;
+      const result = spawnSync("bash", ["-c", script], { cwd: ROOT, encoding: "utf8", input: "", timeout: 180_000 });
+      assertOutput(result.stdout, expected, `server example at README line ${block.line}`);
+    });
+  }
+
+  for (const block of examples.filter((b) => b.lang === "sh" && !/&\s*$/m.test(b.body))) {
     const commands: { command: string; expected: string[] }[] = [];
     for (const line of block.body.split("\n")) {
       if (line.startsWith("# → ")) commands.at(-1)!.expected.push(line.slice(4));

@@ -18,3 +18,8 @@ export const INTERRUPT_GRACE_MS = 1_000;
 
 /** Working directory of every run; `files` paths are relative to it. */
 export const SANDBOX_DIR = "/sandbox";
+
+/** Longest `valueRepr`, error message and traceback a result carries; longer ones are cut with "…". */
+export const VALUE_REPR_MAX_CHARS = 65_536;
+export const ERROR_MESSAGE_MAX_CHARS = 65_536;
+export const TRACEBACK_MAX_CHARS = 262_144;

@@ -13,6 +13,7 @@
 import type { ExecutorFrame, FilesMessage, HostMessage, RunMessage } from "./protocol.js";
 import type { WorkerFiles, WorkerInit, WorkerRun } from "../runtimes/worker-protocol.js";
 import { CALL_INTERRUPTED, CALL_REPLIED, HOST_CALL_BUFFER_BYTES, HOST_CALL_DATA_OFFSET } from "../runtimes/python/host-call-layout.js";
+import { createOutputRing, drainRing, releaseRing, resetRingRelease } from "../runtimes/output-ring.js";
 
 declare const Deno: {
   args: string[];
@@ -92,13 +93,64 @@ rawKey.fill(0);
 let seq = 0;
 let sending: Promise<void> = Promise.resolve();
 /** Queues one signed frame; frames leave in the order they were queued. */
-function send(body: FrameBody): Promise<void> {
+function sendFrame(body: FrameBody): Promise<void> {
   sending = sending.then(async () => {
     const text = stringify({ seq: seq++, ...body });
     const mac = new Uint8Array(await sign("HMAC", key, encoder.encode(text)));
     await stdout.write(encoder.encode(`${hex(mac)} ${text}\n`));
   });
   return sending;
+}
+
+/** Sends a frame after any output still waiting, so the host sees everything in order. */
+function send(body: FrameBody): Promise<void> {
+  flushOutput();
+  return sendFrame(body);
+}
+
+// Guest output arrives through a shared ring (output-ring.ts) that this isolate drains every
+// OUTPUT_POLL_MS while a run is active, and before any other frame, so order holds. Each drain
+// becomes one frame per stream run instead of one signed frame per write, which a flood of short
+// writes would outrun. Output is counted here too: past the run's cap one extra byte goes out (so
+// the host sees the cap crossed and ends the run) and the rest is dropped.
+const OUTPUT_POLL_MS = 5;
+const outputRing = createOutputRing();
+let pendingOutput: { fd: 1 | 2; parts: Uint8Array[] }[] = [];
+let runOutputBytes = 0;
+let runMaxOutputBytes = Number.POSITIVE_INFINITY;
+let outputPoll: ReturnType<typeof setInterval> | null = null;
+
+function acceptOutput(fd: 1 | 2, data: Uint8Array): void {
+  const room = runMaxOutputBytes + 1 - runOutputBytes;
+  if (room <= 0) return;
+  const kept = data.length > room ? data.subarray(0, room) : data;
+  runOutputBytes += kept.length;
+  // Past the cap the guest's writes are dropped at once instead of queueing.
+  if (runOutputBytes > runMaxOutputBytes) releaseRing(outputRing);
+  const last = pendingOutput.at(-1);
+  if (last && last.fd === fd) last.parts.push(kept);
+  else pendingOutput.push({ fd, parts: [kept] });
+}
+
+function flushOutput(): void {
+  let records;
+  try {
+    records = drainRing(outputRing);
+  } catch (error) {
+    void fail(String(error));
+    return;
+  }
+  for (const { fd, bytes } of records) acceptOutput(fd, bytes);
+  for (const { fd, parts } of pendingOutput) {
+    const joined = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
+    let offset = 0;
+    for (const part of parts) {
+      joined.set(part, offset);
+      offset += part.length;
+    }
+    void sendFrame({ t: "out", fd, data: (joined as Uint8Array & { toBase64(): string }).toBase64() });
+  }
+  pendingOutput = [];
 }
 
 async function fail(message: string): Promise<never> {
@@ -145,13 +197,15 @@ worker.onmessage = (event: MessageEvent) => {
     case "out": {
       const { fd, data } = message;
       if ((fd !== 1 && fd !== 2) || !(data instanceof Uint8Array)) return void fail("malformed output message");
-      void send({ t: "out", fd, data: (data as Uint8Array & { toBase64(): string }).toBase64() });
+      acceptOutput(fd, data);
       return;
     }
     case "result":
       // The outcome is re-serialised by stringify; the host validates its shape. The executor
       // stays up: a session runs again, and the host kills one-shot executors itself.
       void send({ t: "result", outcome: message.outcome as never });
+      if (outputPoll !== null) clearInterval(outputPoll);
+      outputPoll = null;
       return;
     case "call": {
       const { callId, name, args } = message;
@@ -197,6 +251,7 @@ const workerInit: WorkerInit = {
   makeSnapshot: mode === "make-snapshot",
   interrupt,
   calls,
+  output: outputRing,
 };
 worker.postMessage(workerInit);
 
@@ -225,6 +280,10 @@ for await (const line of input) {
   }
   if (message.t === "run") {
     Atomics.store(interruptFlag, 0, 0);
+    runOutputBytes = 0;
+    runMaxOutputBytes = message.maxOutputBytes;
+    resetRingRelease(outputRing);
+    outputPoll ??= setInterval(flushOutput, OUTPUT_POLL_MS);
     worker.postMessage(toWorkerRun(message));
   } else if (message.t === "interrupt") {
     // SIGINT (2) in Pyodide's interrupt buffer: the guest gets a KeyboardInterrupt, also when it

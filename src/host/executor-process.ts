@@ -2,7 +2,7 @@ import { spawn, type ChildProcessWithoutNullStreams } from "node:child_process";
 import { createHmac, randomBytes, timingSafeEqual } from "node:crypto";
 import { rmSync } from "node:fs";
 import { WasmboxError } from "../core/errors.js";
-import { INTERRUPT_GRACE_MS } from "../core/limits.js";
+import { ERROR_MESSAGE_MAX_CHARS, INTERRUPT_GRACE_MS, TRACEBACK_MAX_CHARS, VALUE_REPR_MAX_CHARS } from "../core/limits.js";
 import type { NormalizedRun } from "../core/request.js";
 import type { GuestError, OutputFile, RunResult, RunStatus } from "../core/result.js";
 import type { ExecutorFrame, ExecutorOutcome, RunMessage } from "../executor/protocol.js";
@@ -49,6 +49,8 @@ interface ActiveRun {
   onOutput?: OutputListener;
   tools: Readonly<Record<string, HostFunction>>;
   keepAlive: boolean;
+  /** A guest blocks on each host call, so an honest run has at most one in flight. */
+  callInFlight: boolean;
   removeAbort?: () => void;
 }
 
@@ -84,7 +86,9 @@ export class ExecutorProcess {
     this.key = randomBytes(32);
     this.cleanupDir = launch.cleanupDir;
     // detached: the executor leads its own process group, so a kill reaches everything it started.
-    this.child = spawn(launch.command, launch.args, { env: launch.env, stdio: ["pipe", "pipe", "pipe"], detached: true });
+    // The cwd is neutral (the executor's own empty temp dir, or / inside bwrap's view) so Deno.cwd()
+    // tells the guest nothing about the host.
+    this.child = spawn(launch.command, launch.args, { cwd: launch.cleanupDir ?? "/", env: launch.env, stdio: ["pipe", "pipe", "pipe"], detached: true });
     this.pid = this.child.pid ?? -1;
     this.exited = new Promise((resolve) => {
       this.child.once("exit", (code, signal) => {
@@ -188,6 +192,7 @@ export class ExecutorProcess {
         onOutput: options.onOutput,
         tools: options.tools ?? {},
         keepAlive: options.keepAlive === true,
+        callInFlight: false,
       };
       this.active = active;
       // A result frame may be as large as the files a guest can hold in memory, in base64.
@@ -352,7 +357,14 @@ export class ExecutorProcess {
   private onCall(callId: unknown, name: unknown, rawArgs: unknown): void {
     const active = this.active;
     if (!active || active.reason || !Number.isInteger(callId)) return;
+    if (active.callInFlight) {
+      // Only guest JavaScript posting calls directly can get here: refuse rather than run host code in parallel.
+      this.send({ t: "call-result", callId, reply: JSON.stringify({ ok: false, error: "another host function call is in progress" }) });
+      return;
+    }
+    active.callInFlight = true;
     const respond = (reply: { ok: true; value: unknown } | { ok: false; error: string }) => {
+      active.callInFlight = false;
       if (this.active !== active || active.reason) return;
       let text: string;
       try {
@@ -386,7 +398,7 @@ export class ExecutorProcess {
   private onResult(raw: unknown): void {
     const active = this.active;
     if (!active || active.reason) return;
-    const outcome = validateOutcome(raw);
+    const outcome = validateOutcome(raw, active.run.maxOutputBytes);
     if (!outcome) return void this.end("crash", "executor sent a malformed result");
     this.finish(active.interrupted ? "timeout" : outcome.status, outcome);
   }
@@ -487,11 +499,18 @@ function isString(value: unknown): value is string {
   return typeof value === "string";
 }
 
+/** Cuts text the guest could have made arbitrarily long (the runner cuts honest results the same way). */
+function cut(text: string, limit: number): string {
+  return text.length <= limit ? text : text.slice(0, limit) + "…";
+}
+
 /**
  * Checks an outcome's shape. The executor's main isolate relays it from the worker, where guest
- * code could have forged it, so it is input like any other: paths are validated again.
+ * code could have forged it, so it is input like any other: paths are validated again, sizes are
+ * checked against contents, and text fields are bounded (a value that would not fit the output cap
+ * as JSON is dropped, as the runner does).
  */
-function validateOutcome(raw: unknown): ExecutorOutcome | null {
+function validateOutcome(raw: unknown, maxValueBytes: number): ExecutorOutcome | null {
   if (typeof raw !== "object" || raw === null) return null;
   const o = raw as Record<string, unknown>;
   if (o.status !== "ok" && o.status !== "error" && o.status !== "memory_limit") return null;
@@ -501,14 +520,15 @@ function validateOutcome(raw: unknown): ExecutorOutcome | null {
   if (o.error !== null) {
     const e = o.error as Record<string, unknown>;
     if (typeof e !== "object" || !isString(e.type) || !isString(e.message) || !isString(e.traceback)) return null;
-    error = { type: e.type, message: e.message, traceback: e.traceback };
+    error = { type: cut(e.type, 256), message: cut(e.message, ERROR_MESSAGE_MAX_CHARS), traceback: cut(e.traceback, TRACEBACK_MAX_CHARS) };
   }
   if (!Array.isArray(o.files)) return null;
   const files: OutputFile[] = [];
   for (const f of o.files as Record<string, unknown>[]) {
     if (typeof f !== "object" || f === null || !isString(f.path) || !isString(f.content)) return null;
     if (f.encoding !== "utf8" && f.encoding !== "base64") return null;
-    if (!Number.isInteger(f.size)) return null;
+    const actualSize = f.encoding === "utf8" ? Buffer.byteLength(f.content, "utf8") : Buffer.from(f.content, "base64").length;
+    if (f.size !== actualSize) return null;
     let path: string;
     try {
       path = normalizeSandboxPath(f.path);
@@ -517,11 +537,13 @@ function validateOutcome(raw: unknown): ExecutorOutcome | null {
     }
     files.push({ path, size: f.size as number, encoding: f.encoding, content: f.content });
   }
+  let value = o.value ?? null;
+  if (value !== null && (JSON.stringify(value)?.length ?? 0) > maxValueBytes) value = null;
   return {
     status: o.status,
     exitCode: o.exitCode as number | null,
-    value: o.value ?? null,
-    valueRepr: (o.valueRepr as string | null) ?? null,
+    value,
+    valueRepr: o.valueRepr === null ? null : cut(o.valueRepr as string, VALUE_REPR_MAX_CHARS),
     error,
     files,
   };

@@ -141,9 +141,9 @@ export function runtimeFor(language: Language): RuntimeDefinition | undefined {
   return RUNTIMES.find((r) => r.language === language);
 }
 
-/** The built executor entry and the runtime's worker files (what derived artefacts are keyed by). */
+/** The built code an executor of `runtime` can load (what derived artefacts are keyed by). */
 export function executorFiles(runtime: string): string[] {
-  return ["executor", "runtimes", join("runtimes", runtime)].flatMap((dir) => {
+  return ["core", "executor", "runtimes", join("runtimes", runtime)].flatMap((dir) => {
     const path = join(distDir(), dir);
     return readdirSync(path).filter((f) => f.endsWith(".js")).sort().map((f) => join(path, f));
   });

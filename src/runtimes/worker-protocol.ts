@@ -16,6 +16,8 @@ export type WorkerInit = {
   interrupt: SharedArrayBuffer;
   /** Where host-call replies arrive: see host-call-layout.ts. */
   calls: SharedArrayBuffer;
+  /** Where guest output goes: see output-ring.ts. */
+  output: SharedArrayBuffer;
 };
 
 export type WorkerRun = {

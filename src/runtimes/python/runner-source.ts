@@ -3,6 +3,8 @@
  * is taken, so every executor starts with it (and the common stdlib modules) already imported.
  * It runs one program per fresh interpreter and returns the outcome as a JSON string.
  */
+import { ERROR_MESSAGE_MAX_CHARS, TRACEBACK_MAX_CHARS, VALUE_REPR_MAX_CHARS } from "../../core/limits.js";
+
 export const PRELOADED_MODULES = [
   "ast", "base64", "collections", "dataclasses", "datetime", "decimal", "fractions", "functools",
   "hashlib", "heapq", "io", "itertools", "json", "linecache", "math", "operator", "os", "random",
@@ -12,7 +14,9 @@ export const PRELOADED_MODULES = [
 export const RUNNER_SOURCE = String.raw`
 import ast, builtins, json, linecache, os, sys, traceback, types
 
-_REPR_MAX_CHARS = 65536
+_REPR_MAX_CHARS = ${VALUE_REPR_MAX_CHARS}
+_MESSAGE_MAX_CHARS = ${ERROR_MESSAGE_MAX_CHARS}
+_TRACEBACK_MAX_CHARS = ${TRACEBACK_MAX_CHARS}
 # Bound before any guest code runs: a guest that patches json.dumps (say, to None) must not break
 # the report of its own run.
 _json_dumps = json.dumps
@@ -35,6 +39,14 @@ def harden():
         if name.split(".")[0] in _BlockedImports.BLOCKED:
             del sys.modules[name]
     sys.meta_path.insert(0, _BlockedImports())
+    # os.system() reaches into the JS runtime's environment and kills the interpreter with a
+    # permission error; make it (and os.popen) fail like any missing shell instead.
+    def _no_subprocess(*args, **kwargs):
+        import errno
+        raise OSError(errno.ENOSYS, "there are no subprocesses in the wasmbox sandbox")
+    for _name in ("system", "popen"):
+        if hasattr(os, _name):
+            setattr(os, _name, _no_subprocess)
     try:
         # Pyodide's fatal-error handler would dump internal frames onto the guest's stdout.
         import faulthandler
@@ -72,6 +84,15 @@ def _user_traceback(exc, filename):
         )
         pending.extend(e for e in (current.__cause__, current.__context__) if e is not None)
     return "".join(te.format())
+
+
+def _cut(text, limit):
+    return text if len(text) <= limit else text[:limit] + "…"
+
+
+def _cut_start(text, limit):
+    """Keeps the end of a long traceback: the innermost frames and the exception are there."""
+    return text if len(text) <= limit else "…" + text[-limit:]
 
 
 def _safe_repr(value):
@@ -195,7 +216,11 @@ def run(code, filename, argv, env, max_value_bytes, keep_state=False, tool_names
             tb_text = _user_traceback(exc, filename)
             outcome["status"] = "memory_limit" if isinstance(exc, MemoryError) else "error"
             outcome["exitCode"] = 1
-            outcome["error"] = {"type": type(exc).__name__, "message": str(exc), "traceback": tb_text}
+            outcome["error"] = {
+                "type": type(exc).__name__,
+                "message": _cut(_safe_str(exc), _MESSAGE_MAX_CHARS),
+                "traceback": _cut_start(tb_text, _TRACEBACK_MAX_CHARS),
+            }
             try:
                 sys.stderr.write(tb_text)
             except BaseException:
@@ -209,7 +234,7 @@ def run(code, filename, argv, env, max_value_bytes, keep_state=False, tool_names
     except BaseException as exc:  # e.g. a second KeyboardInterrupt while reporting the first
         outcome["status"] = "error"
         outcome["exitCode"] = 1
-        outcome["error"] = {"type": type(exc).__name__, "message": str(exc), "traceback": ""}
+        outcome["error"] = {"type": type(exc).__name__, "message": _cut(_safe_str(exc), _MESSAGE_MAX_CHARS), "traceback": ""}
     return _json_dumps(outcome)
 `;
 

@@ -5,6 +5,7 @@
  * treated there as untrusted input.
  */
 import type { WorkerFiles, WorkerInit, WorkerMessage, WorkerRun } from "../worker-protocol.js";
+import { ringWriter } from "../output-ring.js";
 import { CALL_INTERRUPTED, CALL_WAITING, HOST_CALL_DATA_OFFSET } from "./host-call-layout.js";
 import { GUEST_MODULE_SOURCE, PRELOADED_MODULES, RUNNER_SOURCE } from "./runner-source.js";
 
@@ -52,11 +53,12 @@ function post(message: unknown, transfer: Transferable[] = []): void {
   self.postMessage(message, transfer);
 }
 
+let writeOutput: (fd: 1 | 2, bytes: Uint8Array) => boolean = () => false;
+
 function writer(fd: 1 | 2) {
   return {
     write(buffer: Uint8Array): number {
-      const data = buffer.slice();
-      post({ t: "out", fd, data }, [data.buffer]);
+      writeOutput(fd, buffer);
       return buffer.length;
     },
     isatty: false,
@@ -97,6 +99,7 @@ del _runner, _guest, _name
     return;
   }
   pyodide = await loadPyodide({ ...options, _loadSnapshot: await Deno.readFile(snapshotPath) });
+  writeOutput = ringWriter(init.output);
   pyodide.setStdout(writer(1));
   pyodide.setStderr(writer(2));
   pyodide.setStdin({
@@ -163,6 +166,9 @@ function changedFiles(before: Map<string, Uint8Array>) {
   const out: { path: string; size: number; encoding: "utf8" | "base64"; content: string }[] = [];
   const strict = new TextDecoder("utf-8", { fatal: true });
   for (const [path, bytes] of readAllFiles()) {
+    // Names the wire cannot carry as sandbox paths (a backslash) are left out rather than
+    // failing the whole result.
+    if (path.includes("\\")) continue;
     const previous = before.get(path);
     if (previous && sameBytes(previous, bytes)) continue;
     let encoding: "utf8" | "base64" = "utf8";
