@@ -89,6 +89,27 @@ const RUBY: Snippets = {
   },
 };
 
+const LUA: Snippets = {
+  hello: { code: 'print("hello, world")' },
+  stdin: { code: 'local n = 0\nfor _ in io.lines() do n = n + 1 end\nprint("lines=" .. n)' },
+  argv: { code: 'print(table.concat({...}, "|"))' },
+  files: { code: 'local s = io.open("input.txt"):read("a")\nprint("read=" .. s)\nlocal f = io.open("output.txt", "w")\nf:write(s:upper())\nf:close()' },
+  error: { code: 'local function f() error("boom") end\nf()' },
+  loop: { code: 'print("looping")\nwhile true do end' },
+  bomb: { code: 'local t = {}\nwhile true do t[#t + 1] = string.rep("x", 100000) .. #t end' },
+  flood: { code: 'while true do print(string.rep("x", 100)) end' },
+  host: {
+    // Lua's standard library has no sockets; os.execute and io.popen would be the way out.
+    code: [
+      'local f = io.open("/etc/passwd") and "OPEN" or "blocked"',
+      'local e = os.getenv("WASMBOX_LANGUAGE_SECRET") == nil and "blocked" or "LEAKED"',
+      'local ok, p = pcall(io.popen, "echo hi")',
+      'local n = (os.execute() or (ok and p)) and "OPEN" or "blocked"',
+      'print("file=" .. f .. " env=" .. e .. " net=" .. n)',
+    ].join("\n"),
+  },
+};
+
 const LOOP_SQL = "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c)";
 const SQLITE: Snippets = {
   hello: { code: "SELECT 'hello, world' AS greeting;" },
@@ -227,6 +248,7 @@ const SNIPPETS: Record<string, () => Snippets> = {
   javascript: () => JAVASCRIPT,
   ruby: () => RUBY,
   sqlite: () => SQLITE,
+  lua: () => LUA,
   c: () => compiledSnippets("c"),
   cpp: () => compiledSnippets("cpp"),
   wasi: wasiSnippets,
