@@ -110,6 +110,26 @@ const LUA: Snippets = {
   },
 };
 
+const PHP: Snippets = {
+  hello: { code: '<?php echo "hello, world\\n";' },
+  stdin: { code: '<?php echo "lines=" . count(file("php://stdin")) . "\\n";' },
+  argv: { code: '<?php echo implode("|", array_slice($argv, 1)) . "\\n";' },
+  files: { code: '<?php $s = file_get_contents("input.txt");\necho "read=$s\\n";\nfile_put_contents("output.txt", strtoupper($s));' },
+  error: { code: '<?php function f() { throw new RuntimeException("boom"); }\nf();' },
+  loop: { code: '<?php echo "looping\\n";\nwhile (true) {}' },
+  bomb: { code: '<?php $a = [];\nwhile (true) { $a[] = str_repeat("x", 1000000) . count($a); }' },
+  flood: { code: '<?php while (true) { echo str_repeat("x", 100), "\\n"; }' },
+  host: {
+    code: [
+      "<?php",
+      '$f = @file_get_contents("/etc/passwd") === false ? "blocked" : "OPEN";',
+      '$e = getenv("WASMBOX_LANGUAGE_SECRET") === false ? "blocked" : "LEAKED";',
+      '$n = @fsockopen("127.0.0.1", 9, $errno, $errstr, 1) ? "OPEN" : "blocked";',
+      'echo "file=$f env=$e net=$n\\n";',
+    ].join("\n"),
+  },
+};
+
 const LOOP_SQL = "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c)";
 const SQLITE: Snippets = {
   hello: { code: "SELECT 'hello, world' AS greeting;" },
@@ -249,6 +269,7 @@ const SNIPPETS: Record<string, () => Snippets> = {
   ruby: () => RUBY,
   sqlite: () => SQLITE,
   lua: () => LUA,
+  php: () => PHP,
   c: () => compiledSnippets("c"),
   cpp: () => compiledSnippets("cpp"),
   wasi: wasiSnippets,
