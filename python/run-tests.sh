@@ -40,6 +40,17 @@ if PATH="$no_node_path" command -v node >/dev/null; then
   exit 1
 fi
 
+# A snapshot cache of the run's own, seeded (hard links, else copies) from the user's: other wasmbox
+# processes on the machine prune the user's cache down to a few snapshots, and must not delete
+# the one this run's hosts are using.
+user_cache="${WASMBOX_CACHE_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/wasmbox}"
+export WASMBOX_CACHE_DIR="$work/cache"
+mkdir -p "$WASMBOX_CACHE_DIR"
+for snapshot in "$user_cache"/python-*.snapshot; do
+  [ -f "$snapshot" ] || continue
+  ln "$snapshot" "$WASMBOX_CACHE_DIR/" 2>/dev/null || cp "$snapshot" "$WASMBOX_CACHE_DIR/"
+done
+
 # The tests must use the wheel's own host code, runtime files and Deno.
 run() { (cd "$work" && env -u WASMBOX_DIST_DIR -u WASMBOX_PYODIDE_DIR -u WASMBOX_DENO PATH="$no_node_path" "$@"); }
 

@@ -215,6 +215,24 @@ def test_the_host_is_restarted_after_it_is_killed() -> None:
         assert sb.run("3").value == 3
 
 
+@pytest.mark.filterwarnings("ignore:This process .* is multi-threaded:DeprecationWarning")
+def test_a_forked_child_gets_its_own_host_and_leaves_the_parents_alone(sandbox: Sandbox) -> None:
+    assert sandbox.run("1").ok
+    parent_host = sandbox.host_pid
+    pid = os.fork()
+    if pid == 0:  # child: exit status tells the parent what happened
+        code = 1
+        try:
+            result = sandbox.run("6 * 7")
+            code = 0 if result.value == 42 and sandbox.host_pid not in (None, parent_host) else 2
+            sandbox.close()
+        finally:
+            os._exit(code)
+    _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0
+    assert sandbox.host_pid == parent_host and sandbox.run("'parent'").value == "parent"
+
+
 def _script(body: str) -> subprocess.Popen[str]:
     return subprocess.Popen(
         [sys.executable, "-c", textwrap.dedent(body)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
@@ -285,10 +303,14 @@ time.sleep(60)
     if ending == "Python killed mid-run":
         proc.kill()
     proc.wait(60)
+    stderr = proc.stderr.read() if proc.stderr else ""
+    for pipe in (proc.stdout, proc.stderr):
+        if pipe is not None:
+            pipe.close()
     # Killed outright, the host exits once the run in flight reaches its 2 s limit.
     wait_until(lambda: not any(alive(pid) for pid in pids), 30, f"{pids} to exit ({ending})")
     if ending != "Python killed mid-run":
-        assert proc.returncode == 0, proc.stderr.read() if proc.stderr else ""
+        assert proc.returncode == 0, stderr
 
 
 def test_closing_a_sandbox_stops_its_host_and_executors_and_refuses_further_runs() -> None:

@@ -134,10 +134,11 @@ class Connection:
 
     def _read_stderr(self) -> None:
         assert self._proc.stderr is not None
-        for raw in self._proc.stderr:
-            line = raw.decode("utf-8", "replace").rstrip("\n")
-            self._stderr_tail.append(line)
-            log.info("host: %s", line)
+        with self._proc.stderr:
+            for raw in self._proc.stderr:
+                line = raw.decode("utf-8", "replace").rstrip("\n")
+                self._stderr_tail.append(line)
+                log.info("host: %s", line)
 
     def _read_stdout(self) -> None:
         assert self._proc.stdout is not None
@@ -170,6 +171,16 @@ class Connection:
             self._reap()
         self._stderr_thread.join(timeout=2)
         self._fail_all(broken or self._exit_error())
+        self._close_pipes()
+
+    def _close_pipes(self) -> None:
+        with self._write_lock:
+            for pipe in (self._proc.stdin, self._proc.stdout):
+                try:
+                    if pipe is not None:
+                        pipe.close()
+                except OSError:
+                    pass
 
     def _dispatch(self, message: dict[str, Any]) -> None:
         request_id = message.get("id")

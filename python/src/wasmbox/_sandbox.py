@@ -37,6 +37,13 @@ class _Core:
         self._runtime: HostRuntime | None = None
         self._ids = itertools.count(1)
         self.closed = False
+        _cores.add(self)
+
+    def _after_fork_in_child(self) -> None:
+        # The host and its pipes belong to the parent, and no reader thread survived the fork:
+        # forget them (without touching the parent's host); this process starts its own on use.
+        self._lock = threading.Lock()
+        self._conn = None
 
     @property
     def host_pid(self) -> int | None:
@@ -83,6 +90,20 @@ class _Core:
             conn = self._conn
         if conn is not None:
             conn.kill()
+
+
+_cores: "weakref.WeakSet[_Core]" = weakref.WeakSet()
+
+
+def _after_fork_in_child() -> None:
+    global _default_lock
+    _default_lock = threading.Lock()
+    for core in list(_cores):
+        core._after_fork_in_child()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
 def _check_options(pool_size: int | None, os_sandbox: str, max_request_bytes: int | None) -> list[str]:
