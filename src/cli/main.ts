@@ -247,9 +247,23 @@ async function serveCommand(args: string[]): Promise<number> {
   }
   if (!stdio) throw new UsageError("serve needs --stdio");
   const sandbox = await Sandbox.create({ poolSize, osSandbox });
+  // SIGTERM, SIGINT, or the parent going away (a client killed outright cannot send shutdown):
+  // cancel what is running and exit, leaving no executor behind.
+  const stop = new AbortController();
+  const onSignal = () => stop.abort();
+  process.once("SIGTERM", onSignal);
+  process.once("SIGINT", onSignal);
+  const parent = process.ppid;
+  const watchParent = setInterval(() => {
+    if (process.ppid !== parent) stop.abort();
+  }, 1000);
+  watchParent.unref();
   try {
-    await serveStdio(sandbox, process.stdin, process.stdout, { maxRequestBytes });
+    await serveStdio(sandbox, process.stdin, process.stdout, { maxRequestBytes, signal: stop.signal });
   } finally {
+    clearInterval(watchParent);
+    process.off("SIGTERM", onSignal);
+    process.off("SIGINT", onSignal);
     await sandbox.close();
   }
   return 0;

@@ -16,6 +16,8 @@ type Id = string | number;
 export interface StdioServerOptions {
   /** Largest accepted request line in bytes. Default 8 MiB. */
   maxRequestBytes?: number;
+  /** Aborting cancels every run in flight (they answer "cancelled") and stops reading input. */
+  signal?: AbortSignal;
 }
 
 /**
@@ -31,6 +33,19 @@ export async function serveStdio(sandbox: Sandbox, input: Readable, output: Writ
   const sessions = new Map<string, { session: Session; tools: string[] }>();
   const pendingCalls = new Map<string, { id: Id; settle: (reply: { result?: unknown; error?: unknown }) => void }>();
   let nextCallId = 0;
+  /** Runs in flight by request id, so `{"op": "cancel", "id"}` can stop one. */
+  const running = new Map<Id, AbortController>();
+  const stopAll = () => {
+    for (const controller of running.values()) controller.abort();
+  };
+  options.signal?.addEventListener(
+    "abort",
+    () => {
+      stopAll();
+      input.destroy(); // ends the read loop below even while no line is coming
+    },
+    { once: true },
+  );
 
   const reply = (message: object) => {
     output.write(JSON.stringify(message) + "\n");
@@ -70,6 +85,13 @@ export async function serveStdio(sandbox: Sandbox, input: Readable, output: Writ
           return await openOp(id, fields);
         case "session.run":
           return await runOp(id, fields, sessionFor(fields));
+        case "cancel": {
+          // The cancelled run answers for itself, with status "cancelled".
+          const controller = running.get(needId(id, "cancel"));
+          if (!controller) throw new WasmboxError("NOT_FOUND", `no run with id ${JSON.stringify(id)} is in progress`);
+          controller.abort();
+          return;
+        }
         case "session.close": {
           const entry = sessionFor(fields);
           await entry.session.close();
@@ -171,13 +193,25 @@ export async function serveStdio(sandbox: Sandbox, input: Readable, output: Writ
     for (const key of PROTOCOL_FIELDS) delete run[key];
     normalizeRunRequest(run); // validate before queueing, so bad input answers at once
     const stream = fields.stream === true && id !== undefined;
-    const options = {
+    const controller = new AbortController();
+    if (id !== undefined) {
+      if (running.has(id)) throw new WasmboxError("INVALID_REQUEST", `a run with id ${JSON.stringify(id)} is already in progress`);
+      running.set(id, controller);
+    }
+    if (options.signal?.aborted) controller.abort();
+    const runOptions = {
+      signal: controller.signal,
       onStdout: stream ? (data: string) => reply({ id, event: "stdout", data }) : undefined,
       onStderr: stream ? (data: string) => reply({ id, event: "stderr", data }) : undefined,
       tools: id !== undefined ? callProxies(id, names) : undefined,
     };
-    const result = entry ? await entry.session.run(run, options) : await sandbox.run(run, options);
-    for (const [callId, pending] of pendingCalls) if (pending.id === id) pendingCalls.delete(callId);
+    let result;
+    try {
+      result = entry ? await entry.session.run(run, runOptions) : await sandbox.run(run, runOptions);
+    } finally {
+      if (id !== undefined && running.get(id) === controller) running.delete(id);
+      for (const [callId, pending] of pendingCalls) if (pending.id === id) pendingCalls.delete(callId);
+    }
     if (id !== undefined) return reply({ id, ...result });
     // The minimal protocol of hand-rolled Deno + Pyodide servers.
     if (result.status === "ok") {
@@ -194,16 +228,17 @@ export async function serveStdio(sandbox: Sandbox, input: Readable, output: Writ
     void task.finally(() => inFlight.delete(task));
   };
 
-  for await (const event of jsonLines(input, maxRequestBytes)) {
-    if (event.kind === "too-large") {
-      replyError(event.id, "REQUEST_TOO_LARGE", `request line is larger than ${maxRequestBytes} bytes`);
-    } else if (event.line.trim()) {
-      track(event.line);
+  try {
+    for await (const event of jsonLines(input, maxRequestBytes)) {
+      if (event.kind === "too-large") {
+        replyError(event.id, "REQUEST_TOO_LARGE", `request line is larger than ${maxRequestBytes} bytes`);
+      } else if (event.line.trim()) {
+        track(event.line);
+      }
+      if (shuttingDown || options.signal?.aborted) break;
     }
-    if (shuttingDown) break;
-    // let a shutdown request that was just parsed take effect before reading on
-    await Promise.resolve();
-    if (shuttingDown) break;
+  } catch (error) {
+    if (!options.signal?.aborted) throw error; // destroyed by the abort above: nothing more to read
   }
   while (inFlight.size > 0) await Promise.allSettled([...inFlight]);
   await Promise.all([...sessions.values()].map((e) => e.session.close("the server shut down")));

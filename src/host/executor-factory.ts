@@ -1,3 +1,4 @@
+import { existsSync } from "node:fs";
 import { WasmboxError } from "../core/errors.js";
 import type { Language } from "../core/request.js";
 import { buildLaunch, describeLayers, probeBubblewrap, requireLayer, type LaunchPaths, type OsSandboxMode } from "./executor-launch.js";
@@ -75,7 +76,12 @@ export class ExecutorFactory {
 
   /** Starts one executor for `language` and resolves when it is ready for a run. */
   async start(language: Language, signal?: AbortSignal): Promise<ExecutorProcess> {
-    const runtime = await this.prepare(language);
+    let runtime = await this.prepare(language);
+    if (runtime.readable.some((path) => !existsSync(path))) {
+      // Another process pruned or replaced an artefact (e.g. an old snapshot): prepare it again.
+      this.prepared.delete(language);
+      runtime = await this.prepare(language);
+    }
     const definition = runtimeFor(language)!;
     const launch = buildLaunch(
       { ...this.base, readable: [...this.base.readable, ...runtime.readable] },

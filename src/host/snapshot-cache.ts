@@ -17,17 +17,28 @@ const inFlight = new Map<string, Promise<string>>();
 
 /** Snapshots of the same kind kept besides the newest, for other wasmbox versions on this machine. */
 const KEEP_OLDER_SNAPSHOTS = 2;
+/** A snapshot used this recently may belong to a running host: never pruned. */
+const PRUNE_UNUSED_FOR_MS = 24 * 60 * 60 * 1000;
 
-/** Removes all but the newest few snapshots of the same prefix ("python-"): each is ~30 MB. */
+/**
+ * Removes snapshots of the same prefix ("python-") beyond the newest few that have not been used
+ * for a day: each is ~30 MB. A host whose snapshot went missing anyway prepares it again.
+ */
 function pruneOlder(path: string): void {
   const dir = dirname(path);
   const prefix = basename(path).split("-")[0] + "-";
   try {
     const others = readdirSync(dir)
       .filter((f) => f.startsWith(prefix) && f.endsWith(".snapshot") && join(dir, f) !== path)
-      .map((f) => ({ file: join(dir, f), mtimeMs: statSync(join(dir, f)).mtimeMs }))
-      .sort((a, b) => b.mtimeMs - a.mtimeMs);
-    for (const { file } of others.slice(KEEP_OLDER_SNAPSHOTS)) rmSync(file, { force: true });
+      .map((f) => {
+        const stat = statSync(join(dir, f));
+        return { file: join(dir, f), usedMs: Math.max(stat.mtimeMs, stat.atimeMs) };
+      })
+      .sort((a, b) => b.usedMs - a.usedMs);
+    const now = Date.now();
+    for (const { file, usedMs } of others.slice(KEEP_OLDER_SNAPSHOTS)) {
+      if (now - usedMs > PRUNE_UNUSED_FOR_MS) rmSync(file, { force: true });
+    }
   } catch {
     // pruning is best effort: another process may be pruning too
   }
