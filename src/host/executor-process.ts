@@ -8,15 +8,13 @@ import type { GuestError, OutputFile, RunResult, RunStatus } from "../core/resul
 import type { ExecutorFrame, ExecutorOutcome, RunMessage } from "../executor/protocol.js";
 import { normalizeSandboxPath } from "../vfs/sandbox-path.js";
 import type { ExecutorLaunch } from "./executor-launch.js";
-import { canMeasureMemory, processTree } from "./process-memory.js";
-import { readFileSync } from "node:fs";
+import { canMeasureMemory, processTree, residentBytes } from "./process-memory.js";
 
 /** How often the watchdog reads an executor's resident memory while it runs guest code. */
 const MEMORY_POLL_MS = 20;
 /** Resident memory an executor may use beyond its idle baseline and the guest's limit (JS glue, buffers). */
 const MEMORY_SLACK_BYTES = 64 * 1024 * 1024;
 const STDERR_KEEP_BYTES = 16 * 1024;
-const PAGE_BYTES = 4096;
 
 export type OutputListener = (fd: 1 | 2, chunk: Uint8Array) => void;
 
@@ -157,17 +155,7 @@ export class ExecutorProcess {
 
   /** Resident bytes of the executor's processes (pids fixed at start: the guest cannot spawn). */
   private residentBytes(): number | null {
-    let total = 0;
-    let seen = false;
-    for (const pid of this.pids) {
-      try {
-        total += Number(readFileSync(`/proc/${pid}/statm`, "utf8").split(" ")[1]) * PAGE_BYTES;
-        seen = true;
-      } catch {
-        // exited
-      }
-    }
-    return seen ? total : null;
+    return residentBytes(this.pids);
   }
 
   /** Whether a run is in progress. */

@@ -29,9 +29,14 @@ export function processTree(pid: number): number[] {
 
 /** Resident memory of a process and its descendants in bytes, or null where /proc is unavailable. */
 export function treeResidentBytes(pid: number): number | null {
+  return residentBytes(processTree(pid));
+}
+
+/** Resident memory of the given processes in bytes (those that exited count 0), or null if none is left. */
+export function residentBytes(pids: readonly number[]): number | null {
   let total = 0;
   let seen = false;
-  for (const member of processTree(pid)) {
+  for (const member of pids) {
     try {
       const statm = readFileSync(`/proc/${member}/statm`, "utf8").split(" ");
       total += Number(statm[1]) * PAGE_BYTES;
