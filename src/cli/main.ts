@@ -5,6 +5,7 @@
 import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { basename, dirname, resolve, sep } from "node:path";
 import { WasmboxError } from "../core/errors.js";
+import { DEFAULT_MAX_OUTPUT_BYTES, DEFAULT_MEMORY_LIMIT_BYTES, DEFAULT_TIMEOUT_MS } from "../core/limits.js";
 import { LANGUAGES, type Language, type RunRequest } from "../core/request.js";
 import { CLI_EXIT_CODES, fileBytes, type RunResult } from "../core/result.js";
 import type { OsSandboxMode } from "../host/executor-launch.js";
@@ -218,10 +219,25 @@ async function runCommand(args: string[]): Promise<number> {
   if (command.json) {
     process.stdout.write(JSON.stringify(result) + "\n");
   } else if (result.status !== "ok" && result.status !== "error") {
-    process.stderr.write(`wasmbox: ${result.status}: ${result.error?.message ?? ""}\n`);
+    process.stderr.write(`wasmbox: ${result.status}: ${statusLine(result, request)}\n`);
   }
   if (result.status === "ok" || result.status === "error") return result.exitCode ?? 1;
   return CLI_EXIT_CODES[result.status];
+}
+
+/** One line on why a run ended early, naming the limit in the units the flags take. */
+function statusLine(result: RunResult, request: RunRequest): string {
+  const mib = (bytes: number) => `${Math.round((bytes / 1024 / 1024) * 10) / 10} MiB`;
+  switch (result.status) {
+    case "timeout":
+      return `the run exceeded its time limit of ${(request.timeoutMs ?? DEFAULT_TIMEOUT_MS) / 1000} s`;
+    case "memory_limit":
+      return `the run exceeded its memory limit of ${mib(request.memoryLimitBytes ?? DEFAULT_MEMORY_LIMIT_BYTES)}`;
+    case "output_limit":
+      return `the run exceeded its output limit of ${request.maxOutputBytes ?? DEFAULT_MAX_OUTPUT_BYTES} bytes`;
+    default:
+      return result.error?.message || result.error?.type || "";
+  }
 }
 
 async function serveCommand(args: string[]): Promise<number> {
