@@ -1,5 +1,6 @@
 export { Sandbox, run, type SandboxOptions, type SandboxStats, type RunOptions } from "./sandbox/sandbox.js";
 export { Session, type SessionOptions, type SessionState } from "./sandbox/session.js";
+export { listLanguages, type LanguageInfo } from "./sandbox/languages.js";
 export type { HostFunction, FileEntry } from "./host/executor-process.js";
 export type { RunRequest, FileContent, Language } from "./core/request.js";
 export type { RunResult, RunStatus, GuestError, OutputFile } from "./core/result.js";

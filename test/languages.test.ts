@@ -10,8 +10,7 @@ import assert from "node:assert/strict";
 import { randomBytes } from "node:crypto";
 import { createRequire } from "node:module";
 import { after, before, describe, test } from "node:test";
-import { fileBytes, Sandbox, type RunRequest, type RunResult } from "../dist/index.js";
-import { listLanguages } from "../dist/cli/languages-command.js";
+import { fileBytes, listLanguages, Sandbox, type RunRequest, type RunResult } from "../dist/index.js";
 
 type Case = "hello" | "stdin" | "argv" | "files" | "error" | "loop" | "bomb" | "flood" | "host";
 type Snippets = Record<Case, RunRequest>;

@@ -1,9 +1,9 @@
 /**
  * `wasmbox languages [--json]`: which languages are installed, their versions, and how to add the
- * others. Reads the host's runtime registry directly: it only lists, it runs nothing.
+ * others. It only lists, it runs nothing.
  */
 import type { Language } from "../core/request.js";
-import { RUNTIMES } from "../host/runtime-registry.js";
+import { listLanguages } from "../sandbox/languages.js";
 
 /** File extensions the CLI maps to a language when no --language is given. */
 export const LANGUAGE_BY_EXTENSION: Readonly<Record<string, Language>> = {
@@ -27,27 +27,6 @@ export function languageForFile(path: string): Language | null {
   const dot = path.lastIndexOf(".");
   if (dot < 0 || dot < path.lastIndexOf("/")) return null;
   return LANGUAGE_BY_EXTENSION[path.slice(dot).toLowerCase()] ?? null;
-}
-
-export interface LanguageInfo {
-  name: Language;
-  /** What runs it, e.g. "QuickJS (quickjs-emscripten 0.32.0)"; null when not installed. */
-  version: string | null;
-  installed: boolean;
-  /** "included", or the command that adds it. */
-  install: string;
-}
-
-export function listLanguages(): LanguageInfo[] {
-  return RUNTIMES.map((runtime) => {
-    let version: string | null = null;
-    try {
-      version = runtime.version();
-    } catch {
-      version = null;
-    }
-    return { name: runtime.language, version, installed: version !== null, install: runtime.install };
-  });
 }
 
 export function languagesCommand(args: string[], out: NodeJS.WritableStream = process.stdout): number {

@@ -201,7 +201,7 @@ async function runCommand(args: string[]): Promise<number> {
   const onSignal = () => controller.abort();
   process.once("SIGINT", onSignal);
   process.once("SIGTERM", onSignal);
-  const sandbox = await Sandbox.create({ poolSize: 0, osSandbox: command.osSandbox });
+  const sandbox = await Sandbox.create({ poolSize: 0, osSandbox: command.osSandbox, languages: [request.language ?? "python"] });
   let result: RunResult;
   try {
     result = await sandbox.run(request, {

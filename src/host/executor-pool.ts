@@ -97,7 +97,9 @@ export class ExecutorPool {
             for (const waiter of this.waiters.splice(0)) waiter.reject(error);
             return;
           }
-          setTimeout(() => this.refill(), 100 * this.failures).unref();
+          // Keep the process alive for the retry only when someone is waiting on it.
+          const retry = setTimeout(() => this.refill(), 100 * this.failures);
+          if (this.waiters.length === 0) retry.unref();
         },
       );
     }

@@ -10,10 +10,12 @@ import { Session, type SessionOptions } from "./session.js";
 
 export interface SandboxOptions extends ExecutorFactoryOptions {
   /**
-   * Python executors kept loaded ahead of demand. Default 2 (0 for the one-shot `run()`). Other
-   * languages keep at most one warm executor, from their first use on.
+   * Executors kept loaded ahead of demand for each of `languages`. Default 2 (0 for the one-shot
+   * `run()`). Other languages keep at most one warm executor, from their first use on.
    */
   poolSize?: number;
+  /** Languages prepared (e.g. the Python snapshot made) and kept warm from the start. Default ["python"]. */
+  languages?: Language[];
   /** Runs executing at once; more wait in a queue. Default: the number of CPU cores, at least 2. */
   maxConcurrency?: number;
   /** Sessions open at once; each holds one executor process. Default 16. */
@@ -68,8 +70,9 @@ export class Sandbox {
     private readonly poolSize: number,
     private readonly maxConcurrency: number,
     private readonly maxSessions: number,
+    languages: readonly Language[],
   ) {
-    this.pools.set("python", new ExecutorPool(factory, "python", poolSize));
+    for (const language of languages) this.pools.set(language, new ExecutorPool(factory, language, poolSize));
   }
 
   /** The pool of a language, made on its first use. */
@@ -85,13 +88,14 @@ export class Sandbox {
   /** Resolves the runtime, makes the Python snapshot on first use (a few seconds, cached per user), starts the pool. */
   static async create(options: SandboxOptions = {}): Promise<Sandbox> {
     const factory = ExecutorFactory.create(options);
-    await factory.prepare("python");
+    const languages: Language[] = [...new Set<Language>(options.languages ?? ["python"])];
+    await Promise.all(languages.map((language) => factory.prepare(language)));
     const poolSize = options.poolSize ?? 2;
     if (!Number.isInteger(poolSize) || poolSize < 0) throw new RangeError("poolSize must be an integer >= 0");
     const maxConcurrency = options.maxConcurrency ?? Math.max(2, availableParallelism());
     if (!Number.isInteger(maxConcurrency) || maxConcurrency < 1) throw new RangeError("maxConcurrency must be an integer >= 1");
     const maxSessions = options.maxSessions ?? 16;
-    return new Sandbox(factory, poolSize, maxConcurrency, maxSessions);
+    return new Sandbox(factory, poolSize, maxConcurrency, maxSessions, languages);
   }
 
   /** Which security layers are active, in one sentence. */
@@ -220,7 +224,7 @@ export class Sandbox {
 
 /** Runs one program in a fresh sandbox and closes it: the simplest call, and the slowest. */
 export async function run(request: RunRequest, options: RunOptions & SandboxOptions = {}): Promise<RunResult> {
-  const sandbox = await Sandbox.create({ ...options, poolSize: 0 });
+  const sandbox = await Sandbox.create({ ...options, poolSize: 0, languages: [request.language ?? "python"] });
   try {
     return await sandbox.run(request, options);
   } finally {
