@@ -124,6 +124,7 @@ del _runner, _guest, _name
     }
   }
   pyodide.pyimport("_wasmbox_runner").harden();
+  warmUp();
   post({ t: "ready" });
 }
 
@@ -187,7 +188,39 @@ function changedFiles(before: Map<string, Uint8Array>) {
 /** Set once os._exit() has ended the interpreter. */
 let exited = false;
 
+/**
+ * Trusted programs run once through the whole run path before the executor says it is ready. Each
+ * executor is a fresh process, so otherwise the first call of every wasm function a run touches
+ * (parsing, compiling, tracebacks, JSON) would be compiled lazily inside the guest's time. Their
+ * output is discarded and the next run resets argv, env, cwd and __main__; no guest code is involved.
+ */
+const WARM_UP_PROGRAMS = [
+  "import io\n_out = io.StringIO()\nprint('warm', 1, 2.5, file=_out)\ndata = {'k': [i * 2 for i in range(50)], 's': 'x' * 10}\ndata",
+  "def f(x):\n    return 1 / x\nf(0)",
+  "raise SystemExit(3)",
+];
+
+function warmUp(): void {
+  const write = writeOutput;
+  writeOutput = () => true;
+  try {
+    for (const code of WARM_UP_PROGRAMS) {
+      execute({
+        t: "run", code, filename: "<string>", files: [], stdin: new Uint8Array(0), argv: [], env: {},
+        memoryLimitBytes: Number.POSITIVE_INFINITY, maxOutputBytes: 1024 * 1024, keepState: false, tools: [],
+      });
+    }
+  } finally {
+    writeOutput = write;
+    memoryCapBytes = Number.POSITIVE_INFINITY;
+  }
+}
+
 function run(message: WorkerRun): void {
+  post({ t: "result", outcome: execute(message) });
+}
+
+function execute(message: WorkerRun) {
   if (exited) throw new Error("the interpreter exited (os._exit) in an earlier call");
   memoryCapBytes = message.memoryLimitBytes;
   stdinBytes = message.stdin;
@@ -233,7 +266,7 @@ function run(message: WorkerRun): void {
     if (!exited) throw error;
     outcome.files = []; // after os._exit the runtime refuses further use
   }
-  post({ t: "result", outcome });
+  return outcome;
 }
 
 /** Session file access between runs, without running guest code. */
