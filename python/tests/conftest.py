@@ -98,3 +98,11 @@ def kill(pid: int) -> None:
         os.kill(pid, signal.SIGKILL)
     except ProcessLookupError:
         pass
+
+
+def executors_of(host: int | None) -> list[int]:
+    """The executor processes (and their bubblewrap wrappers) a host has started and not yet lost."""
+    if host is None:
+        return []
+    executors = set(pids_with("executor/main.js"))
+    return [pid for pid in children_of(host) if pid in executors]

@@ -5,7 +5,8 @@
 
 A thin client of the wasmbox host (TypeScript, bundled in this package), which it runs on Deno
 (from the PyPI ``deno`` package) and talks to over ``serve --stdio`` JSON lines. Node.js is not
-needed. Each run gets a fresh Pyodide interpreter in its own zero-permission Deno executor.
+needed. Each run gets a fresh Pyodide interpreter in its own zero-permission Deno executor; a
+session keeps one interpreter across runs; host functions (``tools``) let the guest call back.
 """
 
 from ._errors import (
@@ -39,6 +40,8 @@ from ._errors import (
 )
 from ._result import RUN_STATUSES, GuestError, RunResult, RunStatus
 from ._sandbox import AsyncSandbox, Sandbox, run_code, run_fs
+from ._session import AsyncSession, AsyncSessionOpening, Session
+from ._tools import HostFunction
 
 __version__ = "0.1.0"
 
@@ -47,6 +50,10 @@ __all__ = [
     "run_fs",
     "Sandbox",
     "AsyncSandbox",
+    "Session",
+    "AsyncSession",
+    "AsyncSessionOpening",
+    "HostFunction",
     "RunResult",
     "RunStatus",
     "RUN_STATUSES",

@@ -1,8 +1,8 @@
 """One host process (`deno run dist/cli/bin.js serve --stdio`) and the requests in flight on it.
 
 A reader thread reads reply lines and hands each to the sink registered under its id: stream
-events (and, later, host-function calls) while the request is open, then its final reply.
-When the process ends, every open request gets a WasmboxError instead.
+events and host-function calls while the request is open, then its final reply. When the
+process ends, every open request gets a WasmboxError instead.
 
 Invariant: the host leads its own process group and is reaped only after that group has been
 killed, so its pid and group id cannot have been reused by another process when we signal them.
@@ -71,6 +71,9 @@ class Connection:
         except OSError as cause:
             raise ExecutorStartFailedError(f"cannot start the wasmbox host ({command[0]}): {cause}") from cause
         self.pid = self._proc.pid
+        # After os.fork() the child holds copies of our pipes but no reader thread: it must never
+        # write to the parent's host (see _owned).
+        self._owner_pid = os.getpid()
         self._lock = threading.Lock()  # guards _pending and _dead
         self._write_lock = threading.Lock()
         self._reap_lock = threading.Lock()
@@ -88,10 +91,18 @@ class Connection:
 
     @property
     def alive(self) -> bool:
-        return self._dead is None and not self._eof.is_set() and not self._closing
+        return self._dead is None and not self._eof.is_set() and not self._closing and self._owned()
+
+    def _owned(self) -> bool:
+        return os.getpid() == self._owner_pid
+
+    def _check_owned(self) -> None:
+        if not self._owned():
+            raise NotSent(HostExitedError("this host belongs to the process this one was forked from"))
 
     def submit(self, request: dict[str, Any], sink: Sink) -> None:
         """Registers ``sink`` under ``request["id"]`` and writes the request. Raises NotSent when the host is gone."""
+        self._check_owned()
         request_id = request["id"]
         line = encode_line(request)
         with self._lock:
@@ -116,14 +127,33 @@ class Connection:
             self._pending.pop(request_id, None)
 
     def send(self, message: dict[str, Any]) -> None:
-        """Writes a message that expects no reply (e.g. an answer to a host-function call)."""
+        """Writes a message whose reply, if any, nobody waits for (a cancel, an orphan's close)."""
+        self.send_line(encode_line(message))
+
+    def send_line(self, line: bytes) -> None:
+        """Writes one encoded line (e.g. an answer to a host-function call); a newline is added when missing."""
+        self._check_owned()
+        if not line.endswith(b"\n"):
+            line += b"\n"
         try:
             with self._write_lock:
                 assert self._proc.stdin is not None
-                self._proc.stdin.write(encode_line(message))
+                self._proc.stdin.write(line)
                 self._proc.stdin.flush()
         except (OSError, ValueError) as cause:
             raise NotSent(self._death(cause)) from cause
+
+    def cancel(self, request_id: Any) -> None:
+        """Stops delivering a run's replies and asks the host to cancel it (it answers "cancelled",
+        or NOT_FOUND when the run already ended; both are dropped). Never raises, never waits for a
+        dead host: it is called while an exception or a cancellation is on its way up."""
+        self.forget(request_id)
+        if not self.alive:
+            return
+        try:
+            self.send({"op": "cancel", "id": request_id})
+        except NotSent:
+            pass
 
     def _death(self, cause: BaseException) -> WasmboxError:
         """Why the host is gone, once the reader has seen it end (it reads the host's last words)."""

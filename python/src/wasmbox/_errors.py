@@ -113,26 +113,39 @@ class SandboxClosedError(WasmboxError):
 
 
 class AbortedError(WasmboxError):
+    """The caller gave up (an aborted signal on the TypeScript side) before the work started."""
+
     code = "ABORTED"
 
 
 class UnknownOpError(WasmboxError):
+    """The host does not know the request's ``op`` (an older host than this client)."""
+
     code = "UNKNOWN_OP"
 
 
 class SessionClosedError(WasmboxError):
+    """The session was closed: by ``close()``, with its sandbox, or by the host's idle or lifetime limit."""
+
     code = "SESSION_CLOSED"
 
 
 class SessionDeadError(WasmboxError):
+    """The session's interpreter is gone: a run had to be killed (it ignored the timeout's
+    KeyboardInterrupt, was cancelled, or crashed), or the host process holding it exited. Open a new one."""
+
     code = "SESSION_DEAD"
 
 
 class SessionNotFoundError(WasmboxError):
+    """The host has no session with that id (it forgot a long-closed one)."""
+
     code = "SESSION_NOT_FOUND"
 
 
 class TooManySessionsError(WasmboxError):
+    """The host holds as many open sessions as it allows; close one first."""
+
     code = "TOO_MANY_SESSIONS"
 
 

@@ -3,24 +3,27 @@
 from __future__ import annotations
 
 import asyncio
-import inspect
 import itertools
 import os
-import queue
 import threading
 import weakref
 from typing import Any, Awaitable, Callable, Mapping, Sequence, Union
 
-from ._connection import Connection, NotSent
-from ._errors import HostExitedError, SandboxClosedError, WasmboxError
+from ._connection import Connection, NotSent, Sink
+from ._errors import HostExitedError, SandboxClosedError
 from ._result import RunResult
+from ._runs import build_run_request, open_session_async, open_session_sync, run_async, run_sync
 from ._runtime import HostRuntime, find_runtime
-from ._wire import FileContent, decode_reply, encode_run_request
+from ._session import AsyncSession, AsyncSessionOpening, Session, _SessionState
+from ._tools import HostFunction, check_tools
+from ._wire import FileContent, encode_session_open
 
 __all__ = ["Sandbox", "AsyncSandbox", "run_code", "run_fs"]
 
 OutputCallback = Callable[[str], Any]
 _OS_SANDBOX_MODES = ("auto", "require", "off")
+#: The host's default largest request line (DEFAULT_MAX_REQUEST_BYTES in src/core/limits.ts).
+_DEFAULT_MAX_REQUEST_BYTES = 8 * 1024 * 1024
 #: How long interpreter exit (or garbage collection of an unclosed sandbox) waits for runs in flight.
 _EXIT_GRACE_S = 3.0
 
@@ -28,8 +31,10 @@ _EXIT_GRACE_S = 3.0
 class _Core:
     """What a Sandbox holds: options, the current host connection, request ids. Shared by both APIs."""
 
-    def __init__(self, args: list[str], deno: str | None, host_env: Mapping[str, str] | None) -> None:
+    def __init__(self, args: list[str], deno: str | None, host_env: Mapping[str, str] | None, max_request_bytes: int | None) -> None:
         self._args = args
+        #: Host-function answers longer than this would be refused by the host.
+        self.max_request_bytes = max_request_bytes or _DEFAULT_MAX_REQUEST_BYTES
         self._deno = deno
         self._host_env = dict(host_env) if host_env is not None else None
         self._lock = threading.Lock()
@@ -61,19 +66,25 @@ class _Core:
                 self._conn = Connection(self._runtime, self._args, self._runtime.env(self._host_env))
             return self._conn
 
-    def submit(self, request: dict[str, Any], sink: Callable[[Any], None]) -> tuple[Connection, Any]:
+    def next_id(self) -> int:
+        return next(self._ids)
+
+    def submit(self, request: dict[str, Any], sink: Sink) -> tuple[Connection, Any]:
         """Sends a request with a fresh id. When the host had died unnoticed (it never saw the
         request), retries once on a new host; a host that fails to start raises why."""
         for attempt in range(2):
-            conn = self.connection()
-            request["id"] = next(self._ids)
             try:
-                conn.submit(request, sink)
-                return conn, request["id"]
+                return self.submit_on(self.connection(), request, sink)
             except NotSent as not_sent:
                 if attempt == 1 or type(not_sent.error) is not HostExitedError:
                     raise not_sent.error from None
         raise AssertionError("unreachable")
+
+    def submit_on(self, conn: Connection, request: dict[str, Any], sink: Sink) -> tuple[Connection, Any]:
+        """Sends a request with a fresh id on one given host (a session's). Raises NotSent."""
+        request["id"] = self.next_id()
+        conn.submit(request, sink)
+        return conn, request["id"]
 
     def close(self, timeout_s: float | None) -> None:
         with self._lock:
@@ -141,7 +152,7 @@ class _SandboxBase:
         host_env: Mapping[str, str] | None = None,
     ) -> None:
         args = _check_options(pool_size, os_sandbox, max_request_bytes)
-        self._core = _Core(args, os.fspath(deno) if deno is not None else None, host_env)
+        self._core = _Core(args, os.fspath(deno) if deno is not None else None, host_env, max_request_bytes)
         # Stops the host when the sandbox is garbage-collected unclosed, or at interpreter exit.
         self._finalizer = weakref.finalize(self, self._core.close, _EXIT_GRACE_S)
 
@@ -159,37 +170,8 @@ class _SandboxBase:
         self._core.kill_host()
 
 
-def _request(
-    code: str | None,
-    entry_path: str | None,
-    language: str,
-    files: Mapping[str, FileContent] | None,
-    stdin: Union[str, bytes, None],
-    argv: Sequence[str] | None,
-    env: Mapping[str, str] | None,
-    timeout_ms: int | None,
-    memory_limit_bytes: int | None,
-    max_output_bytes: int | None,
-    on_stdout: OutputCallback | None,
-    on_stderr: OutputCallback | None,
-) -> dict[str, Any]:
-    for name, callback in (("on_stdout", on_stdout), ("on_stderr", on_stderr)):
-        if callback is not None and not callable(callback):
-            raise TypeError(f"{name} must be callable with one str argument, got {type(callback).__name__}")
-    return encode_run_request(
-        0,  # replaced by the sandbox's own id when sent
-        code=code,
-        entry_path=entry_path,
-        language=language,
-        files=files,
-        stdin=stdin,
-        argv=argv,
-        env=env,
-        timeout_ms=timeout_ms,
-        memory_limit_bytes=memory_limit_bytes,
-        max_output_bytes=max_output_bytes,
-        stream=on_stdout is not None or on_stderr is not None,
-    )
+def _session_request(tools: Mapping[str, HostFunction], idle_timeout_ms: int | None, max_lifetime_ms: int | None) -> dict[str, Any]:
+    return encode_session_open(0, tools=list(tools), idle_timeout_ms=idle_timeout_ms, max_lifetime_ms=max_lifetime_ms)
 
 
 class Sandbox(_SandboxBase):
@@ -198,6 +180,7 @@ class Sandbox(_SandboxBase):
     Holds one host process (Deno running wasmbox's ``serve --stdio``) and its pool of warm
     executors. The constructor does no I/O; the host starts on ``start()``, on entering ``with``,
     or on the first run, and is started again if it dies. Safe to use from many threads at once.
+    ``session()`` opens a Session, an interpreter whose state carries over between runs.
 
     Options: ``pool_size`` executors kept loaded ahead of demand (host default 2);
     ``os_sandbox`` "auto" (bubblewrap when it works), "require" or "off"; ``max_request_bytes``
@@ -241,6 +224,7 @@ class Sandbox(_SandboxBase):
         argv: Sequence[str] | None = None,
         on_stdout: OutputCallback | None = None,
         on_stderr: OutputCallback | None = None,
+        tools: Mapping[str, HostFunction] | None = None,
     ) -> RunResult:
         """Runs ``code`` (or the file ``entry_path`` among ``files``) and returns its RunResult.
 
@@ -253,38 +237,50 @@ class Sandbox(_SandboxBase):
         at least 48 MiB); ``max_output_bytes`` cap on stdout + stderr (default 1 MiB).
         ``on_stdout`` / ``on_stderr`` are called in this thread with each piece of output as it
         is produced.
+
+        ``tools``: host functions the guest may call, name -> function (``from wasmbox import
+        tools; tools.name(key=value)`` in the guest). Each is called on a worker thread with the
+        guest's keyword arguments (JSON values) and returns a JSON value; what it raises reaches
+        the guest as ``wasmbox.ToolError`` with ``str(exception)`` as the message. The guest waits
+        for the answer, and the wait counts against ``timeout_ms``.
+
+        When this call is left before the result (KeyboardInterrupt, an exception raised by a
+        callback), the run is cancelled on the host, then the exception goes on.
         """
-        request = _request(code, entry_path, language, files, stdin, argv, env, timeout_ms, memory_limit_bytes, max_output_bytes, on_stdout, on_stderr)
-        inbox: queue.SimpleQueue[Any] = queue.SimpleQueue()
-        conn, request_id = self._core.submit(request, inbox.put)
-        try:
-            while True:
-                item = inbox.get()
-                if isinstance(item, WasmboxError):
-                    raise item
-                event = item.get("event")
-                if event is None:
-                    return decode_reply(item)
-                if event == "stdout" and on_stdout is not None:
-                    on_stdout(item.get("data", ""))
-                elif event == "stderr" and on_stderr is not None:
-                    on_stderr(item.get("data", ""))
-        finally:
-            # When the caller stopped waiting (KeyboardInterrupt, an exception in a callback), the
-            # host still finishes the run within its limits; its reply is dropped.
-            conn.forget(request_id)
+        own = check_tools(tools, allow_async=False)
+        request = build_run_request(code, entry_path, language, files, stdin, argv, env, timeout_ms, memory_limit_bytes, max_output_bytes, on_stdout, on_stderr, own)
+        return run_sync(self._core.submit, request, tools=own, max_request_bytes=self._core.max_request_bytes, on_stdout=on_stdout, on_stderr=on_stderr)
 
     def run_fs(self, entry_path: str, files: Mapping[str, FileContent], **options: Any) -> RunResult:
         """Runs the file ``entry_path`` from ``files``; tracebacks and sys.argv[0] name it. Options as in ``run``."""
         return self.run(entry_path=entry_path, files=files, **options)
+
+    def session(
+        self,
+        *,
+        tools: Mapping[str, HostFunction] | None = None,
+        idle_timeout_ms: int | None = None,
+        max_lifetime_ms: int | None = None,
+    ) -> Session:
+        """Opens a Session: a Python interpreter whose state carries over between its runs.
+
+        ``tools``: host functions every run of the session may call (as in ``run``).
+        ``idle_timeout_ms``: the host closes the session after this long without a run (default
+        10 minutes); ``max_lifetime_ms``: this long after it opened (default 1 hour). Use it in
+        ``with``, or call ``close()``: each open session holds an executor process.
+        """
+        own = check_tools(tools, allow_async=False)
+        conn, session_id = open_session_sync(self._core, _session_request(own, idle_timeout_ms, max_lifetime_ms))
+        return Session(_SessionState(self._core, conn, session_id, own))
 
 
 class AsyncSandbox(_SandboxBase):
     """Sandbox for asyncio: ``async with AsyncSandbox() as sb: result = await sb.run("1 + 1")``.
 
     Same options and semantics as Sandbox; runs from many tasks overlap. ``on_stdout`` /
-    ``on_stderr`` run on the event loop and may be coroutine functions. Cancelling a task stops
-    waiting; the host still ends the run within its limits.
+    ``on_stderr`` run on the event loop and may be coroutine functions; so may ``tools``, which
+    are awaited on the loop (plain functions run on a worker thread). Cancelling the task of a run
+    cancels the run on the host.
     """
 
     async def start(self) -> "AsyncSandbox":
@@ -318,39 +314,34 @@ class AsyncSandbox(_SandboxBase):
         argv: Sequence[str] | None = None,
         on_stdout: Callable[[str], Union[Any, Awaitable[Any]]] | None = None,
         on_stderr: Callable[[str], Union[Any, Awaitable[Any]]] | None = None,
+        tools: Mapping[str, HostFunction] | None = None,
     ) -> RunResult:
-        """As ``Sandbox.run``, awaitable."""
-        request = _request(code, entry_path, language, files, stdin, argv, env, timeout_ms, memory_limit_bytes, max_output_bytes, on_stdout, on_stderr)
-        loop = asyncio.get_running_loop()
-        inbox: asyncio.Queue[Any] = asyncio.Queue()
-
-        def sink(item: Any) -> None:
-            try:
-                loop.call_soon_threadsafe(inbox.put_nowait, item)
-            except RuntimeError:
-                pass  # the loop is closed: nobody waits any more
-
-        # Starting the host and writing a large request may block, so neither runs on the loop.
-        conn, request_id = await loop.run_in_executor(None, self._core.submit, request, sink)
-        try:
-            while True:
-                item = await inbox.get()
-                if isinstance(item, WasmboxError):
-                    raise item
-                event = item.get("event")
-                if event is None:
-                    return decode_reply(item)
-                callback = on_stdout if event == "stdout" else on_stderr if event == "stderr" else None
-                if callback is not None:
-                    outcome = callback(item.get("data", ""))
-                    if inspect.isawaitable(outcome):
-                        await outcome
-        finally:
-            conn.forget(request_id)
+        """As ``Sandbox.run``, awaitable; ``tools`` may be coroutine functions."""
+        own = check_tools(tools, allow_async=True)
+        request = build_run_request(code, entry_path, language, files, stdin, argv, env, timeout_ms, memory_limit_bytes, max_output_bytes, on_stdout, on_stderr, own)
+        return await run_async(self._core.submit, request, tools=own, max_request_bytes=self._core.max_request_bytes, on_stdout=on_stdout, on_stderr=on_stderr)
 
     async def run_fs(self, entry_path: str, files: Mapping[str, FileContent], **options: Any) -> RunResult:
         """As ``Sandbox.run_fs``, awaitable."""
         return await self.run(entry_path=entry_path, files=files, **options)
+
+    def session(
+        self,
+        *,
+        tools: Mapping[str, HostFunction] | None = None,
+        idle_timeout_ms: int | None = None,
+        max_lifetime_ms: int | None = None,
+    ) -> AsyncSessionOpening:
+        """As ``Sandbox.session``: ``async with sb.session() as s:`` (closed on the way out), or
+        ``s = await sb.session()``. ``tools`` may be coroutine functions."""
+        own = check_tools(tools, allow_async=True)
+        request = _session_request(own, idle_timeout_ms, max_lifetime_ms)
+
+        async def open() -> AsyncSession:
+            conn, session_id = await open_session_async(self._core, dict(request))
+            return AsyncSession(_SessionState(self._core, conn, session_id, own))
+
+        return AsyncSessionOpening(open)
 
 
 _default: Sandbox | None = None
@@ -378,6 +369,7 @@ def run_code(
     argv: Sequence[str] | None = None,
     on_stdout: OutputCallback | None = None,
     on_stderr: OutputCallback | None = None,
+    tools: Mapping[str, HostFunction] | None = None,
 ) -> RunResult:
     """Runs ``code`` in a fresh interpreter on a process-wide Sandbox (started on first use, stopped at exit).
 
@@ -396,6 +388,7 @@ def run_code(
         argv=argv,
         on_stdout=on_stdout,
         on_stderr=on_stderr,
+        tools=tools,
     )
 
 
@@ -412,6 +405,7 @@ def run_fs(
     argv: Sequence[str] | None = None,
     on_stdout: OutputCallback | None = None,
     on_stderr: OutputCallback | None = None,
+    tools: Mapping[str, HostFunction] | None = None,
 ) -> RunResult:
     """Runs the file ``entry_path`` from ``files`` on the process-wide Sandbox. See ``Sandbox.run``."""
     return _default_sandbox().run(
@@ -426,4 +420,5 @@ def run_fs(
         argv=argv,
         on_stdout=on_stdout,
         on_stderr=on_stderr,
+        tools=tools,
     )

@@ -13,7 +13,17 @@ from typing import Any, Callable, Mapping, Sequence, Union
 from ._errors import InvalidRequestError, ProtocolError, error_from_wire
 from ._result import RunResult
 
-__all__ = ["FileContent", "encode_run_request", "encode_line", "decode_reply", "is_final_reply"]
+__all__ = [
+    "FileContent",
+    "encode_run_request",
+    "encode_session_open",
+    "encode_session_run",
+    "encode_session_close",
+    "encode_line",
+    "decode_reply",
+    "decode_session_opened",
+    "is_final_reply",
+]
 
 #: File content given by a caller: text (sent as UTF-8) or bytes (sent as base64).
 FileContent = Union[str, bytes, bytearray, memoryview]
@@ -49,8 +59,12 @@ def encode_run_request(
     memory_limit_bytes: int | None = None,
     max_output_bytes: int | None = None,
     stream: bool = False,
+    tools: Sequence[str] = (),
 ) -> dict[str, Any]:
-    """The JSON object for one run. ``id`` comes first so the host can name it even in a line it refuses."""
+    """The JSON object for one run. ``id`` comes first so the host can name it even in a line it refuses.
+
+    ``tools``: names of the host functions the guest may call (answered by the client).
+    """
     request: dict[str, Any] = {"id": id}
     if code is not None:
         if not isinstance(code, str):
@@ -92,7 +106,38 @@ def encode_run_request(
         request["maxOutputBytes"] = _int(max_output_bytes, "max_output_bytes", "bytes")
     if stream:
         request["stream"] = True
+    if tools:
+        request["tools"] = list(tools)
     return request
+
+
+def encode_session_open(
+    id: str | int,
+    *,
+    tools: Sequence[str] = (),
+    idle_timeout_ms: int | None = None,
+    max_lifetime_ms: int | None = None,
+) -> dict[str, Any]:
+    """``session.open``: a Python interpreter of its own whose state carries over between runs."""
+    request: dict[str, Any] = {"id": id, "op": "session.open"}
+    if tools:
+        request["tools"] = list(tools)
+    if idle_timeout_ms is not None:
+        request["idleTimeoutMs"] = _int(idle_timeout_ms, "idle_timeout_ms", "milliseconds")
+    if max_lifetime_ms is not None:
+        request["maxLifetimeMs"] = _int(max_lifetime_ms, "max_lifetime_ms", "milliseconds")
+    return request
+
+
+def encode_session_run(session_id: str, run: Mapping[str, Any]) -> dict[str, Any]:
+    """``session.run``: a run request (from encode_run_request) sent to a session's interpreter."""
+    request: dict[str, Any] = {"id": run["id"], "op": "session.run", "sessionId": session_id}
+    request.update((key, value) for key, value in run.items() if key != "id")
+    return request
+
+
+def encode_session_close(id: str | int, session_id: str) -> dict[str, Any]:
+    return {"id": id, "op": "session.close", "sessionId": session_id}
 
 
 def encode_line(message: Mapping[str, Any]) -> bytes:
@@ -112,3 +157,13 @@ def decode_reply(message: Mapping[str, Any]) -> RunResult:
     if "error" in message:
         raise error_from_wire(message["error"])
     raise ProtocolError(f"host sent a reply that is neither a result nor an error: {dict(message)!r}")
+
+
+def decode_session_opened(message: Mapping[str, Any]) -> str:
+    """The final reply to ``session.open``: the new session's id, or the host error it carries raised."""
+    session_id = message.get("sessionId")
+    if isinstance(session_id, str):
+        return session_id
+    if "error" in message:
+        raise error_from_wire(message["error"])
+    raise ProtocolError(f"host sent a reply to session.open without a sessionId: {dict(message)!r}")

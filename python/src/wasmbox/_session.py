@@ -1,0 +1,229 @@
+"""Session / AsyncSession: one interpreter whose globals, imports and files carry over between runs."""
+
+from __future__ import annotations
+
+import threading
+import weakref
+from typing import TYPE_CHECKING, Any, Awaitable, Callable, Generator, Mapping, Sequence, Union
+
+from ._connection import Connection, NotSent
+from ._errors import HostExitedError, SandboxClosedError, SessionClosedError, SessionDeadError, SessionNotFoundError
+from ._result import RunResult
+from ._runs import Submit, build_run_request, close_quietly, request_async, request_sync, run_async, run_sync
+from ._tools import HostFunction, check_tools
+from ._wire import FileContent, encode_session_close, encode_session_run
+
+if TYPE_CHECKING:
+    from ._sandbox import _Core
+
+__all__ = ["Session", "AsyncSession", "AsyncSessionOpening"]
+
+#: Errors that mean the session is already gone, which is what close() wants.
+_GONE = (SessionClosedError, SessionDeadError, SessionNotFoundError, SandboxClosedError, HostExitedError)
+
+
+class _SessionState:
+    """What both session classes hold: the session's id on the host that opened it, and its tools."""
+
+    def __init__(self, core: "_Core", conn: Connection, session_id: str, tools: Mapping[str, HostFunction]) -> None:
+        self.core = core
+        self.conn = conn
+        self.id = session_id
+        self.tools = dict(tools)
+        self.closed = False
+        self._lock = threading.Lock()
+
+    def _check(self) -> None:
+        if self.closed:
+            raise SessionClosedError(f"session {self.id} is closed")
+        if self.core.closed:
+            raise SessionClosedError(f"session {self.id} was closed with its sandbox")
+        if not self.conn.alive:
+            # Sessions live in the host process that opened them; a new host does not know them.
+            raise SessionDeadError(
+                f"session {self.id} is dead: the host process that held it exited (or belongs to the process this one was forked from); open a new session"
+            )
+
+    def _submit_on_own_host(self, request: dict[str, Any], sink: Any) -> "tuple[Connection, Any]":
+        self._check()
+        try:
+            return self.core.submit_on(self.conn, request, sink)
+        except NotSent as not_sent:
+            self._check()
+            raise SessionDeadError(f"session {self.id} is dead: {not_sent.error.message}") from not_sent.error
+
+    def submit_run(self, request: dict[str, Any], sink: Any) -> "tuple[Connection, Any]":
+        return self._submit_on_own_host(encode_session_run(self.id, request), sink)
+
+    def submit_close(self) -> Submit | None:
+        """Marks the session closed; returns how to tell the host, or None when there is nothing to tell."""
+        with self._lock:
+            if self.closed:
+                return None
+            self.closed = True
+        if self.core.closed or not self.conn.alive:
+            return None
+        return self._submit_close
+
+    def _submit_close(self, request: dict[str, Any], sink: Any) -> "tuple[Connection, Any]":
+        try:
+            return self.core.submit_on(self.conn, request, sink)
+        except NotSent as not_sent:
+            raise not_sent.error from None
+
+    def tools_for(self, tools: Mapping[str, HostFunction] | None, *, allow_async: bool) -> "tuple[dict[str, HostFunction], dict[str, HostFunction]]":
+        """(this run's own tools, to name in the request; every tool the run may call)."""
+        own = check_tools(tools, allow_async=allow_async)
+        return own, {**self.tools, **own}
+
+
+class _SessionBase:
+    def __init__(self, state: _SessionState) -> None:
+        self._state = state
+        # An unclosed session that is garbage-collected is closed on the host (without waiting).
+        self._finalizer = weakref.finalize(self, close_quietly, state.core, state.conn, state.id)
+
+    @property
+    def id(self) -> str:
+        """The host's id for this session."""
+        return self._state.id
+
+    @property
+    def closed(self) -> bool:
+        """True after ``close()`` (or the sandbox's). A session the host ended answers SessionClosedError
+        or SessionDeadError on its next run."""
+        return self._state.closed or self._state.core.closed
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} {self._state.id}{' closed' if self.closed else ''}>"
+
+
+class Session(_SessionBase):
+    """A Python interpreter of its own, in an executor no other run or session shares: globals,
+    imports and files (under /sandbox) carry over from one ``run`` to the next. Runs are queued
+    and execute one at a time. Made by ``Sandbox.session()``; a context manager.
+
+    Limits apply per run. When a run ends by timeout or memory limit and the interpreter survived
+    it (the guest took the KeyboardInterrupt or MemoryError), the session goes on; when the
+    executor had to be killed (the guest ignored the interrupt, the run was cancelled, it
+    crashed), the session is dead and every later run raises SessionDeadError. After ``close()``,
+    the sandbox's close, or the host's ``idle_timeout_ms`` / ``max_lifetime_ms``, runs raise
+    SessionClosedError.
+    """
+
+    def __enter__(self) -> "Session":
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Stops the session's interpreter and executor. Idempotent; a dead session closes quietly."""
+        self._finalizer.detach()
+        submit = self._state.submit_close()
+        if submit is None:
+            return
+        try:
+            request_sync(submit, encode_session_close(0, self._state.id))
+        except _GONE:
+            pass
+
+    def run(
+        self,
+        code: str | None = None,
+        *,
+        entry_path: str | None = None,
+        language: str = "python",
+        files: Mapping[str, FileContent] | None = None,
+        stdin: Union[str, bytes, None] = None,
+        timeout_ms: int | None = None,
+        memory_limit_bytes: int | None = None,
+        max_output_bytes: int | None = None,
+        env: Mapping[str, str] | None = None,
+        argv: Sequence[str] | None = None,
+        on_stdout: Callable[[str], Any] | None = None,
+        on_stderr: Callable[[str], Any] | None = None,
+        tools: Mapping[str, HostFunction] | None = None,
+    ) -> RunResult:
+        """Runs code in the session's interpreter; arguments as in ``Sandbox.run``. ``files`` are
+        added to the session's files; ``tools`` add to the session's own for this run."""
+        own, every = self._state.tools_for(tools, allow_async=False)
+        request = build_run_request(code, entry_path, language, files, stdin, argv, env, timeout_ms, memory_limit_bytes, max_output_bytes, on_stdout, on_stderr, own)
+        return run_sync(
+            self._state.submit_run, request, tools=every, max_request_bytes=self._state.core.max_request_bytes, on_stdout=on_stdout, on_stderr=on_stderr
+        )
+
+    def run_fs(self, entry_path: str, files: Mapping[str, FileContent], **options: Any) -> RunResult:
+        """Runs the file ``entry_path`` from ``files`` (added to the session's files). Options as in ``run``."""
+        return self.run(entry_path=entry_path, files=files, **options)
+
+
+class AsyncSession(_SessionBase):
+    """Session for asyncio: ``async with sb.session() as s: await s.run("x = 1")``. Same semantics
+    as Session; ``tools`` may be coroutine functions. Cancelling the task of a run cancels the run,
+    which leaves the session dead."""
+
+    async def __aenter__(self) -> "AsyncSession":
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.close()
+
+    async def close(self) -> None:
+        """As ``Session.close``, awaitable."""
+        self._finalizer.detach()
+        submit = self._state.submit_close()
+        if submit is None:
+            return
+        try:
+            await request_async(submit, encode_session_close(0, self._state.id))
+        except _GONE:
+            pass
+
+    async def run(
+        self,
+        code: str | None = None,
+        *,
+        entry_path: str | None = None,
+        language: str = "python",
+        files: Mapping[str, FileContent] | None = None,
+        stdin: Union[str, bytes, None] = None,
+        timeout_ms: int | None = None,
+        memory_limit_bytes: int | None = None,
+        max_output_bytes: int | None = None,
+        env: Mapping[str, str] | None = None,
+        argv: Sequence[str] | None = None,
+        on_stdout: Callable[[str], Union[Any, Awaitable[Any]]] | None = None,
+        on_stderr: Callable[[str], Union[Any, Awaitable[Any]]] | None = None,
+        tools: Mapping[str, HostFunction] | None = None,
+    ) -> RunResult:
+        """As ``Session.run``, awaitable."""
+        own, every = self._state.tools_for(tools, allow_async=True)
+        request = build_run_request(code, entry_path, language, files, stdin, argv, env, timeout_ms, memory_limit_bytes, max_output_bytes, on_stdout, on_stderr, own)
+        return await run_async(
+            self._state.submit_run, request, tools=every, max_request_bytes=self._state.core.max_request_bytes, on_stdout=on_stdout, on_stderr=on_stderr
+        )
+
+    async def run_fs(self, entry_path: str, files: Mapping[str, FileContent], **options: Any) -> RunResult:
+        """As ``Session.run_fs``, awaitable."""
+        return await self.run(entry_path=entry_path, files=files, **options)
+
+
+class AsyncSessionOpening:
+    """What ``AsyncSandbox.session()`` returns: await it for an AsyncSession, or use it in
+    ``async with``, which closes the session on the way out."""
+
+    def __init__(self, open: Callable[[], Awaitable[AsyncSession]]) -> None:
+        self._open = open
+        self._session: AsyncSession | None = None
+
+    def __await__(self) -> Generator[Any, None, AsyncSession]:
+        return self._open().__await__()
+
+    async def __aenter__(self) -> AsyncSession:
+        self._session = await self._open()
+        return self._session
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        if self._session is not None:
+            await self._session.close()
