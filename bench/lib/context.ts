@@ -60,7 +60,7 @@ export const QUICK: Counts = {
   latencyFast: 10,
   latencyWasmbox: 5,
   latencyPerRun: 1,
-  throughputRequests: 32,
+  throughputRequests: 16,
   concurrency: 16,
   cold: 2,
   coldNaive: 1,
@@ -68,8 +68,8 @@ export const QUICK: Counts = {
   flagReps: 1,
   flagWorkloads: ["fib"],
   idlePool: 2,
-  hostRuns: 20,
-  hostWarmup: 5,
+  hostRuns: 10,
+  hostWarmup: 3,
 };
 
 export interface NativePython {
