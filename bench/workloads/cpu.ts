@@ -22,7 +22,7 @@ import { CPU_WORKLOADS, parseTimed, sameCheck, timedSource, type CpuWorkload } f
 
 /** V8 flag variants for a Deno + Pyodide process. The first is the default, the comparison point. */
 export const V8_VARIANTS: { label: string; flags: string[]; why: string }[] = [
-  { label: "default flags", flags: [], why: "what wasmbox's executors run with today" },
+  { label: "default flags", flags: [], why: "V8's defaults: Liftoff, then TurboFan for hot functions (wasmbox with wasmTierUp: true)" },
   { label: "--liftoff-only", flags: ["--liftoff-only"], why: "baseline compiler only, never optimise" },
   { label: "--no-wasm-tier-up", flags: ["--no-wasm-tier-up"], why: "Liftoff code is never replaced by TurboFan" },
   { label: "--no-liftoff", flags: ["--no-liftoff"], why: "TurboFan only: optimised code from the first call" },
@@ -104,7 +104,8 @@ export async function cpuWorkload(ctx: BenchContext): Promise<Section> {
     } else if (supported) {
       for (const variant of V8_VARIANTS) {
         const label = `wasmbox library, ${variant.label}`;
-        const lib = await attempt(section, log, label, "cpu", () => WasmboxLibrary.create(0, { v8Flags: variant.flags }));
+        // wasmTierUp: true so nothing is added to the variant's flags (wasmbox's default adds --liftoff-only).
+        const lib = await attempt(section, log, label, "cpu", () => WasmboxLibrary.create(0, { wasmTierUp: true, v8Flags: variant.flags }));
         if (!lib) continue;
         closers.push(() => lib.close());
         const stats = { startAndRun: [] as number[], durations: [] as number[] };
@@ -116,10 +117,10 @@ export async function cpuWorkload(ctx: BenchContext): Promise<Section> {
             stats.durations.push(run.durationMs);
           }
         });
-        if (variant.flags.length === 0) continue; // the default is the "wasmbox library" peer above
+        // (the "wasmbox library" peer above is wasmbox's own default: --liftoff-only)
         peers.push({
           label,
-          note: `Sandbox.create({ v8Flags: ${JSON.stringify(variant.flags)} }), fresh executor per sample: ${variant.why}`,
+          note: `Sandbox.create({ wasmTierUp: true, v8Flags: ${JSON.stringify(variant.flags)} }), fresh executor per sample: ${variant.why}`,
           workloads: flagWorkloads,
           results: new Map(),
           measure: async (w) => {
