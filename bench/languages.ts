@@ -13,7 +13,7 @@
  */
 import { createRequire } from "node:module";
 import { performance } from "node:perf_hooks";
-import { listLanguages } from "../dist/cli/languages-command.js";
+import { listLanguages } from "../dist/index.js";
 import { Sandbox, type RunRequest } from "../dist/index.js";
 
 const HELLO: Record<string, RunRequest> = {

@@ -40,6 +40,7 @@ import { cpuWorkload } from "./workloads/cpu.js";
 import { latencyWorkload } from "./workloads/latency.js";
 import { memoryWorkload } from "./workloads/memory.js";
 import { throughputWorkload } from "./workloads/throughput.js";
+import { languagesWorkload } from "./workloads/languages.js";
 
 const SECTIONS: { key: string; peers: string[]; run: (ctx: BenchContext) => Promise<Section> }[] = [
   { key: "latency", peers: ["native", "wasmbox-lib", "wasmbox-stdio", "pyodide-node", "pyodide-deno", "handrolled", "monty", "mcp-run-python", "langchain-sandbox"], run: latencyWorkload },
@@ -47,6 +48,7 @@ const SECTIONS: { key: string; peers: string[]; run: (ctx: BenchContext) => Prom
   { key: "cold", peers: ["native", "wasmbox-cli", "pyodide-node", "pyodide-deno"], run: coldWorkload },
   { key: "cpu", peers: ["native", "wasmbox-lib", "v8-flags", "pyodide-deno", "pyodide-node", "monty"], run: cpuWorkload },
   { key: "memory", peers: ["native", "wasmbox-lib", "handrolled"], run: memoryWorkload },
+  { key: "languages", peers: ["wasmbox-languages"], run: languagesWorkload },
 ];
 
 interface Options {

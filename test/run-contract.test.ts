@@ -677,7 +677,7 @@ describe("invalid requests", () => {
 
   test("an unsupported language rejects with WasmboxError UNSUPPORTED_LANGUAGE", async () => {
     await assert.rejects(
-      sandbox.run({ code: "puts 1", language: "ruby" } as unknown as RunRequest),
+      sandbox.run({ code: "DISPLAY 1", language: "cobol" } as unknown as RunRequest),
       rejectsWith("UNSUPPORTED_LANGUAGE"),
     );
   });

@@ -179,7 +179,7 @@ describe("normalizeRunRequest", () => {
   });
 
   test("normalizeRunRequest() refuses an unsupported language with UNSUPPORTED_LANGUAGE", () => {
-    for (const language of ["ruby", "Python", "", 5]) {
+    for (const language of ["cobol", "Python", "", 5]) {
       assert.throws(
         () => normalizeRunRequest({ code: "1", language }),
         withCode("UNSUPPORTED_LANGUAGE"),
