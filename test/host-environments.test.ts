@@ -54,3 +54,27 @@ describe("without bubblewrap", () => {
     assert.equal(r.stdout, "NotCapable\n");
   });
 });
+
+describe("serve --stdio under Deno", () => {
+  it("answers a run in flight as cancelled and exits on SIGTERM", async () => {
+    const { spawn } = await import("node:child_process");
+    const child = spawn(denoBinary(), ["run", "-A", BIN, "serve", "--stdio", "--pool", "1"], {
+      env: { ...process.env, WASMBOX_PYODIDE_DIR: pyodideDir() },
+      stdio: ["pipe", "pipe", "ignore"],
+    });
+    const closed = new Promise<number | null>((resolve) => child.on("close", resolve));
+    let out = "";
+    const started = new Promise<void>((resolve) =>
+      child.stdout.on("data", (d: Buffer) => {
+        out += d;
+        if (out.includes('"event":"stdout"')) resolve();
+      }),
+    );
+    child.stdin.write(JSON.stringify({ id: 1, stream: true, code: "print('up', flush=True)\nwhile True: pass" }) + "\n");
+    await started;
+    child.kill("SIGTERM");
+    assert.equal(await closed, 0);
+    const result = out.trim().split("\n").map((l) => JSON.parse(l)).find((l) => l.id === 1 && !l.event);
+    assert.equal(result?.status, "cancelled");
+  });
+});

@@ -239,6 +239,8 @@ describe("sessions and host functions over serve --stdio", () => {
     assert.equal(((await reply("r5")).error as { code: string }).code, "SESSION_NOT_FOUND");
     send({ id: "r6", callId: "c999", result: 1 });
     assert.equal(((await reply("r6")).error as { code: string }).code, "INVALID_REQUEST");
+    send({ id: "bad-tools", op: "session.open", tools: ["bad-name"] });
+    assert.equal(((await reply("bad-tools")).error as { code: string }).code, "INVALID_REQUEST");
     child.stdin.end();
     await new Promise((r) => child.on("close", r));
   });

@@ -117,11 +117,6 @@ def test_a_host_stopped_by_sigterm_answers_runs_in_flight_with_status_cancelled(
         assert sb.run("'a new host'").value == "a new host" and sb.host_pid != host
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="host: under Deno, process.stdin.destroy() does not end `for await (... of process.stdin)`, so "
-    "serve --stdio (src/cli/serve-stdio.ts, src/cli/main.ts) never returns after SIGTERM; Node exits",
-)
 def test_a_host_stopped_by_sigterm_exits() -> None:
     with Sandbox(pool_size=0) as sb:
         assert sb.run("1").ok

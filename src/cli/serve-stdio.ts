@@ -5,6 +5,7 @@ import type { HostFunction } from "../host/executor-process.js";
 import type { Sandbox } from "../sandbox/sandbox.js";
 import type { Session } from "../sandbox/session.js";
 import { normalizeRunRequest } from "../sandbox/normalize-request.js";
+import { assertToolName } from "../sandbox/run-options.js";
 
 /** Fields of a request line that are protocol, not run fields. */
 const PROTOCOL_FIELDS = ["id", "op", "stream", "tools", "sessionId"] as const;
@@ -162,6 +163,7 @@ export async function serveStdio(sandbox: Sandbox, input: Readable, output: Writ
   const openOp = async (rawId: Id | undefined, fields: Record<string, unknown>) => {
     const id = needId(rawId, "session.open");
     const tools = toolNames(fields.tools);
+    for (const name of tools) assertToolName(name);
     for (const key of Object.keys(fields)) {
       if (!["id", "op", "tools", "idleTimeoutMs", "maxLifetimeMs"].includes(key)) {
         throw new WasmboxError("INVALID_REQUEST", `unknown field ${JSON.stringify(key)} for session.open`);
@@ -188,6 +190,7 @@ export async function serveStdio(sandbox: Sandbox, input: Readable, output: Writ
       throw new WasmboxError("INVALID_REQUEST", "stream must be a boolean");
     }
     const names = [...(entry?.tools ?? []), ...toolNames(fields.tools)];
+    for (const name of names) assertToolName(name);
     if (names.length > 0) needId(id, "a run with tools");
     const run: Record<string, unknown> = { ...fields };
     for (const key of PROTOCOL_FIELDS) delete run[key];
@@ -228,14 +231,23 @@ export async function serveStdio(sandbox: Sandbox, input: Readable, output: Writ
     void task.finally(() => inFlight.delete(task));
   };
 
+  // Race each read against the abort: on Deno, destroying stdin does not end a pending read.
+  const aborted = new Promise<IteratorReturnResult<undefined>>((resolve) => {
+    if (options.signal?.aborted) resolve({ done: true, value: undefined });
+    options.signal?.addEventListener("abort", () => resolve({ done: true, value: undefined }), { once: true });
+  });
+  const events = jsonLines(input, maxRequestBytes);
   try {
-    for await (const event of jsonLines(input, maxRequestBytes)) {
+    for (;;) {
+      const next = await Promise.race([events.next(), aborted]);
+      if (next.done) break;
+      const event = next.value;
       if (event.kind === "too-large") {
         replyError(event.id, "REQUEST_TOO_LARGE", `request line is larger than ${maxRequestBytes} bytes`);
       } else if (event.line.trim()) {
         track(event.line);
       }
-      if (shuttingDown || options.signal?.aborted) break;
+      if (shuttingDown) break;
     }
   } catch (error) {
     if (!options.signal?.aborted) throw error; // destroyed by the abort above: nothing more to read

@@ -17,12 +17,19 @@ export interface RunOptions {
 
 const TOOL_NAME = /^[A-Za-z_][A-Za-z0-9_]{0,63}$/;
 
+/** Throws TypeError unless `name` can be a host function: a Python identifier not starting with "__". */
+export function assertToolName(name: string): void {
+  if (!TOOL_NAME.test(name) || name.startsWith("__")) {
+    throw new TypeError(`host function name ${JSON.stringify(name)} must be a Python identifier not starting with "__"`);
+  }
+}
+
 /** Checks host function names and values; returns a null-prototype copy so no inherited name is callable. */
 export function validateTools(tools: Readonly<Record<string, HostFunction>> | undefined): Record<string, HostFunction> {
   const out: Record<string, HostFunction> = Object.create(null);
   if (!tools) return out;
   for (const [name, fn] of Object.entries(tools)) {
-    if (!TOOL_NAME.test(name) || name.startsWith("__")) throw new TypeError(`host function name ${JSON.stringify(name)} must be a Python identifier not starting with "__"`);
+    assertToolName(name);
     if (typeof fn !== "function") throw new TypeError(`host function ${name} must be a function`);
     out[name] = fn;
   }
