@@ -1,6 +1,7 @@
 /** Process helpers: timed spawns and reading /proc (Linux) for resident memory and CPU time. */
 import { spawn, type SpawnOptions } from "node:child_process";
-import { readFileSync, readdirSync } from "node:fs";
+import { readFileSync } from "node:fs";
+import { processTree } from "../../dist/host/process-memory.js";
 
 const PAGE_BYTES = 4096;
 export const MIB = 1024 * 1024;
@@ -71,31 +72,9 @@ export function firstErrorLine(text: string, max = 300): string {
   return line.length > max ? line.slice(0, max) + "…" : line;
 }
 
-/** Pids of `pid`'s descendants (not `pid` itself), from /proc/<pid>/task/<tid>/children. */
+/** Pids of `pid`'s descendants (not `pid` itself), as wasmbox's own watchdog finds them in /proc. */
 export function descendants(pid: number): number[] {
-  const out: number[] = [];
-  const pending = [pid];
-  while (pending.length > 0) {
-    const current = pending.pop()!;
-    let tasks: string[];
-    try {
-      tasks = readdirSync(`/proc/${current}/task`);
-    } catch {
-      continue;
-    }
-    for (const task of tasks) {
-      try {
-        const children = readFileSync(`/proc/${current}/task/${task}/children`, "utf8").trim();
-        for (const child of children ? children.split(/\s+/) : []) {
-          out.push(Number(child));
-          pending.push(Number(child));
-        }
-      } catch {
-        // the task ended while we looked
-      }
-    }
-  }
-  return out;
+  return processTree(pid).slice(1);
 }
 
 export function comm(pid: number): string | null {

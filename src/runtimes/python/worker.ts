@@ -6,6 +6,7 @@
  */
 import type { WorkerFiles, WorkerInit, WorkerMessage, WorkerRun } from "../worker-protocol.js";
 import { ringWriter } from "../output-ring.js";
+import { setGrowCap } from "../memory-cap.js";
 import { CALL_INTERRUPTED, CALL_WAITING, HOST_CALL_DATA_OFFSET } from "./host-call-layout.js";
 import { GUEST_MODULE_SOURCE, PRELOADED_MODULES, RUNNER_SOURCE } from "./runner-source.js";
 
@@ -16,20 +17,6 @@ declare const self: {
 
 // deno-lint-ignore no-explicit-any
 type Pyodide = any;
-
-const WASM_PAGE_BYTES = 65536;
-
-// The wasm heap cap. Emscripten grows memory through Memory.prototype.grow and turns a throw into
-// a failed malloc, which Python raises as MemoryError, a limit the guest can catch and survive.
-// Guest JS could undo this patch; the host's resident-memory watchdog is the wall behind it.
-let memoryCapBytes = Number.POSITIVE_INFINITY;
-const originalGrow = WebAssembly.Memory.prototype.grow;
-WebAssembly.Memory.prototype.grow = function grow(this: WebAssembly.Memory, deltaPages: number): number {
-  if (this.buffer.byteLength + deltaPages * WASM_PAGE_BYTES > memoryCapBytes) {
-    throw new RangeError("wasmbox: memory limit reached");
-  }
-  return originalGrow.call(this, deltaPages);
-};
 
 let pyodide: Pyodide | null = null;
 let callState: Int32Array;
@@ -212,7 +199,7 @@ function warmUp(): void {
     }
   } finally {
     writeOutput = write;
-    memoryCapBytes = Number.POSITIVE_INFINITY;
+    setGrowCap(Number.POSITIVE_INFINITY);
   }
 }
 
@@ -222,7 +209,7 @@ function run(message: WorkerRun): void {
 
 function execute(message: WorkerRun) {
   if (exited) throw new Error("the interpreter exited (os._exit) in an earlier call");
-  memoryCapBytes = message.memoryLimitBytes;
+  setGrowCap(message.memoryLimitBytes);
   stdinBytes = message.stdin;
   stdinOffset = 0;
   writeFiles(message.files);

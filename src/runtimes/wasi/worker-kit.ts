@@ -6,6 +6,10 @@
  */
 import { changedFiles, MemFs } from "../../vfs/wasi-memfs.js";
 import type { WorkerFiles, WorkerInit, WorkerMessage, WorkerRun } from "../worker-protocol.js";
+import { setGrowCap } from "../memory-cap.js";
+import { ringWriter } from "../output-ring.js";
+
+export { setGrowCap };
 
 declare const self: {
   onmessage: ((event: MessageEvent) => void) | null;
@@ -34,7 +38,7 @@ export interface RunContext {
   run: WorkerRun;
   /** /sandbox holds the run's input files (and, in a session, what earlier runs left); /tmp is empty. */
   fs: MemFs;
-  /** Sends guest output on (the kit posts it to the main isolate, which relays and signs it). */
+  /** Sends guest output on (through the output ring to the main isolate, which frames and signs it). */
   write(fd: 1 | 2, bytes: Uint8Array): void;
   /** True once the host asked the run to stop (timeout). */
   interrupted(): boolean;
@@ -46,28 +50,6 @@ export interface RuntimeAdapter {
   /** Loads and compiles the runtime once per executor, before it reports ready. */
   load(args: string[]): Promise<void>;
   run(context: RunContext): RunOutcome | Promise<RunOutcome>;
-}
-
-const WASM_PAGE_BYTES = 65536;
-let growCapBytes = Number.POSITIVE_INFINITY;
-const originalGrow = WebAssembly.Memory.prototype.grow;
-/**
- * Emscripten-built runtimes (QuickJS, sql.js, Lua) grow their heap through Memory.prototype.grow:
- * refusing past the cap makes their malloc fail, which they report as out-of-memory. Modules that
- * grow with the memory.grow instruction get an imported memory with a maximum instead
- * (vfs/wasi-memory.ts). Guest JS could undo this patch; the host's resident-memory watchdog is the
- * wall behind it.
- */
-WebAssembly.Memory.prototype.grow = function grow(this: WebAssembly.Memory, deltaPages: number): number {
-  if (this.buffer.byteLength + deltaPages * WASM_PAGE_BYTES > growCapBytes) {
-    throw new RangeError("wasmbox: memory limit reached");
-  }
-  return originalGrow.call(this, deltaPages);
-};
-
-/** Sets the cap the Memory.prototype.grow patch enforces (bytes of one memory). */
-export function setGrowCap(bytes: number): void {
-  growCapBytes = bytes;
 }
 
 function post(message: unknown, transfer: Transferable[] = []): void {
@@ -83,10 +65,12 @@ function describe(error: unknown): string {
 export function serveRuntime(adapter: RuntimeAdapter): void {
   let interruptCell: Int32Array<ArrayBufferLike> = new Int32Array(4);
   let fs: MemFs | null = null;
+  let writeOutput: (fd: 1 | 2, bytes: Uint8Array) => boolean = () => false;
 
   async function init(message: WorkerInit): Promise<void> {
     if (message.makeSnapshot) throw new Error("this runtime makes no snapshot");
     interruptCell = new Int32Array(message.interrupt);
+    writeOutput = ringWriter(message.output);
     await adapter.load(message.args);
     post({ t: "ready" });
   }
@@ -105,9 +89,7 @@ export function serveRuntime(adapter: RuntimeAdapter): void {
       run: message,
       fs,
       write(fd, bytes) {
-        if (bytes.length === 0) return;
-        const data = bytes.slice();
-        post({ t: "out", fd, data }, [data.buffer]);
+        if (bytes.length > 0) writeOutput(fd, bytes);
       },
       interrupted: () => Atomics.load(cell, 0) === 2,
       interruptCell: cell,
