@@ -1,7 +1,6 @@
 import { StdioServerTransport } from "@modelcontextprotocol/sdk/server/stdio.js";
-import { packageVersion, shutdownSignal } from "../http/http-command.js";
-import { parseServerArgs, ServerUsageError, type ServerArgs } from "../http/server-args.js";
-import { Sandbox } from "../sandbox/sandbox.js";
+import { packageVersion, runServerCommand, serveUntilSignal } from "../http/server-command.js";
+import type { Sandbox } from "../sandbox/sandbox.js";
 import { startMcpHttpServer } from "./mcp-http.js";
 import { createMcpServer } from "./mcp-server.js";
 
@@ -13,46 +12,19 @@ import { createMcpServer } from "./mcp-server.js";
  * `wasmbox mcp --http PORT [--host ADDR] [--token T] [--max-body-bytes N] [--grace T] ...`: the
  * streamable HTTP transport at http://HOST:PORT/mcp; prints `wasmbox: MCP endpoint URL` on stderr.
  */
-export async function mcpCommand(args: string[]): Promise<number> {
-  let options: ServerArgs;
-  try {
-    options = parseServerArgs(args, [
-      "--http", "--host", "--token", "--max-body-bytes", "--max-concurrency", "--pool", "--grace", "--os-sandbox",
-    ]);
-  } catch (error) {
-    if (!(error instanceof ServerUsageError)) throw error;
-    process.stderr.write(`wasmbox: ${error.message} (see wasmbox --help)\n`);
-    return 2;
-  }
-  const signals = shutdownSignal();
-  try {
-    const sandbox = await Sandbox.create({
-      poolSize: options.poolSize,
-      maxConcurrency: options.maxConcurrency,
-      osSandbox: options.osSandbox,
+export function mcpCommand(args: string[]): Promise<number> {
+  const flags = ["--http", "--host", "--token", "--max-body-bytes", "--max-concurrency", "--pool", "--grace", "--os-sandbox"] as const;
+  return runServerCommand(args, flags, async (sandbox, options, stop) => {
+    if (options.port === undefined) return serveStdio(sandbox, stop);
+    const server = await startMcpHttpServer(sandbox, {
+      port: options.port,
+      host: options.host,
+      token: options.token,
+      maxBodyBytes: options.maxBodyBytes,
+      version: packageVersion(),
     });
-    try {
-      if (options.port === undefined) await serveStdio(sandbox, signals.received);
-      else {
-        const server = await startMcpHttpServer(sandbox, {
-          port: options.port,
-          host: options.host,
-          token: options.token,
-          maxBodyBytes: options.maxBodyBytes,
-          version: packageVersion(),
-        });
-        process.stderr.write(`wasmbox: MCP endpoint ${server.url}${options.token ? " (bearer token required)" : ""}\n`);
-        const signal = await signals.received;
-        process.stderr.write(`wasmbox: ${signal}: draining (grace ${options.graceMs} ms)\n`);
-        await server.close({ graceMs: options.graceMs });
-      }
-    } finally {
-      await sandbox.close();
-    }
-  } finally {
-    signals.dispose();
-  }
-  return 0;
+    await serveUntilSignal(server, "MCP endpoint", options, stop);
+  });
 }
 
 async function serveStdio(sandbox: Sandbox, signal: Promise<unknown>): Promise<void> {
