@@ -1,5 +1,4 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
-import type { AddressInfo, Socket } from "node:net";
 import { WasmboxError } from "../core/errors.js";
 import type { RunRequest } from "../core/request.js";
 import type { RunResult } from "../core/result.js";
@@ -12,6 +11,7 @@ import { openApiDocument } from "./openapi.js";
 import { DEFAULT_MAX_BODY_BYTES, readBody } from "./read-body.js";
 import { bearerMatches, hostHeaderAllowed, isLoopbackHost } from "./request-guard.js";
 import { parseSessionOptions } from "./session-options.js";
+import { listen } from "./listen.js";
 
 /** Default number of runs that may wait for a slot beyond the running ones before requests get 429. */
 export const DEFAULT_MAX_QUEUE = 64;
@@ -117,7 +117,6 @@ export async function startHttpServer(sandbox: Sandbox, options: HttpServerOptio
   /** Requests doing work (runs, session calls, sessions opening): shutdown waits for them, then aborts them. */
   const work = new Set<{ controller: AbortController; done: Promise<void> }>();
   const sessions = new Map<string, SessionEntry>();
-  const sockets = new Set<Socket>();
 
   const send = (res: ServerResponse, route: string, statusCode: number, body: string, headers: Record<string, string | number>) => {
     metrics.recordResponse(route, statusCode);
@@ -398,19 +397,7 @@ export async function startHttpServer(sandbox: Sandbox, options: HttpServerOptio
   const server: Server = createServer((req, res) => {
     void handle(req, res);
   });
-  server.on("connection", (socket: Socket) => {
-    sockets.add(socket);
-    socket.once("close", () => sockets.delete(socket));
-  });
-  await new Promise<void>((resolve, reject) => {
-    server.once("error", reject);
-    server.listen(options.port ?? 0, host, () => {
-      server.off("error", reject);
-      resolve();
-    });
-  });
-  const address = server.address() as AddressInfo;
-  const urlHost = address.family === "IPv6" || address.address.includes(":") ? `[${address.address}]` : address.address;
+  const { host: boundHost, port: boundPort, origin, sockets } = await listen(server, options.port ?? 0, host);
 
   let closing: Promise<void> | null = null;
   const close = async (graceMs: number) => {
@@ -438,9 +425,9 @@ export async function startHttpServer(sandbox: Sandbox, options: HttpServerOptio
   };
 
   return {
-    host: address.address,
-    port: address.port,
-    url: `http://${urlHost}:${address.port}`,
+    host: boundHost,
+    port: boundPort,
+    url: `${origin}`,
     close(closeOptions = {}) {
       closing ??= close(closeOptions.graceMs ?? DEFAULT_SHUTDOWN_GRACE_MS);
       return closing;

@@ -1,6 +1,5 @@
 import { randomUUID } from "node:crypto";
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
-import type { AddressInfo, Socket } from "node:net";
 import { StreamableHTTPServerTransport } from "@modelcontextprotocol/sdk/server/streamableHttp.js";
 import { isInitializeRequest } from "@modelcontextprotocol/sdk/types.js";
 import { DEFAULT_SHUTDOWN_GRACE_MS } from "../http/http-server.js";
@@ -8,6 +7,7 @@ import { DEFAULT_MAX_BODY_BYTES, readBody } from "../http/read-body.js";
 import { bearerMatches, hostHeaderAllowed, isLoopbackHost } from "../http/request-guard.js";
 import type { Sandbox } from "../sandbox/sandbox.js";
 import { createMcpServer, type WasmboxMcpServer } from "./mcp-server.js";
+import { listen } from "../http/listen.js";
 
 /** Default time an MCP session may stay unused before it is reaped with its state. */
 export const DEFAULT_SESSION_IDLE_MS = 30 * 60 * 1000;
@@ -83,7 +83,6 @@ export async function startMcpHttpServer(sandbox: Sandbox, options: McpHttpServe
   /** Sessions initializing: counted against maxSessions before they have an id. */
   let opening = 0;
   const inFlight = new Set<Promise<void>>();
-  const sockets = new Set<Socket>();
   let draining = false;
 
   const endSession = (id: string) => {
@@ -187,19 +186,7 @@ export async function startMcpHttpServer(sandbox: Sandbox, options: McpHttpServe
     inFlight.add(task);
     void task.finally(() => inFlight.delete(task));
   });
-  server.on("connection", (socket: Socket) => {
-    sockets.add(socket);
-    socket.once("close", () => sockets.delete(socket));
-  });
-  await new Promise<void>((resolve, reject) => {
-    server.once("error", reject);
-    server.listen(options.port ?? 0, host, () => {
-      server.off("error", reject);
-      resolve();
-    });
-  });
-  const address = server.address() as AddressInfo;
-  const urlHost = address.address.includes(":") ? `[${address.address}]` : address.address;
+  const { host: boundHost, port: boundPort, origin, sockets } = await listen(server, options.port ?? 0, host);
 
   const reaper = setInterval(() => {
     const now = Date.now();
@@ -226,9 +213,9 @@ export async function startMcpHttpServer(sandbox: Sandbox, options: McpHttpServe
   };
 
   return {
-    host: address.address,
-    port: address.port,
-    url: `http://${urlHost}:${address.port}/mcp`,
+    host: boundHost,
+    port: boundPort,
+    url: `${origin}/mcp`,
     get sessionCount() {
       return sessions.size;
     },
