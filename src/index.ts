@@ -1,4 +1,4 @@
-export { Sandbox, run, type SandboxOptions, type SandboxStats, type RunOptions } from "./sandbox/sandbox.js";
+export { Sandbox, run, type SandboxOptions, type SandboxStats, type RunOptions, type Isolation } from "./sandbox/sandbox.js";
 export { Session, type SessionOptions, type SessionState } from "./sandbox/session.js";
 export { listLanguages, type LanguageInfo } from "./sandbox/languages.js";
 export type { HostFunction, FileEntry } from "./host/executor-process.js";

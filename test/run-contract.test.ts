@@ -564,6 +564,13 @@ describe("cancellation", () => {
 });
 
 describe("isolation and concurrency", () => {
+  test("each run's random generator is seeded afresh, not from the snapshot", async () => {
+    const draw = { code: "import random\nrandom.random()" };
+    const [a, b] = [await runPy(draw), await runPy(draw)];
+    assert.equal(typeof a.value, "number");
+    assert.notEqual(a.value, b.value);
+  });
+
   test("six concurrent runs with maxConcurrency 2 each get their own correct result", async () => {
     const ids = [0, 1, 2, 3, 4, 5];
     const results = await Promise.all(

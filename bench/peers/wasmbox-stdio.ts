@@ -11,8 +11,9 @@ export class WasmboxStdio {
     readonly poolSize: number,
   ) {}
 
-  static start(ctx: BenchContext, poolSize = 2): WasmboxStdio {
-    const client = new JsonLinesClient(ctx.node, [join(REPO_DIR, "dist", "cli", "bin.js"), "serve", "--stdio", "--pool", String(poolSize)], { cwd: REPO_DIR });
+  static start(ctx: BenchContext, poolSize = 2, extraArgs: string[] = []): WasmboxStdio {
+    const args = [join(REPO_DIR, "dist", "cli", "bin.js"), "serve", "--stdio", "--pool", String(poolSize), ...extraArgs];
+    const client = new JsonLinesClient(ctx.node, args, { cwd: REPO_DIR });
     return new WasmboxStdio(client, poolSize);
   }
 

@@ -24,18 +24,27 @@ export async function throughputWorkload(ctx: BenchContext): Promise<Section> {
   }
   const ratio = (rate: number) => (baseRate ? baseRate / rate : null);
 
-  if (wants(ctx, W, "wasmbox-stdio")) {
-    const server = WasmboxStdio.start(ctx, 2);
+  const modes = [
+    { label: "wasmbox serve --stdio", args: [], note: "defaults: pool 2, maxConcurrency max(2, cores); one fresh executor process per run" },
+    {
+      label: "wasmbox serve --stdio --isolation interpreter",
+      args: ["--isolation", "interpreter"],
+      note: "pool 2; executors serve many runs, each from the restored warm interpreter (one trust domain)",
+    },
+  ];
+  for (const mode of modes) {
+    if (!wants(ctx, W, "wasmbox-stdio")) break;
+    const server = WasmboxStdio.start(ctx, 2, mode.args);
     try {
-      const result = await attempt(section, log, "wasmbox serve --stdio", W, async () => {
+      const result = await attempt(section, log, mode.label, W, async () => {
         await server.warm();
         return jsonLinesThroughput(() => server.run("print(1)"), counts.throughputRequests, counts.concurrency);
       });
       if (result) {
         section.rows.push(
-          valueRow(W, "wasmbox serve --stdio", "runs/s", result.runsPerSecond, ratio(result.runsPerSecond), {
+          valueRow(W, mode.label, "runs/s", result.runsPerSecond, ratio(result.runsPerSecond), {
             latency: result.samples,
-            note: "defaults: pool 2, maxConcurrency max(2, cores); one fresh executor per run; p50/p95/p99 = per-request latency under load",
+            note: `${mode.note}; p50/p95/p99 = per-request latency under load`,
           }),
         );
       }

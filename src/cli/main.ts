@@ -9,14 +9,14 @@ import { DEFAULT_MAX_OUTPUT_BYTES, DEFAULT_MEMORY_LIMIT_BYTES, DEFAULT_TIMEOUT_M
 import { LANGUAGES, type Language, type RunRequest } from "../core/request.js";
 import { CLI_EXIT_CODES, fileBytes, type RunResult } from "../core/result.js";
 import type { OsSandboxMode } from "../host/executor-launch.js";
-import { Sandbox } from "../sandbox/sandbox.js";
+import { Sandbox, type Isolation } from "../sandbox/sandbox.js";
 import { containedHostPath, normalizeSandboxPath } from "../vfs/sandbox-path.js";
 import { languageForFile } from "./languages-command.js";
 import { parseDurationMs, parseSizeBytes } from "./parse-units.js";
 import { serveStdio } from "./serve-stdio.js";
 
 const USAGE = `usage: wasmbox run [options] (FILE | -c CODE | -) [-- ARG...]
-       wasmbox serve --stdio [--max-request-bytes N] [--pool N]
+       wasmbox serve --stdio [--max-request-bytes N] [--pool N] [--isolation MODE]
        wasmbox serve --http PORT [server options]
        wasmbox mcp [--http PORT] [server options]
        wasmbox languages [--json]
@@ -46,6 +46,9 @@ server options (serve --http, mcp):
   --max-queue N         runs waiting beyond the running ones before 429 (serve --http; default 64)
   --max-concurrency N   runs at once (default: CPU cores, at least 2)
   --pool N              executors kept warm (default 2)
+  --isolation MODE      process (default): a fresh executor process per run, for callers who
+                        distrust each other; interpreter: executors serve many runs, each from a
+                        restored pristine interpreter (much faster; one trust domain: see README)
   --grace T             on SIGTERM/SIGINT, time runs get to finish (default 10s)
   --os-sandbox MODE     as for run`;
 
@@ -245,9 +248,15 @@ async function serveCommand(args: string[]): Promise<number> {
   let maxRequestBytes: number | undefined;
   let poolSize: number | undefined;
   let osSandbox: OsSandboxMode = "auto";
+  let isolation: Isolation = "process";
   for (let i = 0; i < args.length; i++) {
     const arg = args[i]!;
     if (arg === "--stdio") stdio = true;
+    else if (arg === "--isolation") {
+      const mode = takeValue(args, i++, arg);
+      if (mode !== "process" && mode !== "interpreter") throw new UsageError("--isolation: use process or interpreter");
+      isolation = mode;
+    }
     else if (arg === "--max-request-bytes") {
       const bytes = parseSizeBytes(takeValue(args, i++, arg), "b");
       if (!bytes) throw new UsageError("--max-request-bytes: cannot read a size");
@@ -262,7 +271,7 @@ async function serveCommand(args: string[]): Promise<number> {
     } else throw new UsageError(`unknown option ${arg}`);
   }
   if (!stdio) throw new UsageError("serve needs --stdio");
-  const sandbox = await Sandbox.create({ poolSize, osSandbox });
+  const sandbox = await Sandbox.create({ poolSize, osSandbox, isolation });
   // SIGTERM, SIGINT, or the parent going away (a client killed outright cannot send shutdown):
   // cancel what is running and exit, leaving no executor behind.
   const stop = new AbortController();

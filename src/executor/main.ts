@@ -238,6 +238,9 @@ worker.onmessage = (event: MessageEvent) => {
         .then(() => Deno.exit(0), (error) => fail(`cannot write snapshot: ${error}`));
       return;
     }
+    case "retire":
+      void send({ t: "retire", reason: String(message.reason).slice(0, 1000) });
+      return;
     case "fatal":
       return void fail(String(message.message));
     default:
@@ -252,6 +255,7 @@ const workerInit: WorkerInit = {
   interrupt,
   calls,
   output: outputRing,
+  keepPristine: init.keepPristine === true,
 };
 worker.postMessage(workerInit);
 
@@ -261,6 +265,7 @@ function toWorkerRun(message: RunMessage): WorkerRun {
     files: message.files.map(([path, b64]) => [path, Uint8Array.fromBase64(b64)] as [string, Uint8Array]),
     stdin: Uint8Array.fromBase64(message.stdin),
     keepState: message.keepState === true,
+    reset: message.reset === true,
     tools: Array.isArray(message.tools) ? message.tools.filter((n) => typeof n === "string") : [],
   };
 }
@@ -279,6 +284,12 @@ for await (const line of input) {
     message = await fail("host sent a line that is not JSON");
   }
   if (message.t === "run") {
+    // Output written after the previous run's result (a timer in a session) belongs to no run.
+    try {
+      drainRing(outputRing);
+    } catch {
+      // a corrupt ring is reported by the next flush
+    }
     Atomics.store(interruptFlag, 0, 0);
     runOutputBytes = 0;
     runMaxOutputBytes = message.maxOutputBytes;

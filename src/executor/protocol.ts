@@ -14,6 +14,8 @@ export interface InitMessage {
   t: "init";
   /** 32 random bytes as hex: the HMAC key for this executor's frames. */
   key: string;
+  /** Keep the warm state so runs sent with `reset` can be followed by a reset to it. */
+  keepPristine?: boolean;
 }
 
 /** A run as it travels on the wire: the worker's run with bytes as base64. */
@@ -60,4 +62,6 @@ export type ExecutorFrame =
   | { seq: number; t: "call"; callId: number; name: string; args: string }
   | { seq: number; t: "fs-reply"; rid: number; ok: boolean; entries?: { path: string; size: number }[]; data?: string; error?: string }
   | { seq: number; t: "snapshot-done"; bytes: number }
+  /** After a run with `reset`: the state cannot be restored; the host discards this executor. */
+  | { seq: number; t: "retire"; reason: string }
   | { seq: number; t: "fatal"; message: string };

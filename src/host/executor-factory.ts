@@ -82,8 +82,19 @@ export class ExecutorFactory {
     return task;
   }
 
-  /** Starts one executor for `language` and resolves when it is ready for a run. */
-  async start(language: Language, signal?: AbortSignal): Promise<ExecutorProcess> {
+  /** Whether executors of `language` can restore their warm state between runs ("interpreter" isolation). */
+  resettable(language: Language): boolean {
+    return runtimeFor(language)?.resettable === true;
+  }
+
+  /** Executors started so far (each is a process), for stats. */
+  startedCount = 0;
+
+  /**
+   * Starts one executor for `language` and resolves when it is ready for a run. `keepPristine`:
+   * it keeps its warm state, so runs may be followed by a reset to it (resettable languages only).
+   */
+  async start(language: Language, options: { signal?: AbortSignal; keepPristine?: boolean } = {}): Promise<ExecutorProcess> {
     let runtime = await this.prepare(language);
     if (runtime.readable.some((path) => !existsSync(path))) {
       // Another process pruned or replaced an artefact (e.g. an old snapshot): prepare it again.
@@ -95,6 +106,11 @@ export class ExecutorFactory {
       { ...this.base, readable: [...this.base.readable, ...runtime.readable] },
       { bwrap: this.bwrap, heapLimitBytes: this.heapLimitBytes, mode: "serve", extra: [definition.runtime, ...runtime.args], v8Flags: this.v8Flags },
     );
-    return ExecutorProcess.start(launch, { startTimeoutMs: this.startTimeoutMs, signal });
+    this.startedCount++;
+    return ExecutorProcess.start(launch, {
+      startTimeoutMs: this.startTimeoutMs,
+      signal: options.signal,
+      keepPristine: options.keepPristine === true && this.resettable(language),
+    });
   }
 }

@@ -3,6 +3,12 @@ import type { Language } from "../core/request.js";
 import type { ExecutorFactory } from "./executor-factory.js";
 import type { ExecutorProcess } from "./executor-process.js";
 
+/**
+ * Reuse mode: an executor is retired after this many runs, so what a long life leaves outside the
+ * restored state (JS heap fragmentation, V8's compiled-code caches) stays bounded.
+ */
+export const MAX_RUNS_PER_EXECUTOR = 500;
+
 interface Waiter {
   resolve: (executor: ExecutorProcess) => void;
   reject: (error: Error) => void;
@@ -10,21 +16,36 @@ interface Waiter {
 
 /**
  * Keeps `size` executors started ahead of demand, so a run finds an interpreter already loaded.
- * Each executor serves one run and is then discarded; the pool starts a replacement at once.
+ * By default each executor serves one run and is then discarded; the pool starts a replacement at
+ * once. With `reuse` ("interpreter" isolation), an executor lent for a run comes back through
+ * release() once it has restored its warm state, and is only replaced if it cannot.
  */
 export class ExecutorPool {
   private readonly warm: ExecutorProcess[] = [];
+  /** Reuse mode: executors out on a run (or resetting), expected back. */
+  private readonly lent = new Set<ExecutorProcess>();
+  /** Reuse mode: lent executors whose run ended and that are restoring their warm state. */
+  private resetting = 0;
   private readonly waiters: Waiter[] = [];
   private starting = 0;
   private closed = false;
   private failures = 0;
 
+  private readonly reuse: boolean;
+
   constructor(
     private readonly factory: ExecutorFactory,
     private readonly language: Language,
     private readonly size: number,
+    options: { reuse?: boolean } = {},
   ) {
+    this.reuse = options.reuse === true && factory.resettable(language);
     this.refill();
+  }
+
+  /** Whether executors from this pool serve many runs ("interpreter" isolation). */
+  get reusing(): boolean {
+    return this.reuse;
   }
 
   /** Executors that are loaded and idle. */
@@ -36,12 +57,17 @@ export class ExecutorPool {
     return this.starting;
   }
 
-  /** Takes a ready executor, waiting for one to start when none is warm. */
-  acquire(signal?: AbortSignal): Promise<ExecutorProcess> {
+  /**
+   * Takes a ready executor, waiting for one to start when none is warm. `lend`: in reuse mode the
+   * caller gives it back with release() after one run (a session keeps its executor: no `lend`).
+   */
+  acquire(signal?: AbortSignal, options: { lend?: boolean } = {}): Promise<ExecutorProcess> {
     if (this.closed) return Promise.reject(new WasmboxError("SANDBOX_CLOSED", "the sandbox is closed"));
+    const lend = options.lend === true && this.reuse;
     while (this.warm.length > 0) {
       const executor = this.warm.shift()!;
       if (executor.alive) {
+        if (lend) this.lent.add(executor);
         this.refill();
         return Promise.resolve(executor);
       }
@@ -50,6 +76,7 @@ export class ExecutorPool {
       const waiter: Waiter = {
         resolve: (executor) => {
           signal?.removeEventListener("abort", onAbort);
+          if (lend) this.lent.add(executor);
           resolve(executor);
         },
         reject: (error) => {
@@ -68,24 +95,54 @@ export class ExecutorPool {
     });
   }
 
+  /**
+   * Reuse mode: takes back an executor lent for a run. It rejoins the pool once it has restored
+   * its warm state; one that cannot (a limit ended the run, the state could not be restored, it
+   * served MAX_RUNS_PER_EXECUTOR runs) is discarded and replaced.
+   */
+  release(executor: ExecutorProcess): void {
+    if (!this.lent.has(executor)) return;
+    this.resetting++;
+    void executor.whenReusable().then((reusable) => {
+      this.resetting--;
+      this.lent.delete(executor);
+      if (reusable && !this.closed && executor.runsServed < MAX_RUNS_PER_EXECUTOR) this.offer(executor);
+      else executor.kill();
+      this.refill();
+    });
+  }
+
+  /** Hands a ready executor to the first waiter, or keeps it warm. */
+  private offer(executor: ExecutorProcess): void {
+    const waiter = this.waiters.shift();
+    if (waiter) return waiter.resolve(executor);
+    // Reuse mode grows the pool past `size` for a burst of waiters; it shrinks back as they return.
+    if (this.reuse && this.warm.length + this.lent.size >= this.size) return executor.kill();
+    this.warm.push(executor);
+    void executor.exited.then(() => {
+      const index = this.warm.indexOf(executor);
+      if (index >= 0) this.warm.splice(index, 1);
+    });
+  }
+
   private refill(): void {
-    const target = this.size + this.waiters.length;
-    while (!this.closed && this.warm.length + this.starting < target) {
+    let have = this.warm.length + this.starting;
+    let target = this.size + this.waiters.length;
+    if (this.reuse) {
+      // Lent executors count as capacity. Those resetting are back within milliseconds and will
+      // take the first waiters; only waiters beyond them (a burst of long runs) start processes.
+      have += this.lent.size;
+      const running = this.lent.size - this.resetting;
+      target = Math.max(this.size, running + Math.max(0, this.waiters.length - this.resetting));
+    }
+    for (; !this.closed && have < target; have++) {
       this.starting++;
-      this.factory.start(this.language).then(
+      this.factory.start(this.language, { keepPristine: this.reuse }).then(
         (executor) => {
           this.starting--;
           this.failures = 0;
           if (this.closed) return executor.kill();
-          const waiter = this.waiters.shift();
-          if (waiter) waiter.resolve(executor);
-          else {
-            this.warm.push(executor);
-            void executor.exited.then(() => {
-              const index = this.warm.indexOf(executor);
-              if (index >= 0) this.warm.splice(index, 1);
-            });
-          }
+          this.offer(executor);
           this.refill();
         },
         (error: Error) => {

@@ -15,6 +15,13 @@ const MEMORY_POLL_MS = 20;
 /** Resident memory an executor may use beyond its idle baseline and the guest's limit (JS glue, buffers). */
 const MEMORY_SLACK_BYTES = 64 * 1024 * 1024;
 const STDERR_KEEP_BYTES = 16 * 1024;
+/** How long a reused executor may take to restore its warm state after a run. */
+const RESET_TIMEOUT_MS = 5_000;
+/**
+ * Resident memory a reused executor may keep beyond its idle baseline after a reset; past it the
+ * executor is discarded (JS heap a run left behind, grown wasm memory that was zeroed).
+ */
+const REUSE_RESIDENT_SLACK_BYTES = 48 * 1024 * 1024;
 
 export type OutputListener = (fd: 1 | 2, chunk: Uint8Array) => void;
 
@@ -28,6 +35,11 @@ export interface ExecutorRunOptions {
   tools?: Readonly<Record<string, HostFunction>>;
   /** Keep the executor and its interpreter state after the run (a session). */
   keepAlive?: boolean;
+  /**
+   * After a clean end (ok or error), have the executor restore its warm state instead of being
+   * killed; see whenReusable(). Needs an executor started with `keepPristine`.
+   */
+  reuse?: boolean;
 }
 
 export type FileEntry = { path: string; size: number };
@@ -47,6 +59,7 @@ interface ActiveRun {
   onOutput?: OutputListener;
   tools: Readonly<Record<string, HostFunction>>;
   keepAlive: boolean;
+  reuse: boolean;
   /** A guest blocks on each host call, so an honest run has at most one in flight. */
   callInFlight: boolean;
   removeAbort?: () => void;
@@ -57,7 +70,9 @@ type FsReply = { ok: boolean; entries?: FileEntry[]; data?: string; error?: stri
 /**
  * One executor process. It is started and becomes ready (Pyodide loaded). A one-shot run is its
  * only run: it is killed after it, so a run always gets an interpreter that never saw another.
- * A session's executor (`keepAlive`) takes runs one after another and keeps its state.
+ * A session's executor (`keepAlive`) takes runs one after another and keeps its state. A reused
+ * executor (`reuse`, "interpreter" isolation) restores its warm state after each clean run and
+ * reports ready again.
  */
 export class ExecutorProcess {
   readonly pid: number;
@@ -77,10 +92,14 @@ export class ExecutorProcess {
   private pids: number[] = [];
   private readyWaiter: { resolve: () => void; reject: (error: Error) => void } | null = null;
   private snapshotWaiter: { resolve: () => void; reject: (error: Error) => void } | null = null;
+  /** Set between a reused run's result and the executor's next `ready` (true) or its end (false). */
+  private resetting: Promise<boolean> | null = null;
+  /** Runs this executor has taken. */
+  runsServed = 0;
   /** Resolves when the process has exited. */
   readonly exited: Promise<void>;
 
-  private constructor(launch: ExecutorLaunch) {
+  private constructor(launch: ExecutorLaunch, keepPristine: boolean) {
     this.key = randomBytes(32);
     this.cleanupDir = launch.cleanupDir;
     // detached: the executor leads its own process group, so a kill reaches everything it started.
@@ -104,12 +123,12 @@ export class ExecutorProcess {
     });
     // A broken pipe (executor gone) must never crash the host.
     this.child.stdin.on("error", () => {});
-    this.child.stdin.write(JSON.stringify({ t: "init", key: this.key.toString("hex") }) + "\n");
+    this.child.stdin.write(JSON.stringify({ t: "init", key: this.key.toString("hex"), keepPristine }) + "\n");
   }
 
   /** Spawns an executor and waits until its runtime is loaded and it can take a run. */
-  static async start(launch: ExecutorLaunch, options: { startTimeoutMs?: number; signal?: AbortSignal } = {}): Promise<ExecutorProcess> {
-    const executor = new ExecutorProcess(launch);
+  static async start(launch: ExecutorLaunch, options: { startTimeoutMs?: number; signal?: AbortSignal; keepPristine?: boolean } = {}): Promise<ExecutorProcess> {
+    const executor = new ExecutorProcess(launch, options.keepPristine === true);
     await executor.waitFor("ready", options.startTimeoutMs ?? 60_000, options.signal);
     if (canMeasureMemory) {
       executor.pids = processTree(executor.pid);
@@ -120,7 +139,7 @@ export class ExecutorProcess {
 
   /** Spawns an executor in snapshot mode and waits until it has written the snapshot. */
   static async makeSnapshot(launch: ExecutorLaunch, timeoutMs = 120_000): Promise<void> {
-    const executor = new ExecutorProcess(launch);
+    const executor = new ExecutorProcess(launch, false);
     try {
       await executor.waitFor("snapshot", timeoutMs);
     } finally {
@@ -158,6 +177,25 @@ export class ExecutorProcess {
     return residentBytes(this.pids);
   }
 
+  /**
+   * After a run with `reuse`: resolves true once the executor has restored its warm state and can
+   * take another run, false if it was (or is now) discarded instead.
+   */
+  whenReusable(): Promise<boolean> {
+    const resetting = this.resetting ?? Promise.resolve(false);
+    this.resetting = null;
+    return resetting;
+  }
+
+  private withinReuseBudget(): boolean {
+    const resident = canMeasureMemory && this.pids.length > 0 ? this.residentBytes() : null;
+    if (resident !== null && resident > this.baselineBytes + REUSE_RESIDENT_SLACK_BYTES) {
+      this.kill();
+      return false;
+    }
+    return this.alive;
+  }
+
   /** Whether a run is in progress. */
   get busy(): boolean {
     return this.active !== null;
@@ -180,8 +218,10 @@ export class ExecutorProcess {
         onOutput: options.onOutput,
         tools: options.tools ?? {},
         keepAlive: options.keepAlive === true,
+        reuse: options.reuse === true,
         callInFlight: false,
       };
+      this.runsServed++;
       this.active = active;
       // A result frame may be as large as the files a guest can hold in memory, in base64.
       this.maxFrameBytes = Math.ceil(run.memoryLimitBytes * 1.4) + run.maxOutputBytes * 2 + 1024 * 1024;
@@ -222,6 +262,7 @@ export class ExecutorProcess {
         maxOutputBytes: run.maxOutputBytes,
         keepState: active.keepAlive,
         tools: Object.keys(active.tools),
+        reset: active.reuse,
       };
       this.send(message);
     });
@@ -313,6 +354,12 @@ export class ExecutorProcess {
         waiter?.({ ok: frame.ok === true, entries: frame.entries, data: frame.data, error: frame.error });
         return true;
       }
+      case "retire":
+        // The executor could not restore its warm state after a reused run: discard it.
+        this.readyWaiter?.reject(new WasmboxError("EXECUTOR_START_FAILED", `executor retired: ${frame.reason}`));
+        this.readyWaiter = null;
+        this.kill();
+        return false;
       case "fatal":
         return this.fault(`executor failed: ${frame.message}`);
       default:
@@ -441,7 +488,13 @@ export class ExecutorProcess {
     this.active = null;
     for (const timer of active.timers) clearTimeout(timer);
     active.removeAbort?.();
-    if (!active.keepAlive) this.kill();
+    const reusable = active.reuse && outcome !== null && (status === "ok" || status === "error");
+    if (reusable) {
+      this.resetting = this.waitFor("ready", RESET_TIMEOUT_MS).then(
+        () => this.withinReuseBudget(),
+        () => false,
+      );
+    } else if (!active.keepAlive) this.kill();
     const stdout = decode(active.chunks, 1);
     const stderr = decode(active.chunks, 2);
     const error: GuestError | null = outcome?.error ?? hostError(status, active);

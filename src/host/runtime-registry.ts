@@ -34,6 +34,11 @@ export interface RuntimeDefinition {
   version(): string | null;
   /** Locates assets and makes derived artefacts; called once per process and language. */
   prepare(context: PrepareContext): Promise<PreparedRuntime>;
+  /**
+   * Its worker can restore its warm state after a run (WorkerRun.reset), so an executor may serve
+   * many runs in "interpreter" isolation. Runtimes without it always get a process per run.
+   */
+  resettable?: boolean;
 }
 
 const python: RuntimeDefinition = {
@@ -41,6 +46,7 @@ const python: RuntimeDefinition = {
   runtime: "python",
   packages: ["pyodide@314.0.7"],
   install: "included",
+  resettable: true,
   version() {
     try {
       return `CPython 3.14 (Pyodide ${pyodideVersion()})`;

@@ -1,10 +1,17 @@
 import { parseDurationMs, parseSizeBytes } from "../cli/parse-units.js";
 import type { OsSandboxMode } from "../host/executor-launch.js";
+import type { Isolation } from "../sandbox/sandbox.js";
 import { DEFAULT_SHUTDOWN_GRACE_MS } from "./http-server.js";
 import { isLoopbackHost, resolveToken } from "./request-guard.js";
 
 /** A command-line mistake: the command prints it and exits 2. */
 export class ServerUsageError extends Error {}
+
+/** `--isolation process|interpreter`, shared by every server command. */
+export function parseIsolation(value: string): Isolation {
+  if (value !== "process" && value !== "interpreter") throw new ServerUsageError("--isolation: use process or interpreter");
+  return value;
+}
 
 /** Options of `serve --http` and `mcp --http`, validated. */
 export interface ServerArgs {
@@ -18,10 +25,11 @@ export interface ServerArgs {
   poolSize: number | undefined;
   graceMs: number;
   osSandbox: OsSandboxMode;
+  isolation: Isolation;
 }
 
 const VALUE_FLAGS = [
-  "--http", "--host", "--token", "--max-body-bytes", "--max-queue", "--max-concurrency", "--pool", "--grace", "--os-sandbox",
+  "--http", "--host", "--token", "--max-body-bytes", "--max-queue", "--max-concurrency", "--pool", "--grace", "--os-sandbox", "--isolation",
 ] as const;
 type Flag = (typeof VALUE_FLAGS)[number];
 
@@ -48,6 +56,7 @@ export function parseServerArgs(args: string[], accepted: readonly Flag[], env: 
     poolSize: undefined,
     graceMs: DEFAULT_SHUTDOWN_GRACE_MS,
     osSandbox: "auto",
+    isolation: "process",
   };
   let tokenFlag: string | undefined;
   for (let i = 0; i < args.length; i++) {
@@ -97,6 +106,9 @@ export function parseServerArgs(args: string[], accepted: readonly Flag[], env: 
       case "--os-sandbox":
         if (value !== "auto" && value !== "require" && value !== "off") throw new ServerUsageError("--os-sandbox: use auto, require or off");
         out.osSandbox = value;
+        break;
+      case "--isolation":
+        out.isolation = parseIsolation(value);
         break;
     }
   }

@@ -61,7 +61,7 @@ export async function runServerCommand(
   }
   const signals = shutdownSignal();
   try {
-    const sandbox = await Sandbox.create({ poolSize: options.poolSize, maxConcurrency: options.maxConcurrency, osSandbox: options.osSandbox });
+    const sandbox = await Sandbox.create({ poolSize: options.poolSize, maxConcurrency: options.maxConcurrency, osSandbox: options.osSandbox, isolation: options.isolation });
     try {
       await serve(sandbox, options, signals.received);
     } finally {

@@ -4,7 +4,7 @@
  * what the worker posts, after checking its shape (guest code shares the worker's realm).
  *
  * main -> worker: init, then run / fs.   worker -> main: ready, out, call, result, fs-reply, fatal
- * (and snapshot, in snapshot mode).
+ * (and snapshot, in snapshot mode; after a run with `reset`, ready again or retire).
  */
 export type WorkerInit = {
   t: "init";
@@ -18,6 +18,11 @@ export type WorkerInit = {
   calls: SharedArrayBuffer;
   /** Where guest output goes: see output-ring.ts. */
   output: SharedArrayBuffer;
+  /**
+   * Capture the warm state so runs can be followed by a reset to it ("interpreter" isolation).
+   * Runtimes that cannot reset ignore it, and the host never asks them to.
+   */
+  keepPristine: boolean;
 };
 
 export type WorkerRun = {
@@ -34,6 +39,11 @@ export type WorkerRun = {
   keepState: boolean;
   /** Host functions this run may call. */
   tools: string[];
+  /**
+   * After the result, restore the captured warm state and post `ready` again (or `retire` with the
+   * reason it cannot be restored).
+   */
+  reset: boolean;
 };
 
 export type WorkerFiles =

@@ -20,7 +20,20 @@ export interface SandboxOptions extends ExecutorFactoryOptions {
   maxConcurrency?: number;
   /** Sessions open at once; each holds one executor process. Default 16. */
   maxSessions?: number;
+  /**
+   * What separates one run from the next (README, "Isolation modes"):
+   * - "process" (default): every run gets an executor process of its own, discarded after it.
+   *   Safe for mutually distrusting callers.
+   * - "interpreter": an executor serves many runs; after each, it restores the interpreter's warm
+   *   state (memory, files, timers), so Python code cannot leave anything for the next run. Much
+   *   higher throughput, but runs share a process and a JS isolate: guest code that escaped
+   *   Python into the executor's JavaScript could affect later runs. For runs of one trust domain.
+   *   Languages whose runtime cannot reset (all but Python today) keep "process".
+   */
+  isolation?: Isolation;
 }
+
+export type Isolation = "process" | "interpreter";
 
 export type { RunOptions } from "./run-options.js";
 
@@ -37,6 +50,9 @@ export interface SandboxStats {
   starting: number;
   /** Sessions open (each holds an executor). */
   sessions: number;
+  isolation: Isolation;
+  /** Executor processes started since the sandbox was created. */
+  executorsStarted: number;
 }
 
 function cancelledResult(): RunResult {
@@ -70,16 +86,18 @@ export class Sandbox {
     private readonly poolSize: number,
     private readonly maxConcurrency: number,
     private readonly maxSessions: number,
+    private readonly isolation: Isolation,
     languages: readonly Language[],
   ) {
-    for (const language of languages) this.pools.set(language, new ExecutorPool(factory, language, poolSize));
+    const reuse = isolation === "interpreter";
+    for (const language of languages) this.pools.set(language, new ExecutorPool(factory, language, poolSize, { reuse }));
   }
 
   /** The pool of a language, made on its first use. */
   private pool(language: Language): ExecutorPool {
     let pool = this.pools.get(language);
     if (!pool) {
-      pool = new ExecutorPool(this.factory, language, Math.min(1, this.poolSize));
+      pool = new ExecutorPool(this.factory, language, Math.min(1, this.poolSize), { reuse: this.isolation === "interpreter" });
       this.pools.set(language, pool);
     }
     return pool;
@@ -95,7 +113,9 @@ export class Sandbox {
     const maxConcurrency = options.maxConcurrency ?? Math.max(2, availableParallelism());
     if (!Number.isInteger(maxConcurrency) || maxConcurrency < 1) throw new RangeError("maxConcurrency must be an integer >= 1");
     const maxSessions = options.maxSessions ?? 16;
-    return new Sandbox(factory, poolSize, maxConcurrency, maxSessions, languages);
+    const isolation = options.isolation ?? "process";
+    if (isolation !== "process" && isolation !== "interpreter") throw new RangeError('isolation must be "process" or "interpreter"');
+    return new Sandbox(factory, poolSize, maxConcurrency, maxSessions, isolation, languages);
   }
 
   /** Which security layers are active, in one sentence. */
@@ -122,14 +142,19 @@ export class Sandbox {
     if (!(await this.slot(signal))) return cancelledResult();
     try {
       let executor;
+      const pool = this.pool(run.language);
       try {
         await this.factory.prepare(run.language); // UNSUPPORTED_LANGUAGE before queueing for an executor
-        executor = await this.pool(run.language).acquire(signal);
+        executor = await pool.acquire(signal, { lend: true });
       } catch (error) {
         if (error instanceof WasmboxError && error.code === "ABORTED") return cancelledResult();
         throw error;
       }
-      return await executor.run(run, { signal, onOutput: outputListener(options), tools });
+      try {
+        return await executor.run(run, { signal, onOutput: outputListener(options), tools, reuse: pool.reusing });
+      } finally {
+        pool.release(executor);
+      }
     } finally {
       this.release();
     }
@@ -174,6 +199,8 @@ export class Sandbox {
       warm,
       starting,
       sessions: this.sessions.size,
+      isolation: this.isolation,
+      executorsStarted: this.factory.startedCount,
     };
   }
 

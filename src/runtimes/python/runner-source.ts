@@ -12,7 +12,7 @@ export const PRELOADED_MODULES = [
 ];
 
 export const RUNNER_SOURCE = String.raw`
-import ast, builtins, json, linecache, os, sys, traceback, types
+import ast, builtins, json, linecache, os, random, sys, traceback, types
 
 _REPR_MAX_CHARS = ${VALUE_REPR_MAX_CHARS}
 _MESSAGE_MAX_CHARS = ${ERROR_MESSAGE_MAX_CHARS}
@@ -20,6 +20,10 @@ _TRACEBACK_MAX_CHARS = ${TRACEBACK_MAX_CHARS}
 # Bound before any guest code runs: a guest that patches json.dumps (say, to None) must not break
 # the report of its own run.
 _json_dumps = json.dumps
+_json_loads = json.loads
+# The generator's state is part of the memory snapshot, so every run would draw the same numbers:
+# each fresh interpreter reseeds it from os.urandom (crypto.getRandomValues) before guest code.
+_reseed_random = random._inst.seed
 _INTERNAL_PATH_PARTS = ("/_pyodide/", "/pyodide/", "<wasmbox>")
 
 
@@ -165,10 +169,15 @@ def set_host_call(function):
     _host_call = function
 
 
-def run(code, filename, argv, env, max_value_bytes, keep_state=False, tool_names=()):
+def run(code, filename, argv_json, env_json, max_value_bytes, keep_state=False, tools_json="[]"):
+    """Runs one program. Lists and dicts arrive as JSON text: no JS proxies outlive the call."""
     global _session_main
     import wasmbox
-    object.__setattr__(wasmbox.tools, "_names", frozenset(tool_names))
+    argv = _json_loads(argv_json)
+    env = _json_loads(env_json)
+    object.__setattr__(wasmbox.tools, "_names", frozenset(_json_loads(tools_json)))
+    if not keep_state or _session_main is None:
+        _reseed_random()
     argv0 = "-c" if filename == "<string>" else filename
     sys.argv = [argv0, *argv]
     os.environ.clear()

@@ -9,6 +9,7 @@ import { ringWriter } from "../output-ring.js";
 import { setGrowCap } from "../memory-cap.js";
 import { CALL_INTERRUPTED, CALL_WAITING, HOST_CALL_DATA_OFFSET } from "./host-call-layout.js";
 import { GUEST_MODULE_SOURCE, PRELOADED_MODULES, RUNNER_SOURCE } from "./runner-source.js";
+import { afterMicrotasks, cancelRunTimers, capturePristine, restorePristine, trackRunResources } from "./pristine-state.js";
 
 declare const self: {
   onmessage: ((event: MessageEvent) => void) | null;
@@ -19,6 +20,8 @@ declare const self: {
 type Pyodide = any;
 
 let pyodide: Pyodide | null = null;
+/** The runner's run(), looked up once: a proxy made per run would outlive a memory reset. */
+let runnerRun: Pyodide = null;
 let callState: Int32Array;
 let callData: Uint8Array;
 let callSeq = 0;
@@ -85,6 +88,7 @@ del _runner, _guest, _name
     post({ t: "snapshot", bytes }, [bytes.buffer]);
     return;
   }
+  if (init.keepPristine) trackRunResources();
   pyodide = await loadPyodide({ ...options, _loadSnapshot: await Deno.readFile(snapshotPath) });
   writeOutput = ringWriter(init.output);
   pyodide.setStdout(writer(1));
@@ -101,7 +105,9 @@ del _runner, _guest, _name
   pyodide.setInterruptBuffer(new Int32Array(init.interrupt));
   callState = new Int32Array(init.calls, 0, 2);
   callData = new Uint8Array(init.calls, HOST_CALL_DATA_OFFSET);
-  pyodide.pyimport("_wasmbox_runner").set_host_call(hostCall);
+  const runner = pyodide.pyimport("_wasmbox_runner");
+  runner.set_host_call(hostCall);
+  runnerRun = runner.run;
   // Take the JS bridges out of the guest's reach (an extra layer, not a wall: see docs/architecture.md).
   for (const name of ["js", "pyodide_js"]) {
     try {
@@ -110,8 +116,9 @@ del _runner, _guest, _name
       // not registered in this build
     }
   }
-  pyodide.pyimport("_wasmbox_runner").harden();
+  runner.harden();
   warmUp();
+  if (init.keepPristine) capturePristine(pyodide);
   post({ t: "ready" });
 }
 
@@ -194,7 +201,7 @@ function warmUp(): void {
     for (const code of WARM_UP_PROGRAMS) {
       execute({
         t: "run", code, filename: "<string>", files: [], stdin: new Uint8Array(0), argv: [], env: {},
-        memoryLimitBytes: Number.POSITIVE_INFINITY, maxOutputBytes: 1024 * 1024, keepState: false, tools: [],
+        memoryLimitBytes: Number.POSITIVE_INFINITY, maxOutputBytes: 1024 * 1024, keepState: false, tools: [], reset: false,
       });
     }
   } finally {
@@ -204,7 +211,20 @@ function warmUp(): void {
 }
 
 function run(message: WorkerRun): void {
-  post({ t: "result", outcome: execute(message) });
+  const outcome = execute(message);
+  if (!message.reset) return post({ t: "result", outcome });
+  // Nothing the run scheduled may fire after its result: its output would reach the next run.
+  cancelRunTimers();
+  post({ t: "result", outcome });
+  afterMicrotasks(() => {
+    let why: string | null;
+    try {
+      why = exited ? "the interpreter exited (os._exit)" : restorePristine(pyodide);
+    } catch (error) {
+      why = `restoring failed: ${error instanceof Error ? error.message : String(error)}`;
+    }
+    post(why === null ? { t: "ready" } : { t: "retire", reason: why });
+  });
 }
 
 function execute(message: WorkerRun) {
@@ -215,13 +235,10 @@ function execute(message: WorkerRun) {
   writeFiles(message.files);
   // What the run starts from: its input files, and in a session whatever earlier calls left.
   const inputs = message.keepState ? readAllFiles() : new Map(message.files);
-  const runner = pyodide.pyimport("_wasmbox_runner");
-  const env = pyodide.toPy(message.env);
-  const argv = pyodide.toPy(message.argv);
-  const tools = pyodide.toPy(message.tools);
   let outcome;
   try {
-    outcome = JSON.parse(runner.run(message.code, message.filename, argv, env, message.maxOutputBytes, message.keepState, tools));
+    const { code, filename, argv, env, maxOutputBytes, keepState, tools } = message;
+    outcome = JSON.parse(runnerRun(code, filename, JSON.stringify(argv), JSON.stringify(env), maxOutputBytes, keepState, JSON.stringify(tools)));
   } catch (error) {
     // os._exit(n) unwinds the whole interpreter (Pyodide's `Exit` error, "Program terminated with
     // exit(n)"): the program ended with that code, but this interpreter is gone, so the worker
@@ -238,12 +255,6 @@ function execute(message: WorkerRun) {
       valueRepr: null,
       error: code === 0 ? null : { type: "SystemExit", message: String(code), traceback: "" },
     };
-  } finally {
-    if (!exited) {
-      env.destroy();
-      argv.destroy();
-      tools.destroy();
-    }
   }
   // Values become JSON text in Python; parse here so the host gets a plain object.
   if (typeof outcome.value === "string") outcome.value = JSON.parse(outcome.value);
