@@ -141,6 +141,7 @@ describe("wasmbox run", () => {
     [["run", "/no/such/file.py"], /cannot read \/no\/such\/file.py/],
     [["run", "--env", "NOEQUALS", "-c", "1"], /expected K=V/],
     [["frobnicate"], /unknown command/],
+    [["serve", "--stdio", "--isolation", "thread"], /--isolation: use process or interpreter/],
   ] as const) {
     it(`exits 2 with a one-line message for bad usage: ${args.join(" ")}`, async () => {
       const r = await wasmbox([...args]);

@@ -47,6 +47,24 @@ class StdioServer {
   }
 }
 
+describe("wasmbox serve --stdio --isolation interpreter", () => {
+  it("answers many requests in flight, each run from a pristine interpreter", async () => {
+    const server = new StdioServer(["--isolation", "interpreter"]);
+    try {
+      const ids = Array.from({ length: 24 }, (_, i) => i + 1);
+      for (const id of ids) server.send({ id, code: `seen = 'mark' in globals()\nmark = ${id}\nprint(seen)` });
+      for (const id of ids) {
+        const reply = await server.byId(id);
+        assert.equal(reply.status, "ok");
+        assert.equal(reply.stdout, "False\n");
+      }
+    } finally {
+      server.child.stdin.end();
+      await server.closed;
+    }
+  });
+});
+
 describe("wasmbox serve --stdio", () => {
   let server: StdioServer;
   before(() => {

@@ -385,11 +385,23 @@ def test_a_request_larger_than_the_host_accepts_is_refused_with_its_code() -> No
 
 @pytest.mark.parametrize(
     ("kwargs", "message"),
-    [(dict(pool_size=-1), "pool_size"), (dict(os_sandbox="maybe"), "os_sandbox"), (dict(max_request_bytes=0), "max_request_bytes")],
+    [
+        (dict(pool_size=-1), "pool_size"),
+        (dict(os_sandbox="maybe"), "os_sandbox"),
+        (dict(max_request_bytes=0), "max_request_bytes"),
+        (dict(isolation="thread"), "isolation"),
+    ],
 )
 def test_bad_sandbox_options_raise_value_error_at_once(kwargs: dict, message: str) -> None:
     with pytest.raises(ValueError, match=message):
         Sandbox(**kwargs)
+
+
+def test_interpreter_isolation_serves_many_runs_and_none_sees_another() -> None:
+    with Sandbox(isolation="interpreter", pool_size=1) as sb:
+        results = [sb.run(f"import builtins\nbuiltins.marker = {i}\nleft_{i} = 1\nsorted(k for k in globals() if k.startswith('left'))") for i in range(20)]
+        assert [r.value for r in results] == [[f"left_{i}"] for i in range(20)]
+        assert sb.run("import builtins\nhasattr(builtins, 'marker')").value is False
 
 
 def test_a_host_that_cannot_start_raises_a_typed_error(tmp_path: Path) -> None:
