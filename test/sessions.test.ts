@@ -27,6 +27,13 @@ describe("sessions", () => {
     assert.deepEqual(seen.value, [false, false]);
   });
 
+  it("gives each call exactly its own environment, whatever an earlier call did to os.environ", async () => {
+    await using session = await sandbox.session();
+    await session.run({ code: "import os\nos.environ['LEFT'] = '1'\ndel os.environ['A']", env: { A: "b" } });
+    assert.deepEqual((await session.run({ code: "import os\ndict(os.environ)", env: { A: "b" } })).value, { A: "b" });
+    assert.deepEqual((await session.run({ code: "import os\ndict(os.environ)" })).value, {});
+  });
+
   it("lists only the files a call created or changed", async () => {
     await using session = await sandbox.session();
     await session.run({ code: "open('one.txt','w').write('1')" });

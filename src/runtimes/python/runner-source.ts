@@ -169,19 +169,38 @@ def set_host_call(function):
     _host_call = function
 
 
+def _loads(text, empty):
+    # Most runs pass no argv, env or tools: skip the decoder for those.
+    return empty() if text == "[]" or text == "{}" else _json_loads(text)
+
+
+_env_for = {}  # env JSON -> os.environ's internal mapping for it
+
+
+def _set_environ(env_json):
+    """Makes os.environ exactly the run's environment (guest code may have changed it)."""
+    data = _env_for.get(env_json)
+    if data is None:
+        os.environ.clear()
+        os.environ.update(_loads(env_json, dict))
+        if len(_env_for) < 16:
+            _env_for[env_json] = dict(os.environ._data)
+        return
+    if os.environ._data != data:
+        os.environ.clear()
+        os.environ.update({os.environ.decodekey(k): os.environ.decodevalue(v) for k, v in data.items()})
+
+
 def run(code, filename, argv_json, env_json, max_value_bytes, keep_state=False, tools_json="[]"):
     """Runs one program. Lists and dicts arrive as JSON text: no JS proxies outlive the call."""
     global _session_main
     import wasmbox
-    argv = _json_loads(argv_json)
-    env = _json_loads(env_json)
-    object.__setattr__(wasmbox.tools, "_names", frozenset(_json_loads(tools_json)))
+    object.__setattr__(wasmbox.tools, "_names", frozenset(_loads(tools_json, list)))
     if not keep_state or _session_main is None:
         _reseed_random()
     argv0 = "-c" if filename == "<string>" else filename
-    sys.argv = [argv0, *argv]
-    os.environ.clear()
-    os.environ.update(env)
+    sys.argv = [argv0, *_loads(argv_json, list)]
+    _set_environ(env_json)
     os.chdir("/sandbox")
     # Like CPython: sys.path[0] is the script's directory (the working directory for code).
     script_dir = "/sandbox" if filename == "<string>" else os.path.dirname("/sandbox/" + filename)
