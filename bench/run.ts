@@ -11,7 +11,7 @@
  *                                  handrolled, monty, mcp-run-python, langchain-sandbox, v8-flags
  *   --iterations N          sequential print(1) requests per peer (WASMBOX_BENCH_ITERATIONS)
  *   --reps N                samples per CPU workload per peer (WASMBOX_BENCH_REPS)
- *   --host-runs N           runs before reading the host's memory again (WASMBOX_BENCH_HOST_RUNS; default 1000)
+ *   --host-runs N           runs before reading the host's memory again (WASMBOX_BENCH_HOST_RUNS; default 1000; 10 000 with isolation "interpreter")
  *   --concurrency N         requests in flight for the throughput test (default 16)
  * A full run without --only writes bench/results/latest.{json,md}; --quick writes quick.*, --only partial.*
  * (both gitignored). Every run also leaves a timestamped JSON copy (gitignored).

@@ -34,8 +34,10 @@ export interface Counts {
   flagWorkloads: string[] | null;
   /** Executors in the pool whose idle resident memory is read. */
   idlePool: number;
-  /** Runs before the host's resident memory is read again. */
+  /** Runs before the host's resident memory is read again (process isolation). */
   hostRuns: number;
+  /** The same with isolation "interpreter", where runs are cheap enough for many more. */
+  hostRunsReused: number;
   /** Runs before the first reading (start-up allocations are not growth). */
   hostWarmup: number;
 }
@@ -53,6 +55,7 @@ export const FULL: Counts = {
   flagWorkloads: null,
   idlePool: 4,
   hostRuns: 1000,
+  hostRunsReused: 10_000,
   hostWarmup: 20,
 };
 
@@ -69,6 +72,7 @@ export const QUICK: Counts = {
   flagWorkloads: ["fib"],
   idlePool: 2,
   hostRuns: 10,
+  hostRunsReused: 100,
   hostWarmup: 3,
 };
 

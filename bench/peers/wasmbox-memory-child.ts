@@ -2,13 +2,13 @@
  * Memory measurements of wasmbox, in a process of their own so the bench's other work does not
  * blur the host's resident memory. Run by workloads/memory.ts as
  *   node --expose-gc --import tsx wasmbox-memory-child.ts idle POOL
- *   node --expose-gc --import tsx wasmbox-memory-child.ts host RUNS IN_FLIGHT WARMUP
+ *   node --expose-gc --import tsx wasmbox-memory-child.ts host RUNS IN_FLIGHT WARMUP [ISOLATION]
  * and prints one JSON line.
  */
 import { WasmboxLibrary } from "./wasmbox-library.js";
 import { executorResidentBytes, residentBytes } from "../lib/proc.js";
 
-const [mode, a, b, c] = process.argv.slice(2);
+const [mode, a, b, c, d] = process.argv.slice(2);
 const gc = (globalThis as { gc?: () => void }).gc ?? (() => {});
 const hostBytes = () => residentBytes(process.pid) ?? process.memoryUsage().rss;
 
@@ -30,12 +30,14 @@ if (mode === "idle") {
 } else if (mode === "host") {
   const runs = Number(a);
   const inFlight = Number(b);
-  const lib = await WasmboxLibrary.create(2);
+  const isolation = d ?? "process";
+  const lib = await WasmboxLibrary.create(2, { isolation });
   try {
     const warmup = Number(c ?? 20);
     for (let i = 0; i < warmup; i++) await lib.run("print(1)");
     settle();
-    const before = { rss: hostBytes(), heapUsed: process.memoryUsage().heapUsed };
+    const executorsBytes = () => executorResidentBytes(process.pid).reduce((sum, e) => sum + e.deno, 0);
+    const before = { rss: hostBytes(), heapUsed: process.memoryUsage().heapUsed, executors: executorsBytes() };
     const timeline: { runs: number; rss: number }[] = [{ runs: 0, rss: before.rss }];
     const step = Math.max(1, Math.floor(runs / 10));
     let started = 0;
@@ -60,12 +62,13 @@ if (mode === "idle") {
     await Promise.all(Array.from({ length: inFlight }, worker));
     const seconds = (performance.now() - t0) / 1000;
     settle();
-    const after = { rss: hostBytes(), heapUsed: process.memoryUsage().heapUsed };
-    console.log(JSON.stringify({ runs, failed, firstFailure, seconds, warmup, before, after, timeline }));
+    const after = { rss: hostBytes(), heapUsed: process.memoryUsage().heapUsed, executors: executorsBytes() };
+    const executorsStarted = lib.sandbox.stats.executorsStarted;
+    console.log(JSON.stringify({ runs, failed, firstFailure, seconds, warmup, before, after, timeline, isolation, executorsStarted }));
   } finally {
     await lib.close();
   }
 } else {
-  console.error("usage: wasmbox-memory-child.ts idle POOL | host RUNS IN_FLIGHT WARMUP");
+  console.error("usage: wasmbox-memory-child.ts idle POOL | host RUNS IN_FLIGHT WARMUP [ISOLATION]");
   process.exit(2);
 }

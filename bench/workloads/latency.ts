@@ -3,7 +3,7 @@
  * `python3 -c "print(1)"` subprocess, which is also a fresh, isolated interpreter per run.
  */
 import { wants, type BenchContext } from "../lib/context.js";
-import { attempt, latencyRow } from "../lib/rows.js";
+import { attempt, latencyRow, valueRow } from "../lib/rows.js";
 import { summarize, type Summary } from "../lib/stats.js";
 import { emptySection, type Section } from "../lib/types.js";
 import { HANDROLLED_LABEL, HANDROLLED_NOTE, sharedHandrolled } from "../peers/handrolled.js";
@@ -15,6 +15,42 @@ import { WasmboxLibrary } from "../peers/wasmbox-library.js";
 import { WasmboxStdio } from "../peers/wasmbox-stdio.js";
 
 const W = "latency print(1)";
+const S = "session call";
+
+/**
+ * A call in a session (`x += 1`) against the bare host↔executor round trip with no Python
+ * (`files.list()`, which relays through the same pipes, isolates and signatures): the difference
+ * of their medians is what a call costs inside the interpreter.
+ */
+async function sessionOverhead(ctx: BenchContext, section: Section, lib: WasmboxLibrary): Promise<void> {
+  const { counts, log } = ctx;
+  const measured = await attempt(section, log, "wasmbox session", S, async () => {
+    await using session = await lib.sandbox.session();
+    await session.run({ code: "x = 0" });
+    const calls: number[] = [];
+    const trips: number[] = [];
+    for (let i = 0; i < counts.latencyFast; i++) {
+      let started = performance.now();
+      const result = await session.run({ code: "x += 1" });
+      calls.push(performance.now() - started);
+      if (result.status !== "ok") throw new Error(`session call ${result.status}`);
+      started = performance.now();
+      await session.files.list();
+      trips.push(performance.now() - started);
+    }
+    return { calls, trips };
+  });
+  if (!measured) return;
+  const calls = summarize(measured.calls);
+  const trips = summarize(measured.trips);
+  section.rows.push(latencyRow(S, "wasmbox session.run(\"x += 1\")", measured.calls, null, { note: "request to result, one call at a time" }));
+  section.rows.push(latencyRow(S, "wasmbox session.files.list()", measured.trips, null, { note: "the same round trip through host, executor and worker, with no Python run" }));
+  section.rows.push(
+    valueRow(S, "per-call cost inside the interpreter (difference of p50s)", "ms", calls.p50 - trips.p50, null, {
+      note: "the runner: compile, exec, result to JSON, the /sandbox diff; cold caches after each wake-up make it ~2-3x its hot-loop cost",
+    }),
+  );
+}
 
 export async function latencyWorkload(ctx: BenchContext): Promise<Section> {
   const section = emptySection();
@@ -65,6 +101,37 @@ export async function latencyWorkload(ctx: BenchContext): Promise<Section> {
         if (b2b) {
           section.rows.push(latencyRow(W, "wasmbox library, back-to-back", b2b, base, { note: "next run sent as soon as the last answered: the pool refills behind the runs" }));
         }
+      } finally {
+        await lib.close();
+      }
+    }
+  }
+
+  if (wants(ctx, W, "wasmbox-lib")) {
+    const lib = await attempt(section, log, "wasmbox library (interpreter isolation)", W, () => WasmboxLibrary.create(2, { isolation: "interpreter" }));
+    if (lib) {
+      try {
+        const durations: number[] = [];
+        const samples = await attempt(section, log, "wasmbox library (interpreter isolation)", W, async () => {
+          await lib.warm();
+          const out: number[] = [];
+          for (let i = 0; i < counts.latencyFast; i++) {
+            const run = await lib.run("print(1)");
+            if (run.stdout !== "1\n") throw new Error(`stdout ${JSON.stringify(run.stdout)}`);
+            out.push(run.wallMs);
+            durations.push(run.durationMs);
+          }
+          return out;
+        });
+        if (samples) {
+          section.rows.push(
+            latencyRow(W, "wasmbox library, isolation interpreter, back-to-back", samples, base, {
+              note: `executors serve many runs, each from the restored warm interpreter (one trust domain); result.durationMs p50 ${summarize(durations).p50.toFixed(1)} ms`,
+              extra: { durationMsSamples: durations },
+            }),
+          );
+        }
+        await sessionOverhead(ctx, section, lib);
       } finally {
         await lib.close();
       }
