@@ -20,7 +20,7 @@ import { after, before, describe, test } from "node:test";
 import { fileURLToPath } from "node:url";
 import { Sandbox, WasmboxError, fileBytes, type RunOptions, type RunRequest, type RunResult } from "../dist/index.js";
 import { GROW_MODULE_BYTES, attempt, attemptAsync, guest, js, verdicts } from "./helpers/guest.js";
-import { fingerprint, listDir, plantCanaries, readText, snapshotFiles, startWitness, type Witness } from "./helpers/host.js";
+import { compileCacheFiles, fingerprint, listDir, plantCanaries, readText, snapshotFiles, startWitness, type Witness } from "./helpers/host.js";
 
 const J = JSON.stringify;
 const repoDir = fileURLToPath(new URL("..", import.meta.url));
@@ -252,6 +252,8 @@ function corpus(): Case[] {
           attempt(`snapshot${i}_remove`, `Deno.removeSync(${J(path)})`),
         ]),
         attempt("asset_write", `Deno.writeTextFileSync(${J(join(pyodideDir, "pyodide.mjs"))}, "throw 1")`),
+        attempt("compile_cache_write", `Deno.writeFileSync("/tmp/deno-dir/v8_code_cache_v2", new Uint8Array(8))`),
+        ...compileCacheFiles(cacheDir).slice(0, 3).map((path, i) => attempt(`seed${i}_write`, `Deno.writeFileSync(${J(path)}, new Uint8Array(8))`)),
         attempt("asset_rename", `Deno.renameSync(${J(join(pyodideDir, "pyodide.asm.wasm"))}, "/tmp/x.wasm")`),
       ),
       expect: allDenied({
@@ -259,6 +261,8 @@ function corpus(): Case[] {
           [`snapshot${i}_write`, WRITE], [`snapshot${i}_truncate`, WRITE], [`snapshot${i}_remove`, WRITE],
         ])),
         asset_write: WRITE,
+        compile_cache_write: /^DENIED (NotCapable|PermissionDenied)/,
+        ...Object.fromEntries(compileCacheFiles(cacheDir).slice(0, 3).map((_, i) => [`seed${i}_write`, WRITE])),
         asset_rename: /^DENIED (NotCapable|PermissionDenied): Requires (read|write) access/,
       }, () => assert.ok(snapshots.length > 0, `no snapshot found in ${cacheDir}: nothing was attacked`)),
     },
@@ -825,6 +829,9 @@ after(async () => {
 describe("security corpus: default sandbox (bubblewrap when available, Deno permissions, watchdog)", () => {
   before(async () => {
     sandbox = await Sandbox.create({ poolSize: 2 });
+    // Made by the first Sandbox.create on a fresh machine: fingerprinted once it exists.
+    hostFiles = { ...hostFiles, ...fingerprint(compileCacheFiles(cacheDir)) };
+    assert.ok(compileCacheFiles(cacheDir).length > 0, `no compile cache in ${cacheDir}: nothing is guarded`);
     cleanBaseline = await cleanState(sandbox);
     // The baseline itself must be pristine, or every later comparison is meaningless.
     assert.deepEqual(cleanBaseline.environ, {});
@@ -848,7 +855,7 @@ describe("security corpus: default sandbox (bubblewrap when available, Deno perm
     for (const layer of [
       "every permission denied",
       "environment built from an allow-list",
-      "fresh empty DENO_DIR",
+      "a private DENO_DIR per executor",
       "host watchdog (time, resident memory, output)",
       "bubblewrap",
     ]) {

@@ -75,6 +75,14 @@ export class ExecutorFactory {
               { bwrap: this.bwrap, heapLimitBytes: SNAPSHOT_HEAP_LIMIT_BYTES, mode: "make-snapshot", extra: [runtime, ...args], writable: args.at(-1), v8Flags: this.v8Flags },
             ),
           ),
+        primeCompileCache: async (runtime, args, readable, dir) => {
+          const launch = buildLaunch(
+            { ...this.base, readable: [...this.base.readable, ...readable] },
+            { bwrap: this.bwrap, heapLimitBytes: this.heapLimitBytes, mode: "serve", extra: [runtime, ...args], v8Flags: this.v8Flags, keepDenoDir: dir },
+          );
+          const executor = await ExecutorProcess.start(launch, { startTimeoutMs: this.startTimeoutMs });
+          await executor.shutdown();
+        },
       });
       task.catch(() => this.prepared.delete(language)); // a failed preparation may be retried
       this.prepared.set(language, task);
@@ -104,7 +112,14 @@ export class ExecutorFactory {
     const definition = runtimeFor(language)!;
     const launch = buildLaunch(
       { ...this.base, readable: [...this.base.readable, ...runtime.readable] },
-      { bwrap: this.bwrap, heapLimitBytes: this.heapLimitBytes, mode: "serve", extra: [definition.runtime, ...runtime.args], v8Flags: this.v8Flags },
+      {
+        bwrap: this.bwrap,
+        heapLimitBytes: this.heapLimitBytes,
+        mode: "serve",
+        extra: [definition.runtime, ...runtime.args],
+        v8Flags: this.v8Flags,
+        denoDirSeed: runtime.denoDirSeed,
+      },
     );
     this.startedCount++;
     return ExecutorProcess.start(launch, {

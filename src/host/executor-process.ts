@@ -282,6 +282,14 @@ export class ExecutorProcess {
     this.child.stdin.write(JSON.stringify(message) + "\n");
   }
 
+  /** Closes the executor's stdin (it exits on its own) and waits; kills it after `timeoutMs`. */
+  async shutdown(timeoutMs = 5_000): Promise<void> {
+    this.child.stdin.end();
+    const timer = setTimeout(() => this.kill(), timeoutMs);
+    await this.exited;
+    clearTimeout(timer);
+  }
+
   /** Kills the executor's whole process group. Idempotent. */
   kill(): void {
     if (this.exitInfo) return;

@@ -3,12 +3,14 @@ import { createRequire } from "node:module";
 import { join } from "node:path";
 import type { Language } from "../core/request.js";
 import { cacheDir, distDir, pyodideDir, pyodideVersion } from "./runtime-paths.js";
-import { ensureSnapshot, snapshotPath } from "./snapshot-cache.js";
+import { compileCachePath, ensureCompileCache, ensureSnapshot, snapshotPath } from "./snapshot-cache.js";
 
 /** What an executor for one runtime needs: paths it may read and the worker's own arguments. */
 export interface PreparedRuntime {
   readable: string[];
   args: string[];
+  /** A compile cache (DENO_DIR) each executor starts from a copy of, when one could be made. */
+  denoDirSeed?: string;
 }
 
 /** What a runtime may ask of the host while it prepares (e.g. make a snapshot). */
@@ -20,6 +22,12 @@ export interface PrepareContext {
    * write) and read access to `readable`. No guest code runs in it.
    */
   makeSnapshot(runtime: string, args: string[], readable: string[]): Promise<void>;
+  /**
+   * Starts one executor for `runtime` in serve mode with `dir` as its DENO_DIR, waits until it is
+   * ready and stops it: Deno's module analysis and V8's code cache for everything it loaded stay
+   * in `dir`. It runs the runtime's trusted warm-up only, never guest code.
+   */
+  primeCompileCache(runtime: string, args: string[], readable: string[], dir: string): Promise<void>;
 }
 
 /** One language adapter as the host sees it. The worker side lives in src/runtimes/<runtime>/. */
@@ -59,7 +67,10 @@ const python: RuntimeDefinition = {
     // Everything that runs inside the executor shapes the snapshot, so all of it keys the cache.
     const snapshot = snapshotPath(cacheDir(), pyodideVersion(dir), context.executorFiles("python"));
     await ensureSnapshot(snapshot, (temp) => context.makeSnapshot("python", [dir, temp], [dir]));
-    return { readable: [dir, snapshot], args: [dir, snapshot] };
+    const seed = await ensureCompileCache(compileCachePath(snapshot), (temp) =>
+      context.primeCompileCache("python", [dir, snapshot], [dir, snapshot], temp),
+    );
+    return { readable: [dir, snapshot], args: [dir, snapshot], denoDirSeed: seed ?? undefined };
   },
 };
 

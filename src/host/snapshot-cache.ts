@@ -37,7 +37,10 @@ function pruneOlder(path: string): void {
       .sort((a, b) => b.usedMs - a.usedMs);
     const now = Date.now();
     for (const { file, usedMs } of others.slice(KEEP_OLDER_SNAPSHOTS)) {
-      if (now - usedMs > PRUNE_UNUSED_FOR_MS) rmSync(file, { force: true });
+      if (now - usedMs > PRUNE_UNUSED_FOR_MS) {
+        rmSync(file, { force: true });
+        rmSync(compileCachePath(file), { recursive: true, force: true });
+      }
     }
   } catch {
     // pruning is best effort: another process may be pruning too
@@ -70,5 +73,38 @@ export function ensureSnapshot(path: string, make: (tempPath: string) => Promise
     return path;
   })();
   inFlight.set(path, task);
+  return task;
+}
+
+/** The compile cache made for executors that load `snapshot`: a DENO_DIR next to it. */
+export function compileCachePath(snapshot: string): string {
+  return `${snapshot}.deno-dir`;
+}
+
+const cachesInFlight = new Map<string, Promise<string | null>>();
+
+/**
+ * Returns the compile cache's path, calling `make(tempDir)` first when it is missing; null when it
+ * cannot be made (executors then start without it, only slower). Renamed into place when complete.
+ */
+export function ensureCompileCache(path: string, make: (tempDir: string) => Promise<void>): Promise<string | null> {
+  if (existsSync(path)) return Promise.resolve(path);
+  const existing = cachesInFlight.get(path);
+  if (existing) return existing;
+  const task = (async () => {
+    const temp = `${path}.${process.pid}.${randomBytes(4).toString("hex")}.tmp`;
+    try {
+      mkdirSync(temp, { recursive: true });
+      await make(temp);
+      renameSync(temp, path);
+      return path;
+    } catch {
+      rmSync(temp, { recursive: true, force: true });
+      return existsSync(path) ? path : null; // another process may have made it meanwhile
+    } finally {
+      cachesInFlight.delete(path);
+    }
+  })();
+  cachesInFlight.set(path, task);
   return task;
 }

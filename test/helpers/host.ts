@@ -67,6 +67,14 @@ export function snapshotFiles(cacheDir: string): string[] {
   return readdirSync(cacheDir).filter((name) => name.endsWith(".snapshot")).map((name) => join(cacheDir, name));
 }
 
+/** Files of the compile caches executors start from (each executor gets a copy; none may write here). */
+export function compileCacheFiles(cacheDir: string): string[] {
+  if (!existsSync(cacheDir)) return [];
+  return readdirSync(cacheDir)
+    .filter((name) => name.endsWith(".deno-dir"))
+    .flatMap((name) => readdirSync(join(cacheDir, name), { recursive: true, encoding: "utf8" }).map((file) => join(cacheDir, name, file)));
+}
+
 export function listDir(path: string): string[] {
   return readdirSync(path).sort();
 }
