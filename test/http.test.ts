@@ -269,6 +269,7 @@ describe("wasmbox serve --http, in process", () => {
     assert.equal(metricValue(during, "wasmbox_sessions_opened_total") - metricValue(before, "wasmbox_sessions_opened_total"), 2);
     assert.match(during, /^wasmbox_pool_warm \d+$/m);
     assert.match(during, /^wasmbox_pool_starting \d+$/m);
+    assert.match(during, /^wasmbox_executors_started_total [1-9]\d*$/m);
 
     // A loop that swallows the KeyboardInterrupt is killed at the end of the grace: the interpreter goes with it.
     const stubborn = "while True:\n    try:\n        while True:\n            pass\n    except BaseException:\n        pass";

@@ -73,6 +73,8 @@ export class HttpMetrics {
     lines.push(`wasmbox_pool_warm ${gauges.warm}`);
     metric("wasmbox_pool_starting", "gauge", "Executors starting.");
     lines.push(`wasmbox_pool_starting ${gauges.starting}`);
+    metric("wasmbox_executors_started_total", "counter", "Executor processes started (one per run with isolation \"process\"; far fewer with \"interpreter\").");
+    lines.push(`wasmbox_executors_started_total ${gauges.executorsStarted}`);
     metric("wasmbox_sessions_open", "gauge", "Sessions open on the sandbox; each holds an executor.");
     lines.push(`wasmbox_sessions_open ${gauges.sessions}`);
     metric("wasmbox_sessions_opened_total", "counter", "Sessions opened through this server.");
