@@ -138,11 +138,19 @@ export async function latencyWorkload(ctx: BenchContext): Promise<Section> {
     }
   }
 
-  if (wants(ctx, W, "wasmbox-stdio")) {
-    const server = WasmboxStdio.start(ctx, 2);
+  for (const mode of [
+    { label: "wasmbox serve --stdio, warm pool", args: [] as string[], note: "one request in flight, pool of 2 warm before each" },
+    {
+      label: "wasmbox serve --stdio --isolation interpreter",
+      args: ["--isolation", "interpreter"],
+      note: "one request in flight, pool of 2 warm before each; executors serve many runs, each from the restored warm interpreter",
+    },
+  ]) {
+    if (!wants(ctx, W, "wasmbox-stdio")) break;
+    const server = WasmboxStdio.start(ctx, 2, mode.args);
     try {
       let notWarm = 0;
-      const samples = await attempt(section, log, "wasmbox serve --stdio", W, async () => {
+      const samples = await attempt(section, log, mode.label, W, async () => {
         const out: number[] = [];
         for (let i = 0; i < counts.latencyWasmbox; i++) {
           if (!(await server.warm())) notWarm++;
@@ -151,11 +159,7 @@ export async function latencyWorkload(ctx: BenchContext): Promise<Section> {
         return out;
       });
       if (samples) {
-        section.rows.push(
-          latencyRow(W, "wasmbox serve --stdio, warm pool", samples, base, {
-            note: "one request in flight, pool of 2 warm before each" + (notWarm ? `; pool not idle before ${notWarm} requests` : ""),
-          }),
-        );
+        section.rows.push(latencyRow(W, mode.label, samples, base, { note: mode.note + (notWarm ? `; pool not idle before ${notWarm} requests` : "") }));
       }
     } finally {
       await server.close();
