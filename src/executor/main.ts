@@ -256,6 +256,7 @@ const workerInit: WorkerInit = {
   calls,
   output: outputRing,
   keepPristine: init.keepPristine === true,
+  warmUp: init.warmUp !== false,
 };
 worker.postMessage(workerInit);
 

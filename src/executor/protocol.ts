@@ -16,6 +16,8 @@ export interface InitMessage {
   key: string;
   /** Keep the warm state so runs sent with `reset` can be followed by a reset to it. */
   keepPristine?: boolean;
+  /** Run the runtime's warm-up before `ready` (default true; skipped for an executor a run already waits for). */
+  warmUp?: boolean;
 }
 
 /** A run as it travels on the wire: the worker's run with bytes as base64. */

@@ -101,8 +101,9 @@ export class ExecutorFactory {
   /**
    * Starts one executor for `language` and resolves when it is ready for a run. `keepPristine`:
    * it keeps its warm state, so runs may be followed by a reset to it (resettable languages only).
+   * `warmUp: false` skips the runtime's warm-up (~30 ms) for an executor a run is waiting for.
    */
-  async start(language: Language, options: { signal?: AbortSignal; keepPristine?: boolean } = {}): Promise<ExecutorProcess> {
+  async start(language: Language, options: { signal?: AbortSignal; keepPristine?: boolean; warmUp?: boolean } = {}): Promise<ExecutorProcess> {
     let runtime = await this.prepare(language);
     if (runtime.readable.some((path) => !existsSync(path))) {
       // Another process pruned or replaced an artefact (e.g. an old snapshot): prepare it again.
@@ -126,6 +127,7 @@ export class ExecutorFactory {
       startTimeoutMs: this.startTimeoutMs,
       signal: options.signal,
       keepPristine: options.keepPristine === true && this.resettable(language),
+      warmUp: options.warmUp,
     });
   }
 }

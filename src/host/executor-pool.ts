@@ -137,7 +137,8 @@ export class ExecutorPool {
     }
     for (; !this.closed && have < target; have++) {
       this.starting++;
-      this.factory.start(this.language, { keepPristine: this.reuse }).then(
+      // A pool of 0 (a one-shot run) starts executors only for a waiting run: no warm-up.
+      this.factory.start(this.language, { keepPristine: this.reuse, warmUp: this.size > 0 }).then(
         (executor) => {
           this.starting--;
           this.failures = 0;

@@ -99,7 +99,7 @@ export class ExecutorProcess {
   /** Resolves when the process has exited. */
   readonly exited: Promise<void>;
 
-  private constructor(launch: ExecutorLaunch, keepPristine: boolean) {
+  private constructor(launch: ExecutorLaunch, init: { keepPristine?: boolean; warmUp?: boolean }) {
     this.key = randomBytes(32);
     this.cleanupDir = launch.cleanupDir;
     // detached: the executor leads its own process group, so a kill reaches everything it started.
@@ -123,12 +123,15 @@ export class ExecutorProcess {
     });
     // A broken pipe (executor gone) must never crash the host.
     this.child.stdin.on("error", () => {});
-    this.child.stdin.write(JSON.stringify({ t: "init", key: this.key.toString("hex"), keepPristine }) + "\n");
+    this.child.stdin.write(JSON.stringify({ t: "init", key: this.key.toString("hex"), keepPristine: init.keepPristine === true, warmUp: init.warmUp !== false }) + "\n");
   }
 
   /** Spawns an executor and waits until its runtime is loaded and it can take a run. */
-  static async start(launch: ExecutorLaunch, options: { startTimeoutMs?: number; signal?: AbortSignal; keepPristine?: boolean } = {}): Promise<ExecutorProcess> {
-    const executor = new ExecutorProcess(launch, options.keepPristine === true);
+  static async start(
+    launch: ExecutorLaunch,
+    options: { startTimeoutMs?: number; signal?: AbortSignal; keepPristine?: boolean; warmUp?: boolean } = {},
+  ): Promise<ExecutorProcess> {
+    const executor = new ExecutorProcess(launch, options);
     await executor.waitFor("ready", options.startTimeoutMs ?? 60_000, options.signal);
     if (canMeasureMemory) {
       executor.pids = processTree(executor.pid);
@@ -139,7 +142,7 @@ export class ExecutorProcess {
 
   /** Spawns an executor in snapshot mode and waits until it has written the snapshot. */
   static async makeSnapshot(launch: ExecutorLaunch, timeoutMs = 120_000): Promise<void> {
-    const executor = new ExecutorProcess(launch, false);
+    const executor = new ExecutorProcess(launch, {});
     try {
       await executor.waitFor("snapshot", timeoutMs);
     } finally {

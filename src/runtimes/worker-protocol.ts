@@ -23,6 +23,11 @@ export type WorkerInit = {
    * Runtimes that cannot reset ignore it, and the host never asks them to.
    */
   keepPristine: boolean;
+  /**
+   * Run trusted warm-up programs before `ready`, so later runs do not compile lazily. Worth it for
+   * an executor that waits in a pool; not for one a run is already waiting for.
+   */
+  warmUp: boolean;
 };
 
 export type WorkerRun = {

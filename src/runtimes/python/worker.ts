@@ -61,6 +61,9 @@ async function load(init: WorkerInit): Promise<void> {
   // args: [pyodide package directory, snapshot path] (the snapshot is only read when serving)
   const [dir, snapshotPath] = init.args as [string, string];
   const pyodideDir = dir.endsWith("/") ? dir : dir + "/";
+  // The 30 MB snapshot is read off-thread while Pyodide's JavaScript loads.
+  const snapshot = init.makeSnapshot ? null : Deno.readFile(snapshotPath);
+  snapshot?.catch(() => {}); // awaited below; a failure surfaces there
   const { loadPyodide } = await import(new URL(`file://${pyodideDir}pyodide.mjs`).href);
   const options = {
     indexURL: pyodideDir,
@@ -89,7 +92,7 @@ del _runner, _guest, _name
     return;
   }
   if (init.keepPristine) trackRunResources();
-  pyodide = await loadPyodide({ ...options, _loadSnapshot: await Deno.readFile(snapshotPath) });
+  pyodide = await loadPyodide({ ...options, _loadSnapshot: await snapshot });
   writeOutput = ringWriter(init.output);
   pyodide.setStdout(writer(1));
   pyodide.setStderr(writer(2));
@@ -117,7 +120,7 @@ del _runner, _guest, _name
     }
   }
   runner.harden();
-  warmUp();
+  if (init.warmUp) warmUp();
   if (init.keepPristine) capturePristine(pyodide);
   post({ t: "ready" });
 }
