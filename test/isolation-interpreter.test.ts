@@ -148,6 +148,14 @@ describe("interpreter isolation", () => {
     assert.equal((await sandbox.run({ code: "print('fine')" })).stdout, "fine\n");
   });
 
+  it("still gives sessions an interpreter that keeps its state, apart from the runs", async () => {
+    await using session = await sandbox.session();
+    await session.run({ code: "kept = 41\nopen('notes.txt', 'w').write('n')" });
+    const run = await sandbox.run({ code: "'kept' in globals()" });
+    assert.equal(run.value, false);
+    assert.deepEqual((await session.run({ code: "kept + 1, open('notes.txt').read()" })).value, [42, "n"]);
+  });
+
   it("keeps the default safe: a sandbox without the option starts a process per run", async () => {
     await using strict = await Sandbox.create({ poolSize: 1, maxConcurrency: 1 });
     await strict.run({ code: "print(1)" });

@@ -169,6 +169,17 @@ export function capturePristine(pyodide: Pyodide): void {
 }
 
 /**
+ * Drops the captured state and stops tracking: this interpreter became a session's, which keeps
+ * its state and is never reset, so the finalizers kept for a reset would only pile up.
+ */
+export function forgetPristine(): void {
+  pristine = null;
+  tracking = false;
+  registrations.length = 0;
+  liveTimers.clear();
+}
+
+/**
  * Puts the captured state back. Returns null when done, or why it cannot be (the executor must then
  * be discarded; nothing was changed that the caller relies on).
  */

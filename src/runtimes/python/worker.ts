@@ -9,7 +9,7 @@ import { ringWriter } from "../output-ring.js";
 import { setGrowCap } from "../memory-cap.js";
 import { CALL_INTERRUPTED, CALL_WAITING, HOST_CALL_DATA_OFFSET } from "./host-call-layout.js";
 import { GUEST_MODULE_SOURCE, PRELOADED_MODULES, RUNNER_SOURCE } from "./runner-source.js";
-import { afterMicrotasks, cancelRunTimers, capturePristine, restorePristine, trackRunResources } from "./pristine-state.js";
+import { afterMicrotasks, cancelRunTimers, capturePristine, forgetPristine, restorePristine, trackRunResources } from "./pristine-state.js";
 
 declare const self: {
   onmessage: ((event: MessageEvent) => void) | null;
@@ -232,6 +232,7 @@ function run(message: WorkerRun): void {
 
 function execute(message: WorkerRun) {
   if (exited) throw new Error("the interpreter exited (os._exit) in an earlier call");
+  if (message.keepState) forgetPristine();
   setGrowCap(message.memoryLimitBytes);
   stdinBytes = message.stdin;
   stdinOffset = 0;
