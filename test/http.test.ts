@@ -408,6 +408,35 @@ describe("wasmbox serve --http, in process", () => {
 });
 
 describe("wasmbox serve --http, spawned", () => {
+  test("--max-sessions caps open sessions with 429 TOO_MANY_SESSIONS, and --isolation interpreter still answers runs", async () => {
+    const server = spawn(process.execPath, [BIN, "serve", "--http", "0", "--pool", "1", "--max-sessions", "1", "--isolation", "interpreter"], {
+      stdio: ["ignore", "ignore", "pipe"],
+    });
+    try {
+      let stderr = "";
+      const base = await new Promise<string>((resolve, reject) => {
+        server.stderr!.on("data", (chunk: Buffer) => {
+          stderr += chunk.toString();
+          const match = /listening on (http:\/\/\S+)/.exec(stderr);
+          if (match) resolve(match[1]!);
+        });
+        server.once("exit", () => reject(new Error(`server exited: ${stderr}`)));
+      });
+      const post = (path: string, body: object) =>
+        fetch(base + path, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify(body) });
+      assert.equal((await post("/v1/sessions", {})).status, 201);
+      const second = await post("/v1/sessions", {});
+      assert.equal(second.status, 429);
+      assert.equal(((await second.json()) as { error: { code: string } }).error.code, "TOO_MANY_SESSIONS");
+      for (let i = 0; i < 3; i++) {
+        const run = (await (await post("/v1/run", { code: `seen = 'x' in globals()\nx = ${i}\nseen` })).json()) as { value: unknown };
+        assert.equal(run.value, false);
+      }
+    } finally {
+      server.kill("SIGKILL");
+    }
+  });
+
   test("SIGTERM cancels runs still going after the grace, answers them, exits 0 and leaves no executor behind", async () => {
     const server = spawn(process.execPath, [BIN, "serve", "--http", "0", "--pool", "1", "--max-concurrency", "1", "--grace", "300ms"], {
       stdio: ["ignore", "ignore", "pipe"],

@@ -16,7 +16,7 @@ import { parseDurationMs, parseSizeBytes } from "./parse-units.js";
 import { serveStdio } from "./serve-stdio.js";
 
 const USAGE = `usage: wasmbox run [options] (FILE | -c CODE | -) [-- ARG...]
-       wasmbox serve --stdio [--max-request-bytes N] [--pool N] [--isolation MODE]
+       wasmbox serve --stdio [--max-request-bytes N] [--pool N] [--max-sessions N] [--isolation MODE]
        wasmbox serve --http PORT [server options]
        wasmbox mcp [--http PORT] [server options]
        wasmbox languages [--json]
@@ -46,6 +46,7 @@ server options (serve --http, mcp):
   --max-queue N         runs waiting beyond the running ones before 429 (serve --http; default 64)
   --max-concurrency N   runs at once (default: CPU cores, at least 2)
   --pool N              executors kept warm (default 2)
+  --max-sessions N      sessions open at once; each holds an executor (default 16)
   --isolation MODE      process (default): a fresh executor process per run, for callers who
                         distrust each other; interpreter: executors serve many runs, each from a
                         restored pristine interpreter (much faster; one trust domain: see README)
@@ -249,9 +250,14 @@ async function serveCommand(args: string[]): Promise<number> {
   let poolSize: number | undefined;
   let osSandbox: OsSandboxMode = "auto";
   let isolation: Isolation = "process";
+  let maxSessions: number | undefined;
   for (let i = 0; i < args.length; i++) {
     const arg = args[i]!;
     if (arg === "--stdio") stdio = true;
+    else if (arg === "--max-sessions") {
+      maxSessions = Number(takeValue(args, i++, arg));
+      if (!Number.isInteger(maxSessions) || maxSessions < 0) throw new UsageError("--max-sessions: give a whole number");
+    }
     else if (arg === "--isolation") {
       const mode = takeValue(args, i++, arg);
       if (mode !== "process" && mode !== "interpreter") throw new UsageError("--isolation: use process or interpreter");
@@ -271,7 +277,7 @@ async function serveCommand(args: string[]): Promise<number> {
     } else throw new UsageError(`unknown option ${arg}`);
   }
   if (!stdio) throw new UsageError("serve needs --stdio");
-  const sandbox = await Sandbox.create({ poolSize, osSandbox, isolation });
+  const sandbox = await Sandbox.create({ poolSize, osSandbox, isolation, maxSessions });
   // SIGTERM, SIGINT, or the parent going away (a client killed outright cannot send shutdown):
   // cancel what is running and exit, leaving no executor behind.
   const stop = new AbortController();

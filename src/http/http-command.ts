@@ -9,7 +9,7 @@ import { packageVersion, runServerCommand, serveUntilSignal } from "./server-com
  */
 export function httpCommand(args: string[]): Promise<number> {
   // `serve` itself is the word before these args; main.ts routes here when --http is present.
-  const flags = ["--http", "--host", "--token", "--max-body-bytes", "--max-queue", "--max-concurrency", "--pool", "--grace", "--os-sandbox", "--isolation"] as const;
+  const flags = ["--http", "--host", "--token", "--max-body-bytes", "--max-queue", "--max-concurrency", "--pool", "--grace", "--os-sandbox", "--isolation", "--max-sessions"] as const;
   return runServerCommand(
     args,
     flags,

@@ -23,13 +23,14 @@ export interface ServerArgs {
   maxQueue: number | undefined;
   maxConcurrency: number | undefined;
   poolSize: number | undefined;
+  maxSessions: number | undefined;
   graceMs: number;
   osSandbox: OsSandboxMode;
   isolation: Isolation;
 }
 
 const VALUE_FLAGS = [
-  "--http", "--host", "--token", "--max-body-bytes", "--max-queue", "--max-concurrency", "--pool", "--grace", "--os-sandbox", "--isolation",
+  "--http", "--host", "--token", "--max-body-bytes", "--max-queue", "--max-concurrency", "--pool", "--grace", "--os-sandbox", "--isolation", "--max-sessions",
 ] as const;
 type Flag = (typeof VALUE_FLAGS)[number];
 
@@ -54,6 +55,7 @@ export function parseServerArgs(args: string[], accepted: readonly Flag[], env: 
     maxQueue: undefined,
     maxConcurrency: undefined,
     poolSize: undefined,
+    maxSessions: undefined,
     graceMs: DEFAULT_SHUTDOWN_GRACE_MS,
     osSandbox: "auto",
     isolation: "process",
@@ -96,6 +98,9 @@ export function parseServerArgs(args: string[], accepted: readonly Flag[], env: 
         break;
       case "--pool":
         out.poolSize = wholeNumber(value, flag, 0);
+        break;
+      case "--max-sessions":
+        out.maxSessions = wholeNumber(value, flag, 0);
         break;
       case "--grace": {
         const ms = /^\s*0+(\.0*)?\s*(ms|s|m)?\s*$/i.test(value) ? 0 : parseDurationMs(value);

@@ -61,7 +61,7 @@ export async function runServerCommand(
   }
   const signals = shutdownSignal();
   try {
-    const sandbox = await Sandbox.create({ poolSize: options.poolSize, maxConcurrency: options.maxConcurrency, osSandbox: options.osSandbox, isolation: options.isolation });
+    const sandbox = await Sandbox.create({ poolSize: options.poolSize, maxConcurrency: options.maxConcurrency, osSandbox: options.osSandbox, isolation: options.isolation, maxSessions: options.maxSessions });
     try {
       await serve(sandbox, options, signals.received);
     } finally {

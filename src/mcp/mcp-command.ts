@@ -13,7 +13,7 @@ import { createMcpServer } from "./mcp-server.js";
  * streamable HTTP transport at http://HOST:PORT/mcp; prints `wasmbox: MCP endpoint URL` on stderr.
  */
 export function mcpCommand(args: string[]): Promise<number> {
-  const flags = ["--http", "--host", "--token", "--max-body-bytes", "--max-concurrency", "--pool", "--grace", "--os-sandbox", "--isolation"] as const;
+  const flags = ["--http", "--host", "--token", "--max-body-bytes", "--max-concurrency", "--pool", "--grace", "--os-sandbox", "--isolation", "--max-sessions"] as const;
   return runServerCommand(args, flags, async (sandbox, options, stop) => {
     if (options.port === undefined) return serveStdio(sandbox, stop);
     const server = await startMcpHttpServer(sandbox, {
