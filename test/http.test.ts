@@ -437,6 +437,32 @@ describe("wasmbox serve --http, spawned", () => {
     }
   });
 
+  test("a second SIGTERM cuts a long grace short: the run still going is cancelled and answered, and the server exits 0", async () => {
+    const server = spawn(process.execPath, [BIN, "serve", "--http", "0", "--pool", "1", "--grace", "60m"], { stdio: ["ignore", "ignore", "pipe"] });
+    const exit = new Promise<number | null>((resolve) => server.once("exit", (code) => resolve(code)));
+    try {
+      let stderr = "";
+      const base = await new Promise<string>((resolve, reject) => {
+        server.stderr!.on("data", (chunk: Buffer) => {
+          stderr += chunk.toString();
+          const match = /listening on (http:\/\/\S+)/.exec(stderr);
+          if (match) resolve(match[1]!);
+        });
+        server.once("exit", () => reject(new Error(`server exited: ${stderr}`)));
+      });
+      const run = await startStreamingRun(base, { code: ENDLESS, timeoutMs: 3_600_000 });
+      server.kill("SIGTERM");
+      await waitUntil(() => /draining/.test(stderr), "the server to start draining");
+      server.kill("SIGTERM");
+      const events = await run.done;
+      assert.equal(events.at(-1)!.result!.status, "cancelled");
+      assert.equal(await exit, 0);
+      assert.match(stderr, /SIGTERM again: cancelling runs now/);
+    } finally {
+      if (server.exitCode === null) server.kill("SIGKILL");
+    }
+  });
+
   test("SIGTERM cancels runs still going after the grace, answers them, exits 0 and leaves no executor behind", async () => {
     const server = spawn(process.execPath, [BIN, "serve", "--http", "0", "--pool", "1", "--max-concurrency", "1", "--grace", "300ms"], {
       stdio: ["ignore", "ignore", "pipe"],

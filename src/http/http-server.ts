@@ -50,6 +50,7 @@ export interface HttpServer {
    * (they answer status "cancelled"), closes the sessions opened through this server and every
    * connection. Does not close the sandbox. Idempotent.
    */
+  /** Stops accepting, lets runs finish within `graceMs`, then cancels the rest. Called again with 0 while closing: cancel now. */
   close(options?: { graceMs?: number }): Promise<void>;
 }
 
@@ -400,13 +401,18 @@ export async function startHttpServer(sandbox: Sandbox, options: HttpServerOptio
   const { host: boundHost, port: boundPort, origin, sockets } = await listen(server, options.port ?? 0, host);
 
   let closing: Promise<void> | null = null;
+  /** Ends the grace period of a close in progress now (a second close with graceMs 0). */
+  let endGrace = () => {};
   const close = async (graceMs: number) => {
     draining = true;
     const closed = new Promise<void>((resolve) => server.close(() => resolve()));
     (server as Server & { closeIdleConnections?: () => void }).closeIdleConnections?.();
     const pending = () => Promise.allSettled([...work].map((entry) => entry.done));
     let timer: NodeJS.Timeout | undefined;
-    const graceOver = new Promise<"grace-over">((resolve) => (timer = setTimeout(() => resolve("grace-over"), graceMs)));
+    const graceOver = new Promise<"grace-over">((resolve) => {
+      timer = setTimeout(() => resolve("grace-over"), graceMs);
+      endGrace = () => resolve("grace-over");
+    });
     try {
       if ((await Promise.race([pending(), graceOver])) === "grace-over") {
         // Reject first, then stop: the runs answer "cancelled" to their callers.
@@ -429,6 +435,7 @@ export async function startHttpServer(sandbox: Sandbox, options: HttpServerOptio
     port: boundPort,
     url: `${origin}`,
     close(closeOptions = {}) {
+      if (closing && closeOptions.graceMs === 0) endGrace();
       closing ??= close(closeOptions.graceMs ?? DEFAULT_SHUTDOWN_GRACE_MS);
       return closing;
     },

@@ -11,18 +11,29 @@ export function packageVersion(): string {
   }
 }
 
+/** The first SIGTERM/SIGINT starts a graceful shutdown; a second one asks to cut it short. */
+export interface StopSignals {
+  received: Promise<NodeJS.Signals>;
+  again: Promise<NodeJS.Signals>;
+}
+
 /**
- * Resolves on the first SIGTERM or SIGINT. The handlers stay installed until `dispose`, so a
- * signal during shutdown does not kill the process before executors are stopped.
+ * Resolves `received` on the first SIGTERM or SIGINT and `again` on the next. The handlers stay
+ * installed until `dispose`, so a signal during shutdown does not kill the process before
+ * executors are stopped.
  */
-export function shutdownSignal(): { received: Promise<NodeJS.Signals>; dispose: () => void } {
-  let resolve!: (signal: NodeJS.Signals) => void;
-  const received = new Promise<NodeJS.Signals>((r) => (resolve = r));
-  const onSignal = (signal: NodeJS.Signals) => resolve(signal);
+export function shutdownSignal(): StopSignals & { dispose: () => void } {
+  let first!: (signal: NodeJS.Signals) => void;
+  let second!: (signal: NodeJS.Signals) => void;
+  const received = new Promise<NodeJS.Signals>((r) => (first = r));
+  const again = new Promise<NodeJS.Signals>((r) => (second = r));
+  let count = 0;
+  const onSignal = (signal: NodeJS.Signals) => (count++ === 0 ? first(signal) : second(signal));
   process.on("SIGTERM", onSignal);
   process.on("SIGINT", onSignal);
   return {
     received,
+    again,
     dispose: () => {
       process.off("SIGTERM", onSignal);
       process.off("SIGINT", onSignal);
@@ -47,7 +58,7 @@ export interface ListeningServer {
 export async function runServerCommand(
   args: string[],
   flags: readonly Flag[],
-  serve: (sandbox: Sandbox, options: ServerArgs, stop: Promise<NodeJS.Signals>) => Promise<void>,
+  serve: (sandbox: Sandbox, options: ServerArgs, stop: StopSignals) => Promise<void>,
   check: (options: ServerArgs) => void = () => {},
 ): Promise<number> {
   let options: ServerArgs;
@@ -63,7 +74,7 @@ export async function runServerCommand(
   try {
     const sandbox = await Sandbox.create({ poolSize: options.poolSize, maxConcurrency: options.maxConcurrency, osSandbox: options.osSandbox, isolation: options.isolation, maxSessions: options.maxSessions });
     try {
-      await serve(sandbox, options, signals.received);
+      await serve(sandbox, options, signals);
     } finally {
       await sandbox.close();
     }
@@ -73,10 +84,18 @@ export async function runServerCommand(
   return 0;
 }
 
-/** Says where the server listens, waits for a signal, then drains it within the grace period. */
-export async function serveUntilSignal(server: ListeningServer, what: string, options: ServerArgs, stop: Promise<NodeJS.Signals>): Promise<void> {
+/**
+ * Says where the server listens, waits for a signal, then drains it within the grace period; a
+ * second signal cancels the runs still going at once.
+ */
+export async function serveUntilSignal(server: ListeningServer, what: string, options: ServerArgs, stop: StopSignals): Promise<void> {
   process.stderr.write(`wasmbox: ${what} ${server.url}${options.token ? " (bearer token required)" : ""}\n`);
-  const signal = await stop;
-  process.stderr.write(`wasmbox: ${signal}: draining (grace ${options.graceMs} ms)\n`);
-  await server.close({ graceMs: options.graceMs });
+  const signal = await stop.received;
+  process.stderr.write(`wasmbox: ${signal}: draining (grace ${options.graceMs} ms; signal again to cancel runs now)\n`);
+  const closing = server.close({ graceMs: options.graceMs });
+  void stop.again.then((again) => {
+    process.stderr.write(`wasmbox: ${again} again: cancelling runs now\n`);
+    void server.close({ graceMs: 0 });
+  });
+  await closing;
 }

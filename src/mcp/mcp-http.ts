@@ -197,12 +197,13 @@ export async function startMcpHttpServer(sandbox: Sandbox, options: McpHttpServe
   reaper.unref();
 
   let closing: Promise<void> | null = null;
+  let deadline = 0;
   const close = async (graceMs: number) => {
     draining = true;
     clearInterval(reaper);
     const closed = new Promise<void>((resolve) => server.close(() => resolve()));
     const working = () => [...sessions.values()].some((s) => s.active > 0) || opening > 0;
-    const deadline = Date.now() + graceMs;
+    deadline = Date.now() + graceMs;
     while (working() && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 50));
     // Ending a session aborts its handlers' signals: runs still going answer "cancelled".
     await Promise.allSettled([...sessions.values()].map((s) => s.mcp.close()));
@@ -220,6 +221,7 @@ export async function startMcpHttpServer(sandbox: Sandbox, options: McpHttpServe
       return sessions.size;
     },
     close(closeOptions = {}) {
+      if (closing && closeOptions.graceMs === 0) deadline = 0; // a second close with no grace: cancel now
       closing ??= close(closeOptions.graceMs ?? DEFAULT_SHUTDOWN_GRACE_MS);
       return closing;
     },
