@@ -8,7 +8,7 @@ import { denoBinary, distDir, pyodideDir } from "../../host/runtime-paths.js";
 const FIXTURE = fileURLToPath(new URL("../../../test/fixtures/pristine-memory.mjs", import.meta.url));
 
 describe("pristine state (real Pyodide under Deno)", () => {
-  it("puts wasm memory back byte for byte, zeroes what grew, cancels timers, and refuses past the smallest limit", () => {
+  it("puts wasm memory back byte for byte, zeroes what grew, cancels timers, and refuses after JS-bridge use or growth past the smallest limit", () => {
     const dir = pyodideDir().replace(/\/?$/, "/");
     const moduleUrl = pathToFileURL(join(distDir(), "runtimes", "python", "pristine-state.js")).href;
     const child = spawnSync(denoBinary(), ["run", "--no-prompt", "--allow-read", FIXTURE, dir, moduleUrl], {
@@ -22,7 +22,8 @@ describe("pristine state (real Pyodide under Deno)", () => {
     assert.equal(report.restore, null);
     assert.equal(report.markersAfterRestore, 0);
     assert.equal(report.memoryEqualsPristine, true);
-    assert.equal(report.printedAfterRestore, "", "the run's timer never fired");
+    assert.equal(report.printedAfterRestore, "", "the run's timer and immediate never fired");
+    assert.match(report.restoreAfterBridge, /JavaScript bridge/);
     assert.equal(report.heldAfterRestore, false);
     assert.match(report.restoreAfterBigGrowth, /memory grew/);
   });

@@ -7,9 +7,10 @@
  * the random generator) plus what Emscripten and Pyodide keep in JavaScript: the in-memory file
  * system, open descriptors, the current directory, timers Python scheduled (asyncio, signal.alarm),
  * and the finalizers of JS proxies that point into wasm memory. Each is captured or tracked here.
- * What cannot be put back (a run that loaded a shared library, grew the function table, closed a
- * standard stream, or grew memory past the smallest memory limit a later run may have) makes
- * `restore` refuse, and the host discards the executor as in the default mode.
+ * What cannot be put back (a run that loaded a shared library, grew the function table, used the
+ * JavaScript bridge, closed a standard stream, or grew memory past the smallest memory limit a
+ * later run may have) makes `restore` refuse, and the host discards the executor as in the
+ * default mode.
  *
  * This is a wall against Python code. Guest code that breaks out into this worker's JavaScript
  * could leave state behind for later runs on the same executor: that is the documented price of
@@ -33,6 +34,8 @@ interface FsNode {
 
 interface Pristine {
   memory: Uint8Array;
+  /** Pyodide's JS-reference table ("hiwire"), as slot descriptors: see bridgeState(). */
+  bridge: string;
   tableLength: number;
   files: Map<string, FsNode>;
   streams: unknown[];
@@ -46,9 +49,14 @@ const nativeSetInterval = globalThis.setInterval;
 const nativeClearTimeout = globalThis.clearTimeout;
 const nativeClearInterval = globalThis.clearInterval;
 const nativeRegister = FinalizationRegistry.prototype.register;
+// Pyodide counts Deno as Node (IN_NODE) and schedules asyncio's call_soon with setImmediate.
+const g0 = globalThis as unknown as Record<string, ((...args: unknown[]) => unknown) | undefined>;
+const nativeSetImmediate = g0.setImmediate;
+const nativeClearImmediate = g0.clearImmediate;
 
 let tracking = false;
 const liveTimers = new Set<number>();
+const liveImmediates = new Set<unknown>();
 const registrations: [FinalizationRegistry<unknown>, WeakKey][] = [];
 
 /**
@@ -80,6 +88,21 @@ export function trackRunResources(): void {
     if (id !== undefined) liveTimers.delete(id);
     nativeClearInterval(id);
   };
+  if (nativeSetImmediate && nativeClearImmediate) {
+    g.setImmediate = function (handler: unknown, ...args: unknown[]) {
+      if (typeof handler !== "function") return nativeSetImmediate(handler, ...args);
+      const immediate = nativeSetImmediate(() => {
+        liveImmediates.delete(immediate);
+        handler(...args);
+      });
+      if (tracking) liveImmediates.add(immediate);
+      return immediate;
+    };
+    g.clearImmediate = (immediate?: unknown) => {
+      liveImmediates.delete(immediate);
+      nativeClearImmediate(immediate);
+    };
+  }
   FinalizationRegistry.prototype.register = function (target: WeakKey, held: unknown, token?: WeakKey) {
     nativeRegister.call(this, target, held, token);
     // Pyodide always passes a token (the proxy), so each finalizer can be dropped again.
@@ -97,6 +120,8 @@ export function cancelRunTimers(): void {
     nativeClearInterval(id);
   }
   liveTimers.clear();
+  for (const immediate of liveImmediates) nativeClearImmediate?.(immediate);
+  liveImmediates.clear();
 }
 
 /** Runs `task` on a fresh macrotask with the real setTimeout, after the run's microtasks drained. */
@@ -152,6 +177,24 @@ function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
   return true;
 }
 
+/**
+ * The state of the table through which Python holds JavaScript values, as one string: the live
+ * count and every slot's descriptor (each use of a slot changes it). Plain Python code never
+ * touches it; host-function calls, asyncio scheduling and pyodide.ffi do. Pyodide keeps caches of
+ * these references on the JavaScript side, which a memory copy cannot put back, so a run that
+ * used the bridge is not reset (a stale reference crashed the next run in testing).
+ */
+function bridgeState(module: Pyodide): string {
+  const slots: number[] = [];
+  let zeros = 0;
+  for (let i = 0; zeros < 64 && i < 1 << 20; i++) {
+    const info = module.__hiwire_slot_info(i) as number;
+    slots.push(info);
+    zeros = info === 0 ? zeros + 1 : 0;
+  }
+  return `${module._hiwire_num_refs()}:${slots.join(",")}`;
+}
+
 let pristine: Pristine | null = null;
 
 /** Records the interpreter's state as the one every later run starts from. Call once, when warm. */
@@ -160,6 +203,7 @@ export function capturePristine(pyodide: Pyodide): void {
   const FS = pyodide.FS;
   pristine = {
     memory: module.HEAP8.slice() as Uint8Array,
+    bridge: bridgeState(module),
     tableLength: module.wasmTable.length,
     files: walk(FS, true),
     streams: [...FS.streams],
@@ -177,6 +221,7 @@ export function forgetPristine(): void {
   tracking = false;
   registrations.length = 0;
   liveTimers.clear();
+  liveImmediates.clear();
 }
 
 /**
@@ -190,6 +235,7 @@ export function restorePristine(pyodide: Pyodide): string | null {
   const heap: Uint8Array = module.HEAPU8;
   if (heap.length > Math.max(pristine.memory.length, MIN_MEMORY_LIMIT_BYTES)) return "memory grew past the smallest limit";
   if (module.wasmTable.length !== pristine.tableLength) return "the function table grew (a library was loaded)";
+  if (bridgeState(module) !== pristine.bridge) return "the run used the JavaScript bridge (host functions, asyncio or pyodide.ffi)";
   const streams: unknown[] = FS.streams;
   for (let fd = 0; fd < pristine.streams.length; fd++) {
     if (pristine.streams[fd] && streams[fd] !== pristine.streams[fd]) return `descriptor ${fd} was closed or replaced`;
