@@ -50,9 +50,9 @@ const nativeClearTimeout = globalThis.clearTimeout;
 const nativeClearInterval = globalThis.clearInterval;
 const nativeRegister = FinalizationRegistry.prototype.register;
 // Pyodide counts Deno as Node (IN_NODE) and schedules asyncio's call_soon with setImmediate.
-const g0 = globalThis as unknown as Record<string, ((...args: unknown[]) => unknown) | undefined>;
-const nativeSetImmediate = g0.setImmediate;
-const nativeClearImmediate = g0.clearImmediate;
+const nodeGlobals = globalThis as unknown as Record<string, ((...args: unknown[]) => unknown) | undefined>;
+const nativeSetImmediate = nodeGlobals.setImmediate;
+const nativeClearImmediate = nodeGlobals.clearImmediate;
 
 let tracking = false;
 const liveTimers = new Set<number>();
