@@ -199,7 +199,7 @@ describe("host functions", () => {
 });
 
 describe("sessions and host functions over serve --stdio", () => {
-  it("opens a session, keeps state, relays host function calls as events, closes, and answers typed errors", async () => {
+  it("opens a session, keeps state, relays host function calls as events, reads and writes its files, closes, and answers typed errors", async () => {
     const child = spawn(process.execPath, [fileURLToPath(new URL("../dist/cli/bin.js", import.meta.url)), "serve", "--stdio", "--pool", "1"], { stdio: ["pipe", "pipe", "pipe"] });
     const lines: Record<string, unknown>[] = [];
     let wake: () => void = () => {};
@@ -238,6 +238,20 @@ describe("sessions and host functions over serve --stdio", () => {
     assert.deepEqual(lines.filter((l) => l.id === "r2" && l.event === "call").map((l) => l.args), [{ a: 10, b: 0 }, { a: 10, b: 1 }, { a: 10, b: 2 }]);
     send({ id: "r3", op: "run", code: "from wasmbox import tools, ToolError\ntry:\n    tools.other()\nexcept ToolError as e:\n    print(e)", tools: ["other"] });
     assert.equal((await reply("r3")).stdout, "unknown tool on the client\n");
+    send({ id: "w", op: "session.files.write", sessionId, path: "in/data.txt", content: "from the caller" });
+    assert.deepEqual(await reply("w"), { id: "w", written: true });
+    send({ id: "wb", op: "session.files.write", sessionId, path: "raw.bin", content: "AP8=", encoding: "base64" });
+    assert.deepEqual(await reply("wb"), { id: "wb", written: true });
+    send({ id: "r-files", op: "session.run", sessionId, code: "open('out.txt', 'w').write(open('in/data.txt').read().upper())" });
+    assert.equal((await reply("r-files")).status, "ok");
+    send({ id: "l", op: "session.files.list", sessionId });
+    assert.deepEqual(((await reply("l")).files as { path: string }[]).map((f) => f.path).sort(), ["in/data.txt", "out.txt", "raw.bin"]);
+    send({ id: "rd", op: "session.files.read", sessionId, path: "out.txt" });
+    assert.deepEqual(await reply("rd"), { id: "rd", path: "out.txt", encoding: "base64", content: Buffer.from("FROM THE CALLER").toString("base64") });
+    send({ id: "climb", op: "session.files.read", sessionId, path: "../etc/passwd" });
+    assert.equal(((await reply("climb")).error as { code: string }).code, "INVALID_PATH");
+    send({ id: "no-path", op: "session.files.write", sessionId, content: "x" });
+    assert.equal(((await reply("no-path")).error as { code: string }).code, "INVALID_REQUEST");
     send({ id: "c", op: "session.close", sessionId });
     assert.deepEqual(await reply("c"), { id: "c", closed: true });
     send({ id: "r4", op: "session.run", sessionId, code: "x" });

@@ -12,6 +12,7 @@ from conftest import alive, executors_of, wait_until
 from wasmbox import (
     AsyncSandbox,
     AsyncSession,
+    InvalidPathError,
     InvalidRequestError,
     Sandbox,
     Session,
@@ -36,6 +37,32 @@ def test_a_session_keeps_globals_imports_and_files_between_runs(sandbox: Sandbox
         streamed = session.run_fs("more.py", {"more.py": "print(counter, flush=True)"}, on_stdout=chunks.append)
         assert streamed.stdout == "".join(chunks) == "2\n"
     assert session.closed
+
+
+def test_session_files_are_read_and_written_between_runs_without_running_code(sandbox: Sandbox) -> None:
+    with sandbox.session() as session:
+        session.files.write("data/in.csv", "a,b\n1,2\n")
+        session.files.write("blob.bin", b"\x00\xff")
+        result = session.run("import csv\nrows = list(csv.reader(open('data/in.csv')))\nopen('out.txt', 'w').write(str(len(rows)))\nopen('blob.bin', 'rb').read()[1]")
+        assert result.value == 255
+        assert session.files.read_text("out.txt") == "2"
+        assert session.files.read("blob.bin") == b"\x00\xff"
+        assert sorted((f.path, f.size) for f in session.files.list()) == [("blob.bin", 2), ("data/in.csv", 8), ("out.txt", 1)]
+        with pytest.raises(InvalidPathError):
+            session.files.read("../../etc/passwd")
+        with pytest.raises(InvalidPathError):
+            session.files.read("missing.txt")
+
+
+def test_async_session_files_work_the_same() -> None:
+    async def main() -> tuple[str, list[str]]:
+        async with AsyncSandbox(pool_size=1) as sb:
+            async with sb.session() as session:
+                await session.files.write("note.txt", "hello")
+                await session.run("open('note.txt', 'a').write(' world')")
+                return await session.files.read_text("note.txt"), [f.path for f in await session.files.list()]
+
+    assert asyncio.run(main()) == ("hello world", ["note.txt"])
 
 
 def test_two_sessions_never_see_each_others_state(sandbox: Sandbox) -> None:

@@ -98,6 +98,25 @@ export async function serveStdio(sandbox: Sandbox, input: Readable, output: Writ
           await entry.session.close();
           return reply({ id, closed: true });
         }
+        case "session.files.list": {
+          const entry = sessionFor(fields);
+          return reply({ id, files: await entry.session.files.list() });
+        }
+        case "session.files.read": {
+          const entry = sessionFor(fields);
+          const path = pathField(fields);
+          const bytes = await entry.session.files.read(path);
+          return reply({ id, path, encoding: "base64", content: Buffer.from(bytes).toString("base64") });
+        }
+        case "session.files.write": {
+          const entry = sessionFor(fields);
+          const path = pathField(fields);
+          const { content, encoding = "utf8" } = fields;
+          if (typeof content !== "string") throw new WasmboxError("INVALID_REQUEST", "content must be a string");
+          if (encoding !== "utf8" && encoding !== "base64") throw new WasmboxError("INVALID_REQUEST", 'encoding must be "utf8" or "base64"');
+          await entry.session.files.write(path, encoding === "base64" ? Buffer.from(content, "base64") : content);
+          return reply({ id, written: true });
+        }
         default:
           return replyError(id, "UNKNOWN_OP", op === undefined ? "request has neither code nor a known op" : `unknown op ${JSON.stringify(op)}`);
       }
@@ -119,6 +138,11 @@ export async function serveStdio(sandbox: Sandbox, input: Readable, output: Writ
       throw new WasmboxError("INVALID_REQUEST", "tools must be an array of host function names");
     }
     return value;
+  };
+
+  const pathField = (fields: Record<string, unknown>): string => {
+    if (typeof fields.path !== "string") throw new WasmboxError("INVALID_REQUEST", "path must be a string");
+    return fields.path;
   };
 
   const sessionFor = (fields: Record<string, unknown>) => {

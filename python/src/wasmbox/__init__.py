@@ -40,7 +40,7 @@ from ._errors import (
 )
 from ._result import RUN_STATUSES, GuestError, RunResult, RunStatus
 from ._sandbox import AsyncSandbox, Sandbox, run_code, run_fs
-from ._session import AsyncSession, AsyncSessionOpening, Session
+from ._session import AsyncSession, AsyncSessionFiles, AsyncSessionOpening, Session, SessionFile, SessionFiles
 from ._tools import HostFunction
 
 __version__ = "0.1.0"
@@ -53,6 +53,9 @@ __all__ = [
     "Session",
     "AsyncSession",
     "AsyncSessionOpening",
+    "SessionFile",
+    "SessionFiles",
+    "AsyncSessionFiles",
     "HostFunction",
     "RunResult",
     "RunStatus",

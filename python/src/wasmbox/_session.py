@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import base64
 import threading
 import weakref
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Awaitable, Callable, Generator, Mapping, Sequence, Union
 
 from ._connection import Connection, NotSent
@@ -11,12 +13,12 @@ from ._errors import HostExitedError, SandboxClosedError, SessionClosedError, Se
 from ._result import RunResult
 from ._runs import Submit, build_run_request, close_quietly, request_async, request_sync, run_async, run_sync
 from ._tools import HostFunction, check_tools
-from ._wire import FileContent, encode_session_close, encode_session_run
+from ._wire import FileContent, encode_session_close, encode_session_files, encode_session_run
 
 if TYPE_CHECKING:
     from ._sandbox import _Core
 
-__all__ = ["Session", "AsyncSession", "AsyncSessionOpening"]
+__all__ = ["Session", "AsyncSession", "AsyncSessionOpening", "SessionFile", "SessionFiles", "AsyncSessionFiles"]
 
 #: Errors that mean the session is already gone, which is what close() wants.
 _GONE = (SessionClosedError, SessionDeadError, SessionNotFoundError, SandboxClosedError, HostExitedError)
@@ -55,6 +57,9 @@ class _SessionState:
     def submit_run(self, request: dict[str, Any], sink: Any) -> "tuple[Connection, Any]":
         return self._submit_on_own_host(encode_session_run(self.id, request), sink)
 
+    def submit_files(self, request: dict[str, Any], sink: Any) -> "tuple[Connection, Any]":
+        return self._submit_on_own_host(request, sink)
+
     def submit_close(self) -> Submit | None:
         """Marks the session closed; returns how to tell the host, or None when there is nothing to tell."""
         with self._lock:
@@ -75,6 +80,72 @@ class _SessionState:
         """(this run's own tools, to name in the request; every tool the run may call)."""
         own = check_tools(tools, allow_async=allow_async)
         return own, {**self.tools, **own}
+
+
+@dataclass(frozen=True)
+class SessionFile:
+    """A regular file under the session's /sandbox: its path (relative to /sandbox) and size."""
+
+    path: str
+    size: int
+
+
+def _write_fields(path: str, content: FileContent) -> dict[str, Any]:
+    if isinstance(content, str):
+        return {"path": path, "content": content, "encoding": "utf8"}
+    if isinstance(content, (bytes, bytearray, memoryview)):
+        return {"path": path, "content": base64.b64encode(bytes(content)).decode("ascii"), "encoding": "base64"}
+    raise TypeError(f"content must be str or bytes, got {type(content).__name__}")
+
+
+def _listed(reply: Mapping[str, Any]) -> list[SessionFile]:
+    return [SessionFile(str(entry["path"]), int(entry["size"])) for entry in reply.get("files", [])]
+
+
+def _read(reply: Mapping[str, Any]) -> bytes:
+    return base64.b64decode(reply["content"])
+
+
+class SessionFiles:
+    """``session.files``: the session's files under /sandbox, read and written between runs
+    without running code. Paths are relative to /sandbox; a path that climbs out of it raises
+    InvalidPathError, as does reading one that does not exist."""
+
+    def __init__(self, state: _SessionState) -> None:
+        self._state = state
+
+    def list(self) -> list[SessionFile]:
+        """Every regular file under /sandbox, with its size."""
+        return _listed(request_sync(self._state.submit_files, encode_session_files(self._state.id, "list")))
+
+    def read(self, path: str) -> bytes:
+        return _read(request_sync(self._state.submit_files, encode_session_files(self._state.id, "read", path=path)))
+
+    def read_text(self, path: str, encoding: str = "utf-8") -> str:
+        return self.read(path).decode(encoding)
+
+    def write(self, path: str, content: FileContent) -> None:
+        """Creates or replaces the file (and its directories); str is written as UTF-8."""
+        request_sync(self._state.submit_files, encode_session_files(self._state.id, "write", **_write_fields(path, content)))
+
+
+class AsyncSessionFiles:
+    """As SessionFiles, awaitable."""
+
+    def __init__(self, state: _SessionState) -> None:
+        self._state = state
+
+    async def list(self) -> list[SessionFile]:
+        return _listed(await request_async(self._state.submit_files, encode_session_files(self._state.id, "list")))
+
+    async def read(self, path: str) -> bytes:
+        return _read(await request_async(self._state.submit_files, encode_session_files(self._state.id, "read", path=path)))
+
+    async def read_text(self, path: str, encoding: str = "utf-8") -> str:
+        return (await self.read(path)).decode(encoding)
+
+    async def write(self, path: str, content: FileContent) -> None:
+        await request_async(self._state.submit_files, encode_session_files(self._state.id, "write", **_write_fields(path, content)))
 
 
 class _SessionBase:
@@ -110,6 +181,11 @@ class Session(_SessionBase):
     the sandbox's close, or the host's ``idle_timeout_ms`` / ``max_lifetime_ms``, runs raise
     SessionClosedError.
     """
+
+    @property
+    def files(self) -> SessionFiles:
+        """The session's files under /sandbox, between runs: ``list()``, ``read()``, ``read_text()``, ``write()``."""
+        return SessionFiles(self._state)
 
     def __enter__(self) -> "Session":
         return self
@@ -162,6 +238,11 @@ class AsyncSession(_SessionBase):
     """Session for asyncio: ``async with sb.session() as s: await s.run("x = 1")``. Same semantics
     as Session; ``tools`` may be coroutine functions. Cancelling the task of a run cancels the run,
     which leaves the session dead."""
+
+    @property
+    def files(self) -> AsyncSessionFiles:
+        """As ``Session.files``, awaitable."""
+        return AsyncSessionFiles(self._state)
 
     async def __aenter__(self) -> "AsyncSession":
         return self

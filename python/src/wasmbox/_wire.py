@@ -140,6 +140,11 @@ def encode_session_close(id: str | int, session_id: str) -> dict[str, Any]:
     return {"id": id, "op": "session.close", "sessionId": session_id}
 
 
+def encode_session_files(session_id: str, op: str, **fields: Any) -> dict[str, Any]:
+    """``session.files.list`` / ``.read`` / ``.write``: file access between runs, no code run."""
+    return {"id": 0, "op": f"session.files.{op}", "sessionId": session_id, **fields}
+
+
 def encode_line(message: Mapping[str, Any]) -> bytes:
     """One request line. ASCII-only JSON, so no line separator can appear inside it."""
     return (json.dumps(message, ensure_ascii=True, separators=(",", ":")) + "\n").encode("ascii")
