@@ -407,21 +407,26 @@ describe("wasmbox serve --http, in process", () => {
   });
 });
 
+/** `wasmbox serve --http 0 ARGS…` as a child process, once it says where it listens. */
+async function spawnServer(args: string[]) {
+  const server = spawn(process.execPath, [BIN, "serve", "--http", "0", ...args], { stdio: ["ignore", "ignore", "pipe"] });
+  const exit = new Promise<number | null>((resolve) => server.once("exit", (code) => resolve(code)));
+  let stderr = "";
+  const base = await new Promise<string>((resolve, reject) => {
+    server.stderr!.on("data", (chunk: Buffer) => {
+      stderr += chunk.toString();
+      const match = /listening on (http:\/\/\S+)/.exec(stderr);
+      if (match) resolve(match[1]!);
+    });
+    server.once("exit", () => reject(new Error(`server exited: ${stderr}`)));
+  });
+  return { server, base, exit, stderr: () => stderr, stop: () => server.exitCode === null && server.kill("SIGKILL") };
+}
+
 describe("wasmbox serve --http, spawned", () => {
   test("--max-sessions caps open sessions with 429 TOO_MANY_SESSIONS, and --isolation interpreter still answers runs", async () => {
-    const server = spawn(process.execPath, [BIN, "serve", "--http", "0", "--pool", "1", "--max-sessions", "1", "--isolation", "interpreter"], {
-      stdio: ["ignore", "ignore", "pipe"],
-    });
+    const { base, stop } = await spawnServer(["--pool", "1", "--max-sessions", "1", "--isolation", "interpreter"]);
     try {
-      let stderr = "";
-      const base = await new Promise<string>((resolve, reject) => {
-        server.stderr!.on("data", (chunk: Buffer) => {
-          stderr += chunk.toString();
-          const match = /listening on (http:\/\/\S+)/.exec(stderr);
-          if (match) resolve(match[1]!);
-        });
-        server.once("exit", () => reject(new Error(`server exited: ${stderr}`)));
-      });
       const post = (path: string, body: object) =>
         fetch(base + path, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify(body) });
       assert.equal((await post("/v1/sessions", {})).status, 201);
@@ -433,51 +438,29 @@ describe("wasmbox serve --http, spawned", () => {
         assert.equal(run.value, false);
       }
     } finally {
-      server.kill("SIGKILL");
+      stop();
     }
   });
 
   test("a second SIGTERM cuts a long grace short: the run still going is cancelled and answered, and the server exits 0", async () => {
-    const server = spawn(process.execPath, [BIN, "serve", "--http", "0", "--pool", "1", "--grace", "60m"], { stdio: ["ignore", "ignore", "pipe"] });
-    const exit = new Promise<number | null>((resolve) => server.once("exit", (code) => resolve(code)));
+    const { server, base, exit, stderr, stop } = await spawnServer(["--pool", "1", "--grace", "60m"]);
     try {
-      let stderr = "";
-      const base = await new Promise<string>((resolve, reject) => {
-        server.stderr!.on("data", (chunk: Buffer) => {
-          stderr += chunk.toString();
-          const match = /listening on (http:\/\/\S+)/.exec(stderr);
-          if (match) resolve(match[1]!);
-        });
-        server.once("exit", () => reject(new Error(`server exited: ${stderr}`)));
-      });
       const run = await startStreamingRun(base, { code: ENDLESS, timeoutMs: 3_600_000 });
       server.kill("SIGTERM");
-      await waitUntil(() => /draining/.test(stderr), "the server to start draining");
+      await waitUntil(() => /draining/.test(stderr()), "the server to start draining");
       server.kill("SIGTERM");
       const events = await run.done;
       assert.equal(events.at(-1)!.result!.status, "cancelled");
       assert.equal(await exit, 0);
-      assert.match(stderr, /SIGTERM again: cancelling runs now/);
+      assert.match(stderr(), /SIGTERM again: cancelling runs now/);
     } finally {
-      if (server.exitCode === null) server.kill("SIGKILL");
+      stop();
     }
   });
 
   test("SIGTERM cancels runs still going after the grace, answers them, exits 0 and leaves no executor behind", async () => {
-    const server = spawn(process.execPath, [BIN, "serve", "--http", "0", "--pool", "1", "--max-concurrency", "1", "--grace", "300ms"], {
-      stdio: ["ignore", "ignore", "pipe"],
-    });
-    const exit = new Promise<number | null>((resolve) => server.once("exit", (code) => resolve(code)));
+    const { server, base, exit, stderr, stop } = await spawnServer(["--pool", "1", "--max-concurrency", "1", "--grace", "300ms"]);
     try {
-      let stderr = "";
-      const base = await new Promise<string>((resolve, reject) => {
-        server.stderr!.on("data", (chunk: Buffer) => {
-          stderr += chunk.toString();
-          const match = /listening on (http:\/\/\S+)/.exec(stderr);
-          if (match) resolve(match[1]!);
-        });
-        server.once("exit", () => reject(new Error(`server exited: ${stderr}`)));
-      });
       const run = await startStreamingRun(base, { code: ENDLESS, timeoutMs: 3_600_000 });
       const tree = descendants(server.pid!);
       assert.ok(tree.some((p) => p.cmd.includes("deno")), "executors were running");
@@ -487,10 +470,10 @@ describe("wasmbox serve --http, spawned", () => {
       assert.equal(events.at(-1)!.event, "result");
       assert.equal(events.at(-1)!.result!.status, "cancelled");
       assert.equal(await exit, 0);
-      assert.match(stderr, /SIGTERM: draining/);
+      assert.match(stderr(), /SIGTERM: draining/);
       await waitUntil(() => tree.every((p) => !alive(p)), "every executor to exit");
     } finally {
-      if (server.exitCode === null) server.kill("SIGKILL");
+      stop();
     }
   });
 });
