@@ -49,6 +49,20 @@ interface Peer {
   results: Map<string, Measured>;
 }
 
+/** Measures a workload through a wasmbox library peer: `reps` runs, each timed inside the guest. */
+function inGuestTimes(lib: WasmboxLibrary, reps: number): Peer["measure"] {
+  return async (w) => {
+    const samples: number[] = [];
+    let check: unknown = null;
+    for (let i = 0; i < reps; i++) {
+      const timed = parseTimed((await lib.run(timedSource(w), 300_000)).stdout);
+      samples.push(timed.ms);
+      check = timed.check;
+    }
+    return { samples, check };
+  };
+}
+
 export async function cpuWorkload(ctx: BenchContext): Promise<Section> {
   const section = emptySection();
   const { counts, log } = ctx;
@@ -81,16 +95,7 @@ export async function cpuWorkload(ctx: BenchContext): Promise<Section> {
         note: "fresh executor per sample (pool 0, so no executor starts during the timed code)",
         workloads,
         results: new Map(),
-        measure: async (w) => {
-          const samples: number[] = [];
-          let check: unknown = null;
-          for (let i = 0; i < counts.cpuReps; i++) {
-            const timed = parseTimed((await lib.run(timedSource(w), 300_000)).stdout);
-            samples.push(timed.ms);
-            check = timed.check;
-          }
-          return { samples, check };
-        },
+        measure: inGuestTimes(lib, counts.cpuReps),
       });
     }
   }
@@ -123,16 +128,7 @@ export async function cpuWorkload(ctx: BenchContext): Promise<Section> {
           note: `Sandbox.create({ wasmTierUp: true, v8Flags: ${JSON.stringify(variant.flags)} }), fresh executor per sample: ${variant.why}`,
           workloads: flagWorkloads,
           results: new Map(),
-          measure: async (w) => {
-            const samples: number[] = [];
-            let check: unknown = null;
-            for (let i = 0; i < counts.flagReps; i++) {
-              const timed = parseTimed((await lib.run(timedSource(w), 300_000)).stdout);
-              samples.push(timed.ms);
-              check = timed.check;
-            }
-            return { samples, check };
-          },
+          measure: inGuestTimes(lib, counts.flagReps),
         });
       }
     }
