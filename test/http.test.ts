@@ -5,63 +5,16 @@
  */
 import assert from "node:assert/strict";
 import { spawn, spawnSync } from "node:child_process";
-import { existsSync, readdirSync, readFileSync } from "node:fs";
 import { request as httpRequest } from "node:http";
 import { after, before, describe, test } from "node:test";
 import { fileURLToPath } from "node:url";
 import { startHttpServer, type HttpServer } from "../dist/http/http-server.js";
 import { Sandbox } from "../dist/index.js";
+import { alive, descendants, waitUntil } from "./helpers/processes.js";
 
 const BIN = fileURLToPath(new URL("../dist/cli/bin.js", import.meta.url));
 const TOKEN = "s3cret-token";
 const ENDLESS = "print('started', flush=True)\nwhile True:\n    pass";
-
-type Proc = { pid: number; start: string; cmd: string };
-
-/** Every process below `root`, read from /proc (executors lead their own process groups). */
-function descendants(root: number): Proc[] {
-  const children = new Map<number, number[]>();
-  const info = new Map<number, Proc>();
-  for (const name of readdirSync("/proc")) {
-    if (!/^\d+$/.test(name)) continue;
-    try {
-      const stat = readFileSync(`/proc/${name}/stat`, "utf8");
-      const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
-      const pid = Number(name);
-      info.set(pid, { pid, start: fields[19]!, cmd: readFileSync(`/proc/${name}/cmdline`, "utf8").replaceAll("\0", " ") });
-      children.set(Number(fields[1]), [...(children.get(Number(fields[1])) ?? []), pid]);
-    } catch {
-      // exited while we looked
-    }
-  }
-  const out: Proc[] = [];
-  const stack = [...(children.get(root) ?? [])];
-  while (stack.length) {
-    const pid = stack.pop()!;
-    if (info.has(pid)) out.push(info.get(pid)!);
-    stack.push(...(children.get(pid) ?? []));
-  }
-  return out;
-}
-
-function alive(proc: Proc): boolean {
-  if (!existsSync(`/proc/${proc.pid}/stat`)) return false;
-  try {
-    const stat = readFileSync(`/proc/${proc.pid}/stat`, "utf8");
-    const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
-    return fields[19] === proc.start && fields[0] !== "Z";
-  } catch {
-    return false;
-  }
-}
-
-async function waitUntil(check: () => boolean | Promise<boolean>, what: string): Promise<void> {
-  for (let i = 0; i < 400; i++) {
-    if (await check()) return;
-    await new Promise((resolve) => setTimeout(resolve, 50));
-  }
-  assert.fail(`gave up waiting for ${what}`);
-}
 
 const json = { "content-type": "application/json" };
 

@@ -6,76 +6,19 @@
  */
 import assert from "node:assert/strict";
 import { spawn, type ChildProcess } from "node:child_process";
-import { existsSync, readdirSync, readFileSync } from "node:fs";
+import { existsSync, readFileSync } from "node:fs";
 import { after, before, describe, test } from "node:test";
 import { fileURLToPath } from "node:url";
 import { Client } from "@modelcontextprotocol/sdk/client/index.js";
 import { StdioClientTransport } from "@modelcontextprotocol/sdk/client/stdio.js";
 import { StreamableHTTPClientTransport } from "@modelcontextprotocol/sdk/client/streamableHttp.js";
 import type { CallToolResult } from "@modelcontextprotocol/sdk/types.js";
+import { alive, descendants, waitUntil } from "./helpers/processes.js";
 
 const BIN = fileURLToPath(new URL("../dist/cli/bin.js", import.meta.url));
 // One run at a time: a call that follows a cancelled one can only run once the cancelled run has
 // really stopped and given its slot back.
 const SERVER_FLAGS = ["--pool", "1", "--max-concurrency", "1"];
-
-type Proc = { pid: number; start: string; cmd: string };
-
-/** Every process below `root`, read from /proc (executors lead their own process groups). */
-function descendants(root: number): Proc[] {
-  const children = new Map<number, number[]>();
-  const info = new Map<number, Proc>();
-  for (const name of readdirSync("/proc")) {
-    if (!/^\d+$/.test(name)) continue;
-    try {
-      const stat = readFileSync(`/proc/${name}/stat`, "utf8");
-      const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
-      const pid = Number(name);
-      const ppid = Number(fields[1]);
-      info.set(pid, { pid, start: fields[19]!, cmd: readFileSync(`/proc/${name}/cmdline`, "utf8").replaceAll("\0", " ") });
-      children.set(ppid, [...(children.get(ppid) ?? []), pid]);
-    } catch {
-      // exited while we looked
-    }
-  }
-  const out: Proc[] = [];
-  const stack = [...(children.get(root) ?? [])];
-  while (stack.length) {
-    const pid = stack.pop()!;
-    const proc = info.get(pid);
-    if (proc) out.push(proc);
-    stack.push(...(children.get(pid) ?? []));
-  }
-  return out;
-}
-
-/** Whether this very process (same pid, same start time) still runs and is not a zombie. */
-function alive(proc: Proc): boolean {
-  if (!existsSync(`/proc/${proc.pid}/stat`)) return false;
-  try {
-    const stat = readFileSync(`/proc/${proc.pid}/stat`, "utf8");
-    const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
-    return fields[19] === proc.start && fields[0] !== "Z";
-  } catch {
-    return false;
-  }
-}
-
-async function waitUntil(check: () => boolean, what: string): Promise<void> {
-  for (let i = 0; i < 400; i++) {
-    if (check()) return;
-    await new Promise((resolve) => setTimeout(resolve, 50));
-  }
-  assert.fail(`gave up waiting for ${what}`);
-}
-
-async function waitUntilAsync(check: () => Promise<boolean>, what: string): Promise<void> {
-  for (let i = 0; i < 400; i++) {
-    if (await check()) return;
-    await new Promise((resolve) => setTimeout(resolve, 50));
-  }
-  assert.fail(`gave up waiting for ${what}`);
-}
 
 function text(result: CallToolResult): string {
   return result.content.filter((c) => c.type === "text").map((c) => (c as { text: string }).text).join("\n");
@@ -276,7 +219,7 @@ describe("wasmbox mcp --http", () => {
     } finally {
       await other.close();
     }
-    await waitUntilAsync(async () => (await health()).interpreters === 1, "the second client's interpreter to be reaped");
+    await waitUntil(async () => (await health()).interpreters === 1, "the second client's interpreter to be reaped");
 
     const reset = (await client.callTool({ name: "session_reset", arguments: {} })) as CallToolResult;
     assert.match(text(reset), /session reset/);
