@@ -9,9 +9,9 @@
  * value. A count hook checks for the host's interrupt every few thousand instructions and raises a
  * Lua error ("interrupted"), so a timeout stops a loop cooperatively; os.exit(n) ends the run with n.
  */
-import { WasiHost, WasiInterrupted } from "../../vfs/wasi-host.js";
+import { WasiInterrupted } from "../../vfs/wasi-host.js";
 import { Errno } from "../../vfs/wasi-memfs.js";
-import { PREOPENS } from "../wasi/run-wasi.js";
+import { PREOPENS, wasiHostFor } from "../wasi/run-wasi.js";
 import { readAsset, serveRuntime, setGrowCap, type RunContext, type RunOutcome } from "../wasi/worker-kit.js";
 
 let module: WebAssembly.Module;
@@ -176,15 +176,7 @@ function strftime(format: string, d: Date): string {
 function runLua(context: RunContext): RunOutcome {
   const { run } = context;
   setGrowCap(run.memoryLimitBytes);
-  const host = new WasiHost({
-    args: ["lua"],
-    env: run.env,
-    stdin: run.stdin,
-    write: context.write,
-    fs: context.fs,
-    preopens: PREOPENS,
-    interrupted: context.interrupted,
-  });
+  const host = wasiHostFor(context, ["lua"]);
   const wasi = host.imports as unknown as Record<string, (...args: (number | bigint)[]) => number>;
   let exports: LuaExports;
   const mem = () => exports.memory;

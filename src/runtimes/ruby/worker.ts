@@ -10,9 +10,9 @@
  * Each run instantiates a fresh VM (ruby-init costs a few hundred milliseconds), because the
  * memory cap is fixed when the instance is made. A Ruby session keeps its files, not its globals.
  */
-import { WasiExit, WasiHost, WasiInterrupted } from "../../vfs/wasi-host.js";
+import { WasiExit, WasiInterrupted } from "../../vfs/wasi-host.js";
 import { cappedMemory, nearMemoryCap } from "../../vfs/wasi-memory.js";
-import { memoryLimit, PREOPENS, prepareModule, type PreparedModule } from "../wasi/run-wasi.js";
+import { memoryLimit, prepareModule, wasiHostFor, type PreparedModule } from "../wasi/run-wasi.js";
 import { readAsset, serveRuntime, type RunContext, type RunOutcome } from "../wasi/worker-kit.js";
 
 let prepared: PreparedModule;
@@ -96,15 +96,7 @@ interface RubyExports {
 
 function runRuby(context: RunContext): RunOutcome {
   const { run } = context;
-  const host = new WasiHost({
-    args: ["ruby"],
-    env: {},
-    stdin: run.stdin,
-    write: context.write,
-    fs: context.fs,
-    preopens: PREOPENS,
-    interrupted: context.interrupted,
-  });
+  const host = wasiHostFor(context, ["ruby"], {});
   let memory: WebAssembly.Memory;
   try {
     memory = cappedMemory(prepared.memory!, run.memoryLimitBytes);

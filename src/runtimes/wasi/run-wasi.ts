@@ -26,6 +26,19 @@ export const PREOPENS: [string, string][] = [
   ["/tmp", "/tmp"],
 ];
 
+/** A WASI host for one run: the run's stdin, output, file system and interrupt, with `args` and `env`. */
+export function wasiHostFor(context: RunContext, args: string[], env: Record<string, string> = context.run.env): WasiHost {
+  return new WasiHost({
+    args,
+    env,
+    stdin: context.run.stdin,
+    write: context.write,
+    fs: context.fs,
+    preopens: PREOPENS,
+    interrupted: context.interrupted,
+  });
+}
+
 /** What a trap or exit means for the result. */
 function failure(error: unknown, memory: WebAssembly.Memory | null, limitBytes: number): RunOutcome {
   const outOfMemory = memory !== null && nearMemoryCap(memory, limitBytes);
@@ -80,15 +93,7 @@ export function runCommand(
     context.write(2, new TextEncoder().encode(`error: ${message}\n`));
     return { status: "error", exitCode: 1, value: null, valueRepr: null, error: { type: "LinkError", message, traceback: "" } };
   }
-  const host = new WasiHost({
-    args: [options.programName, ...run.argv],
-    env: run.env,
-    stdin: run.stdin,
-    write: context.write,
-    fs: context.fs,
-    preopens: PREOPENS,
-    interrupted: context.interrupted,
-  });
+  const host = wasiHostFor(context, [options.programName, ...run.argv]);
   let memory: WebAssembly.Memory | null = null;
   const imports: WebAssembly.Imports = { ...options.extraImports, wasi_snapshot_preview1: host.imports as WebAssembly.ModuleImports };
   if (prepared.memory) {
