@@ -3,12 +3,6 @@ import type { Language } from "../core/request.js";
 import type { ExecutorFactory } from "./executor-factory.js";
 import type { ExecutorProcess } from "./executor-process.js";
 
-/**
- * Reuse mode: an executor is retired after this many runs, so what a long life leaves outside the
- * restored state (JS heap fragmentation, V8's compiled-code caches) stays bounded.
- */
-export const MAX_RUNS_PER_EXECUTOR = 500;
-
 interface Waiter {
   resolve: (executor: ExecutorProcess) => void;
   reject: (error: Error) => void;
@@ -97,8 +91,8 @@ export class ExecutorPool {
 
   /**
    * Reuse mode: takes back an executor lent for a run. It rejoins the pool once it has restored
-   * its warm state; one that cannot (a limit ended the run, the state could not be restored, it
-   * served MAX_RUNS_PER_EXECUTOR runs) is discarded and replaced.
+   * its warm state; one that cannot (ExecutorProcess.whenReusable says why not) is discarded and
+   * replaced.
    */
   release(executor: ExecutorProcess): void {
     if (!this.lent.has(executor)) return;
@@ -106,7 +100,7 @@ export class ExecutorPool {
     void executor.whenReusable().then((reusable) => {
       this.resetting--;
       this.lent.delete(executor);
-      if (reusable && !this.closed && executor.runsServed < MAX_RUNS_PER_EXECUTOR) this.offer(executor);
+      if (reusable && !this.closed) this.offer(executor);
       else executor.kill();
       this.refill();
     });

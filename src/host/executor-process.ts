@@ -22,6 +22,11 @@ const RESET_TIMEOUT_MS = 5_000;
  * executor is discarded (JS heap a run left behind, grown wasm memory that was zeroed).
  */
 const REUSE_RESIDENT_SLACK_BYTES = 48 * 1024 * 1024;
+/**
+ * A reused executor is retired after this many runs, so what a long life leaves outside the
+ * restored state (JS heap fragmentation, V8's compiled-code caches) stays bounded.
+ */
+const MAX_RUNS_PER_EXECUTOR = 500;
 
 export type OutputListener = (fd: 1 | 2, chunk: Uint8Array) => void;
 
@@ -95,7 +100,7 @@ export class ExecutorProcess {
   /** Set between a reused run's result and the executor's next `ready` (true) or its end (false). */
   private resetting: Promise<boolean> | null = null;
   /** Runs this executor has taken. */
-  runsServed = 0;
+  private runsServed = 0;
   /** Resolves when the process has exited. */
   readonly exited: Promise<void>;
 
@@ -182,7 +187,9 @@ export class ExecutorProcess {
 
   /**
    * After a run with `reuse`: resolves true once the executor has restored its warm state and can
-   * take another run, false if it was (or is now) discarded instead.
+   * take another run; false if it was (or is now) discarded instead: the run did not end ok or
+   * error, the executor could not restore its state, it keeps too much memory, or it has served
+   * MAX_RUNS_PER_EXECUTOR runs.
    */
   whenReusable(): Promise<boolean> {
     const resetting = this.resetting ?? Promise.resolve(false);
@@ -192,7 +199,7 @@ export class ExecutorProcess {
 
   private withinReuseBudget(): boolean {
     const resident = canMeasureMemory && this.pids.length > 0 ? this.residentBytes() : null;
-    if (resident !== null && resident > this.baselineBytes + REUSE_RESIDENT_SLACK_BYTES) {
+    if (this.runsServed >= MAX_RUNS_PER_EXECUTOR || (resident !== null && resident > this.baselineBytes + REUSE_RESIDENT_SLACK_BYTES)) {
       this.kill();
       return false;
     }

@@ -25,10 +25,11 @@ export interface SandboxOptions extends ExecutorFactoryOptions {
    * - "process" (default): every run gets an executor process of its own, discarded after it.
    *   Safe for mutually distrusting callers.
    * - "interpreter": an executor serves many runs; after each, it restores the interpreter's warm
-   *   state (memory, files, timers), so Python code cannot leave anything for the next run. Much
-   *   higher throughput, but runs share a process and a JS isolate: guest code that escaped
-   *   Python into the executor's JavaScript could affect later runs. For runs of one trust domain.
-   *   Languages whose runtime cannot reset (all but Python today) keep "process".
+   *   state (memory, files, timers); a run it cannot reset from (one that used the JavaScript
+   *   bridge, loaded a library, hit a limit, …) loses its executor. Much higher throughput, but
+   *   runs share a process and a JS isolate: guest JavaScript that covered its tracks could affect
+   *   later runs. For runs of one trust domain. Languages whose runtime cannot reset (all but
+   *   Python today) keep "process".
    */
   isolation?: Isolation;
 }
@@ -89,15 +90,18 @@ export class Sandbox {
     private readonly isolation: Isolation,
     languages: readonly Language[],
   ) {
-    const reuse = isolation === "interpreter";
-    for (const language of languages) this.pools.set(language, new ExecutorPool(factory, language, poolSize, { reuse }));
+    for (const language of languages) this.pools.set(language, this.newPool(language, poolSize));
+  }
+
+  private newPool(language: Language, size: number): ExecutorPool {
+    return new ExecutorPool(this.factory, language, size, { reuse: this.isolation === "interpreter" });
   }
 
   /** The pool of a language, made on its first use. */
   private pool(language: Language): ExecutorPool {
     let pool = this.pools.get(language);
     if (!pool) {
-      pool = new ExecutorPool(this.factory, language, Math.min(1, this.poolSize), { reuse: this.isolation === "interpreter" });
+      pool = this.newPool(language, Math.min(1, this.poolSize));
       this.pools.set(language, pool);
     }
     return pool;
