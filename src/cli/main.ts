@@ -9,7 +9,7 @@ import { DEFAULT_MAX_OUTPUT_BYTES, DEFAULT_MEMORY_LIMIT_BYTES, DEFAULT_TIMEOUT_M
 import { LANGUAGES, type Language, type RunRequest } from "../core/request.js";
 import { CLI_EXIT_CODES, fileBytes, type RunResult } from "../core/result.js";
 import type { OsSandboxMode } from "../host/executor-launch.js";
-import { Sandbox, type Isolation } from "../sandbox/sandbox.js";
+import { isIsolation, Sandbox, type Isolation } from "../sandbox/sandbox.js";
 import { containedHostPath, normalizeSandboxPath } from "../vfs/sandbox-path.js";
 import { languageForFile } from "./languages-command.js";
 import { parseDurationMs, parseSizeBytes } from "./parse-units.js";
@@ -260,7 +260,7 @@ async function serveCommand(args: string[]): Promise<number> {
     }
     else if (arg === "--isolation") {
       const mode = takeValue(args, i++, arg);
-      if (mode !== "process" && mode !== "interpreter") throw new UsageError("--isolation: use process or interpreter");
+      if (!isIsolation(mode)) throw new UsageError("--isolation: use process or interpreter");
       isolation = mode;
     }
     else if (arg === "--max-request-bytes") {

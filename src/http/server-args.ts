@@ -1,6 +1,6 @@
 import { parseDurationMs, parseSizeBytes } from "../cli/parse-units.js";
 import type { OsSandboxMode } from "../host/executor-launch.js";
-import type { Isolation } from "../sandbox/sandbox.js";
+import { isIsolation, type Isolation } from "../sandbox/sandbox.js";
 import { DEFAULT_SHUTDOWN_GRACE_MS } from "./http-server.js";
 import { isLoopbackHost, resolveToken } from "./request-guard.js";
 
@@ -9,7 +9,7 @@ export class ServerUsageError extends Error {}
 
 /** `--isolation process|interpreter`, shared by every server command. */
 export function parseIsolation(value: string): Isolation {
-  if (value !== "process" && value !== "interpreter") throw new ServerUsageError("--isolation: use process or interpreter");
+  if (!isIsolation(value)) throw new ServerUsageError("--isolation: use process or interpreter");
   return value;
 }
 

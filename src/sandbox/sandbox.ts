@@ -34,7 +34,12 @@ export interface SandboxOptions extends ExecutorFactoryOptions {
   isolation?: Isolation;
 }
 
-export type Isolation = "process" | "interpreter";
+export const ISOLATIONS = ["process", "interpreter"] as const;
+export type Isolation = (typeof ISOLATIONS)[number];
+
+export function isIsolation(value: unknown): value is Isolation {
+  return (ISOLATIONS as readonly unknown[]).includes(value);
+}
 
 export type { RunOptions } from "./run-options.js";
 
@@ -118,7 +123,7 @@ export class Sandbox {
     if (!Number.isInteger(maxConcurrency) || maxConcurrency < 1) throw new RangeError("maxConcurrency must be an integer >= 1");
     const maxSessions = options.maxSessions ?? 16;
     const isolation = options.isolation ?? "process";
-    if (isolation !== "process" && isolation !== "interpreter") throw new RangeError('isolation must be "process" or "interpreter"');
+    if (!isIsolation(isolation)) throw new RangeError('isolation must be "process" or "interpreter"');
     return new Sandbox(factory, poolSize, maxConcurrency, maxSessions, isolation, languages);
   }
 
