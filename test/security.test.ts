@@ -19,7 +19,7 @@ import { dirname, join } from "node:path";
 import { after, before, describe, test } from "node:test";
 import { fileURLToPath } from "node:url";
 import { Sandbox, WasmboxError, fileBytes, type RunOptions, type RunRequest, type RunResult } from "../dist/index.js";
-import { GROW_MODULE_BYTES, attempt, attemptAsync, guest, js, verdicts } from "./helpers/guest.js";
+import { GROW_MODULE_BYTES, attempt, attemptAsync, guest, inNestedWorker, js, verdicts } from "./helpers/guest.js";
 import { compileCacheFiles, fingerprint, listDir, plantCanaries, readText, snapshotFiles, startWitness, type Witness } from "./helpers/host.js";
 
 const J = JSON.stringify;
@@ -791,18 +791,19 @@ function corpus(): Case[] {
         `open("/sandbox/wasmbox_pwned.txt", "w").write("left behind")`,
         `os.environ["WASMBOX_PWNED"] = "1"`,
         `wasmbox_pwned_global = 1`,
-        attemptAsync("cache_put", `const cache = await caches.open("wasmbox_pwned"); await cache.put("https://wasmbox.invalid/x", new Response("left")); return "stored"`),
+        attemptAsync("cache_put", inNestedWorker(`const cache = await caches.open("wasmbox_pwned"); await cache.put("https://wasmbox.invalid/x", new Response("left")); return "stored"`)),
         js(`globalThis.wasmbox_pwned = 1; Object.prototype.wasmbox_pwned = 1; WebAssembly.Memory.prototype.grow = function grow() { return 0; };`),
         `sys.meta_path.clear()`,
         `builtins.print = lambda *args, **kwargs: None`,
       ),
       expect: async (r) => {
         assert.equal(r.status, "ok", describeResult(r));
-        assert.equal(verdicts(r.stdout).get("cache_put"), "ALLOWED stored");
+        // The Web Cache API is refused outright (security-limits.test.ts); were it not, the probe below still holds.
+        assert.match(verdicts(r.stdout).get("cache_put") ?? "", /^(ALLOWED stored|DENIED \w+: Failed to create cache storage directory)/);
         // Twice: once on an executor started before this run, once on one started during it.
         await assertNextRunClean(sandbox);
-        const probe = await sandbox.run({ code: guest(attemptAsync("cache_has", `return await caches.has("wasmbox_pwned")`)) });
-        assert.equal(verdicts(probe.stdout).get("cache_has"), "ALLOWED false", describeResult(probe));
+        const probe = await sandbox.run({ code: guest(attemptAsync("cache_has", inNestedWorker(`return await caches.has("wasmbox_pwned")`))) });
+        assert.match(verdicts(probe.stdout).get("cache_has") ?? "", /^(ALLOWED false|DENIED \w+: Failed to create cache storage directory)/, describeResult(probe));
       },
     },
   ];

@@ -67,6 +67,7 @@ export class ExecutorFactory {
         return Promise.reject(new WasmboxError("UNSUPPORTED_LANGUAGE", `language ${JSON.stringify(language)} is not installed${how}`));
       }
       task = definition.prepare({
+        launchKind: this.bwrap ? "bwrap" : "host",
         executorFiles,
         makeSnapshot: (runtime, args, readable) =>
           ExecutorProcess.makeSnapshot(
@@ -75,9 +76,9 @@ export class ExecutorFactory {
               { bwrap: this.bwrap, heapLimitBytes: SNAPSHOT_HEAP_LIMIT_BYTES, mode: "make-snapshot", extra: [runtime, ...args], writable: args.at(-1), v8Flags: this.v8Flags },
             ),
           ),
-        primeCompileCache: async (runtime, args, readable, dir) => {
+        primeCompileCache: async (runtime, args, readable, dir, sandboxNames) => {
           const launch = buildLaunch(
-            { ...this.base, readable: [...this.base.readable, ...readable] },
+            { ...this.base, readable: [...this.base.readable, ...readable], sandboxNames },
             { bwrap: this.bwrap, heapLimitBytes: this.heapLimitBytes, mode: "serve", extra: [runtime, ...args], v8Flags: this.v8Flags, keepDenoDir: dir },
           );
           const executor = await ExecutorProcess.start(launch, { startTimeoutMs: this.startTimeoutMs });
@@ -112,7 +113,7 @@ export class ExecutorFactory {
     }
     const definition = runtimeFor(language)!;
     const launch = buildLaunch(
-      { ...this.base, readable: [...this.base.readable, ...runtime.readable] },
+      { ...this.base, readable: [...this.base.readable, ...runtime.readable], sandboxNames: runtime.sandboxNames },
       {
         bwrap: this.bwrap,
         heapLimitBytes: this.heapLimitBytes,

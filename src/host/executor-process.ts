@@ -1,17 +1,31 @@
 import { spawn, type ChildProcessWithoutNullStreams } from "node:child_process";
 import { createHmac, randomBytes, timingSafeEqual } from "node:crypto";
-import { rmSync } from "node:fs";
+import { closeSync } from "node:fs";
 import { WasmboxError } from "../core/errors.js";
 import { ERROR_MESSAGE_MAX_CHARS, INTERRUPT_GRACE_MS, TRACEBACK_MAX_CHARS, VALUE_REPR_MAX_CHARS } from "../core/limits.js";
 import type { NormalizedRun } from "../core/request.js";
 import type { GuestError, OutputFile, RunResult, RunStatus } from "../core/result.js";
 import type { ExecutorFrame, ExecutorOutcome, RunMessage } from "../executor/protocol.js";
 import { normalizeSandboxPath } from "../vfs/sandbox-path.js";
-import type { ExecutorLaunch } from "./executor-launch.js";
-import { canMeasureMemory, processTree, residentBytes } from "./process-memory.js";
+import { PRIVATE_STORAGE_BUDGET_BYTES, type ExecutorLaunch, type PrivateStorage } from "./executor-launch.js";
+import { removeOwnedTempDir } from "./host-temp.js";
+import { canMeasureMemory, cpuTicks, processTree, residentBytes, runningPids } from "./process-memory.js";
+import { storageBytes } from "./storage-usage.js";
 
 /** How often the watchdog reads an executor's resident memory while it runs guest code. */
 const MEMORY_POLL_MS = 20;
+/** How often it measures a private storage that is a host directory (a walk, dearer than a statfs). */
+const STORAGE_DIR_POLL_MS = 100;
+/**
+ * How often a paused executor (a session between calls, a reused executor between runs) is checked:
+ * still stopped, and within its memory and storage.
+ */
+const IDLE_POLL_MS = 500;
+/**
+ * CPU time a paused executor may still show, in clock ticks (10 ms): a stopped process uses none,
+ * so more means it runs again (continued by someone else) and it is killed.
+ */
+const IDLE_CPU_BUDGET_TICKS = 20;
 /** Resident memory an executor may use beyond its idle baseline and the guest's limit (JS glue, buffers). */
 const MEMORY_SLACK_BYTES = 64 * 1024 * 1024;
 const STDERR_KEEP_BYTES = 16 * 1024;
@@ -67,6 +81,8 @@ interface ActiveRun {
   reuse: boolean;
   /** A guest blocks on each host call, so an honest run has at most one in flight. */
   callInFlight: boolean;
+  /** What crossed a limit the host enforced, for the error message. */
+  limitDetail?: string | null;
   removeAbort?: () => void;
 }
 
@@ -84,6 +100,15 @@ export class ExecutorProcess {
   private readonly child: ChildProcessWithoutNullStreams;
   private readonly key: Buffer;
   private readonly cleanupDir: string | null;
+  private readonly storage: PrivateStorage | null;
+  /** Bytes the private storage held when the executor became ready (its copy of the compile cache). */
+  private storageBaseline = 0;
+  /** SIGSTOPped between calls or runs: no guest code runs until resume(). */
+  private paused: { timer: NodeJS.Timeout; cpuTicks: number | null; limitBytes: number } | null = null;
+  /** Why the host killed this executor, when it did so for a reason (a limit between calls, …). */
+  private killReason: string | null = null;
+  /** The memory limit of the last run, which also bounds the executor between runs. */
+  private lastMemoryLimitBytes = 0;
   private pending: Buffer[] = [];
   private pendingBytes = 0;
   private nextSeq = 0;
@@ -107,10 +132,20 @@ export class ExecutorProcess {
   private constructor(launch: ExecutorLaunch, init: { keepPristine?: boolean; warmUp?: boolean }) {
     this.key = randomBytes(32);
     this.cleanupDir = launch.cleanupDir;
+    this.storage = launch.storage;
     // detached: the executor leads its own process group, so a kill reaches everything it started.
-    // The cwd is neutral (the executor's own empty temp dir, or / inside bwrap's view) so Deno.cwd()
-    // tells the guest nothing about the host.
-    this.child = spawn(launch.command, launch.args, { cwd: launch.cleanupDir ?? "/", env: launch.env, stdio: ["pipe", "pipe", "pipe"], detached: true });
+    // The cwd is neutral (the executor's own empty temp dir, or /tmp inside bwrap's view) so
+    // Deno.cwd() tells the guest nothing about the host. Extra fds carry files bwrap copies in.
+    try {
+      this.child = spawn(launch.command, launch.args, {
+        cwd: launch.cleanupDir ?? "/",
+        env: launch.env,
+        stdio: ["pipe", "pipe", "pipe", ...launch.passFds],
+        detached: true,
+      }) as ChildProcessWithoutNullStreams;
+    } finally {
+      for (const fd of launch.passFds) closeSync(fd);
+    }
     this.pid = this.child.pid ?? -1;
     this.exited = new Promise((resolve) => {
       this.child.once("exit", (code, signal) => {
@@ -142,6 +177,7 @@ export class ExecutorProcess {
       executor.pids = processTree(executor.pid);
       executor.baselineBytes = executor.residentBytes() ?? 0;
     }
+    if (executor.storage) executor.storageBaseline = storageBytes(executor.storage, executor.pids) ?? 0;
     return executor;
   }
 
@@ -185,6 +221,101 @@ export class ExecutorProcess {
     return residentBytes(this.pids);
   }
 
+  /** What the guest made Deno write into the private storage beyond its starting copy, in bytes (0 when unmeasurable). */
+  private storageGrowthBytes(): number {
+    if (!this.storage) return 0;
+    const now = storageBytes(this.storage, this.pids);
+    return now === null ? 0 : Math.max(0, now - this.storageBaseline);
+  }
+
+  /** Names what is over a limit now (resident memory against `limitBytes`, or the storage budget), or null. */
+  private overLimit(limitBytes: number, checkStorage: boolean): string | null {
+    if (canMeasureMemory && this.pids.length > 0) {
+      const resident = this.residentBytes();
+      if (resident !== null && resident > limitBytes) return `its resident memory reached ${resident} bytes`;
+    }
+    if (checkStorage) {
+      const grown = this.storageGrowthBytes();
+      if (grown > PRIVATE_STORAGE_BUDGET_BYTES) {
+        return `it made Deno write ${Number.isFinite(grown) ? `${grown} bytes` : "too many files"} to the executor's private storage (module and code caches), over its budget of ${PRIVATE_STORAGE_BUDGET_BYTES} bytes`;
+      }
+    }
+    return null;
+  }
+
+  private signalAll(signal: NodeJS.Signals): void {
+    // bwrap --new-session puts Deno in a session (and process group) of its own: signal every
+    // process of the tree as well as the group the executor leads.
+    for (const pid of this.pids) {
+      try {
+        process.kill(pid, signal);
+      } catch {
+        // gone
+      }
+    }
+    try {
+      process.kill(-this.pid, signal);
+    } catch {
+      // gone, or no group
+    }
+  }
+
+  /**
+   * Stops every process of the executor (SIGSTOP) while it holds state between calls or runs, so
+   * no guest code (a timer, a nested Worker) runs while nobody is watching the clock. Checked every
+   * IDLE_POLL_MS: still stopped, within the last run's memory limit and the storage budget; killed
+   * otherwise, with the reason kept for the next caller.
+   */
+  private pause(): void {
+    if (!this.alive || this.paused) return;
+    this.signalAll("SIGSTOP");
+    const limitBytes = this.baselineBytes + this.lastMemoryLimitBytes + MEMORY_SLACK_BYTES;
+    const timer = setInterval(() => this.checkPaused(), IDLE_POLL_MS);
+    timer.unref();
+    this.paused = { timer, cpuTicks: null, limitBytes };
+    // What ran between the result and the stop is judged at once.
+    this.checkPaused();
+  }
+
+  private checkPaused(): void {
+    const paused = this.paused;
+    if (!paused || !this.alive) return;
+    const over = this.overLimit(paused.limitBytes, true);
+    if (over) return this.killFor(`between calls ${over} (limit ${this.lastMemoryLimitBytes} bytes)`);
+    if (!canMeasureMemory || this.pids.length === 0) return;
+    // Threads finish stopping asynchronously: measure CPU from the first check that sees them stopped.
+    const running = runningPids(this.pids);
+    if (running.length > 0 && paused.cpuTicks === null) return this.signalAll("SIGSTOP");
+    const ticks = cpuTicks(this.pids);
+    if (ticks === null) return;
+    if (paused.cpuTicks === null) paused.cpuTicks = ticks;
+    else if (ticks - paused.cpuTicks > IDLE_CPU_BUDGET_TICKS || running.length > 0) {
+      this.killFor("it kept running while it should have been stopped between calls");
+    }
+  }
+
+  /** Lets a paused executor run again (before a run or a file operation). */
+  private resume(): void {
+    const paused = this.paused;
+    if (!paused) return;
+    this.paused = null;
+    clearInterval(paused.timer);
+    this.signalAll("SIGCONT");
+  }
+
+  /** Kills the executor and remembers why, for whoever asks next (a session's next call). */
+  private killFor(reason: string): void {
+    this.killReason ??= reason;
+    this.kill();
+  }
+
+  /** Why the executor is gone: the reason the host killed it, or how it exited; null while alive. */
+  get exitReason(): string | null {
+    if (this.killReason) return this.killReason;
+    if (!this.exitInfo) return null;
+    return `its executor exited (${this.exitInfo.signal ?? `code ${this.exitInfo.code}`})`;
+  }
+
   /**
    * After a run with `reuse`: resolves true once the executor has restored its warm state and can
    * take another run; false if it was (or is now) discarded instead: the run did not end ok or
@@ -203,6 +334,13 @@ export class ExecutorProcess {
       this.kill();
       return false;
     }
+    // Deno's own storage (the Web Cache API) is outside what the worker restores: a run that wrote
+    // there would leave it for the next run, so its executor is not reused.
+    if (this.storageGrowthBytes() > 0) {
+      this.kill();
+      return false;
+    }
+    if (this.alive) this.pause();
     return this.alive;
   }
 
@@ -233,6 +371,8 @@ export class ExecutorProcess {
       };
       this.runsServed++;
       this.active = active;
+      this.lastMemoryLimitBytes = run.memoryLimitBytes;
+      this.resume();
       // A result frame may be as large as the files a guest can hold in memory, in base64.
       this.maxFrameBytes = Math.ceil(run.memoryLimitBytes * 1.4) + run.maxOutputBytes * 2 + 1024 * 1024;
       if (!this.alive) return this.end("crash", "executor exited before the run started");
@@ -252,11 +392,14 @@ export class ExecutorProcess {
           active.timers.push(setTimeout(() => this.end("timeout"), INTERRUPT_GRACE_MS));
         }, run.timeoutMs),
       );
-      if (canMeasureMemory && this.pids.length > 0) {
+      if ((canMeasureMemory && this.pids.length > 0) || this.storage) {
         const limitBytes = this.baselineBytes + run.memoryLimitBytes + MEMORY_SLACK_BYTES;
+        // A statfs is cheap enough for every poll; a directory walk is done every few.
+        const storageEvery = this.storage?.kind === "dir" ? Math.ceil(STORAGE_DIR_POLL_MS / MEMORY_POLL_MS) : 1;
+        let tick = 0;
         const poll = setInterval(() => {
-          const resident = this.residentBytes();
-          if (resident !== null && resident > limitBytes) this.end("memory_limit");
+          const over = this.overLimit(limitBytes, ++tick % storageEvery === 0);
+          if (over) this.end("memory_limit", undefined, over);
         }, MEMORY_POLL_MS);
         active.timers.push(poll as unknown as NodeJS.Timeout);
       }
@@ -283,8 +426,14 @@ export class ExecutorProcess {
     if (!this.alive) throw new WasmboxError("EXECUTOR_START_FAILED", "the executor has exited");
     const rid = this.nextRid++;
     const reply = new Promise<FsReply>((resolve) => this.fsWaiters.set(rid, resolve));
+    const wasPaused = this.paused !== null;
+    this.resume();
     this.send(request.op === "write" ? { t: "fs", rid, op: "write", path: request.path, data: Buffer.from(request.data).toString("base64") } : { t: "fs", rid, ...request });
-    return reply;
+    try {
+      return await reply;
+    } finally {
+      if (wasPaused && !this.active) this.pause();
+    }
   }
 
   private send(message: object): void {
@@ -294,6 +443,7 @@ export class ExecutorProcess {
 
   /** Closes the executor's stdin (it exits on its own) and waits; kills it after `timeoutMs`. */
   async shutdown(timeoutMs = 5_000): Promise<void> {
+    this.resume();
     this.child.stdin.end();
     const timer = setTimeout(() => this.kill(), timeoutMs);
     await this.exited;
@@ -303,6 +453,15 @@ export class ExecutorProcess {
   /** Kills the executor's whole process group. Idempotent. */
   kill(): void {
     if (this.exitInfo) return;
+    if (this.paused) clearInterval(this.paused.timer);
+    this.paused = null;
+    for (const pid of this.pids.slice(1)) {
+      try {
+        process.kill(pid, "SIGKILL"); // bwrap's inner processes lead a session of their own
+      } catch {
+        // gone
+      }
+    }
     try {
       process.kill(-this.pid, "SIGKILL");
     } catch {
@@ -472,19 +631,26 @@ export class ExecutorProcess {
     return tail ? `\n${tail}` : "";
   }
 
-  /** Ends the active run for a host-side reason (limits, cancel, crash): the executor is killed. */
-  private end(reason: EndReason, crashMessage?: string): void {
+  /**
+   * Ends the active run for a host-side reason (limits, cancel, crash): the executor is killed.
+   * `detail` says what crossed the limit, for the error message.
+   */
+  private end(reason: EndReason, crashMessage?: string, detail?: string): void {
     const active = this.active;
     if (!active || active.reason) return;
     active.reason = reason;
     active.crashMessage = crashMessage ?? null;
+    active.limitDetail = detail ?? null;
+    this.killReason ??= `a call ended with status "${reason}"${detail ? `: ${detail}` : crashMessage ? `: ${crashMessage}` : ""}`;
     this.kill();
     // Wait for the exit so what the executor printed last (e.g. V8's out-of-memory note) is known.
     void this.exited.then(() => this.finish(reason, null));
   }
 
   private onExit(): void {
-    if (this.cleanupDir) rmSync(this.cleanupDir, { recursive: true, force: true });
+    if (this.paused) clearInterval(this.paused.timer);
+    this.paused = null;
+    if (this.cleanupDir) removeOwnedTempDir(this.cleanupDir);
     const why = `executor exited (${this.exitInfo?.signal ?? `code ${this.exitInfo?.code}`})`;
     for (const waiter of this.fsWaiters.values()) waiter({ ok: false, error: "EXECUTOR_EXITED" });
     this.fsWaiters.clear();
@@ -513,6 +679,7 @@ export class ExecutorProcess {
         () => false,
       );
     } else if (!active.keepAlive) this.kill();
+    else this.pause(); // a session between calls: stopped until its next call
     const stdout = decode(active.chunks, 1);
     const stderr = decode(active.chunks, 2);
     const error: GuestError | null = outcome?.error ?? hostError(status, active);
@@ -542,7 +709,11 @@ function hostError(status: RunStatus, active: ActiveRun): GuestError | null {
     case "timeout":
       return { type: "Timeout", message: `run exceeded its time limit of ${seconds} s`, traceback: "" };
     case "memory_limit":
-      return { type: "MemoryLimit", message: `run exceeded its memory limit of ${active.run.memoryLimitBytes} bytes`, traceback: "" };
+      return {
+        type: "MemoryLimit",
+        message: `run exceeded its memory limit of ${active.run.memoryLimitBytes} bytes${active.limitDetail ? `: ${active.limitDetail}` : ""}`,
+        traceback: "",
+      };
     case "output_limit":
       return { type: "OutputLimit", message: `run exceeded its output limit of ${active.run.maxOutputBytes} bytes`, traceback: "" };
     case "cancelled":

@@ -56,3 +56,35 @@ export const canMeasureMemory = (() => {
     return false;
   }
 })();
+
+/** CPU time (user + system) the given processes have used, in clock ticks (usually 10 ms), or null without /proc. */
+export function cpuTicks(pids: readonly number[]): number | null {
+  let total = 0;
+  let seen = false;
+  for (const member of pids) {
+    try {
+      const stat = readFileSync(`/proc/${member}/stat`, "utf8");
+      const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+      total += Number(fields[11]) + Number(fields[12]); // utime, stime
+      seen = true;
+    } catch {
+      // gone
+    }
+  }
+  return seen ? total : null;
+}
+
+/** Pids among `pids` that are alive and not stopped (state other than T/t), from /proc. */
+export function runningPids(pids: readonly number[]): number[] {
+  const out: number[] = [];
+  for (const member of pids) {
+    try {
+      const stat = readFileSync(`/proc/${member}/stat`, "utf8");
+      const state = stat[stat.lastIndexOf(")") + 2];
+      if (state !== "T" && state !== "t" && state !== "Z" && state !== "X") out.push(member);
+    } catch {
+      // gone
+    }
+  }
+  return out;
+}

@@ -11,10 +11,17 @@ export interface PreparedRuntime {
   args: string[];
   /** A compile cache (DENO_DIR) each executor starts from a copy of, when one could be made. */
   denoDirSeed?: string;
+  /** Names of `readable` paths inside bubblewrap (under /wasmbox/), where their base name would tell too much. */
+  sandboxNames?: Record<string, string>;
 }
 
 /** What a runtime may ask of the host while it prepares (e.g. make a snapshot). */
 export interface PrepareContext {
+  /**
+   * Where executors run: a compile cache holds code keyed by the paths the executor saw, which
+   * differ inside bubblewrap (/wasmbox/…) and outside, so each kind gets its own.
+   */
+  launchKind: "bwrap" | "host";
   /** The built executor and runtime files: derived artefacts should be keyed by them. */
   executorFiles(runtime: string): string[];
   /**
@@ -27,7 +34,7 @@ export interface PrepareContext {
    * ready and stops it: Deno's module analysis and V8's code cache for everything it loaded stay
    * in `dir`. It runs the runtime's trusted warm-up only, never guest code.
    */
-  primeCompileCache(runtime: string, args: string[], readable: string[], dir: string): Promise<void>;
+  primeCompileCache(runtime: string, args: string[], readable: string[], dir: string, sandboxNames?: Record<string, string>): Promise<void>;
 }
 
 /** One language adapter as the host sees it. The worker side lives in src/runtimes/<runtime>/. */
@@ -67,10 +74,12 @@ const python: RuntimeDefinition = {
     // Everything that runs inside the executor shapes the snapshot, so all of it keys the cache.
     const snapshot = snapshotPath(cacheDir(), pyodideVersion(dir), context.executorFiles("python"));
     await ensureSnapshot(snapshot, (temp) => context.makeSnapshot("python", [dir, temp], [dir]));
-    const seed = await ensureCompileCache(compileCachePath(snapshot), (temp) =>
-      context.primeCompileCache("python", [dir, snapshot], [dir, snapshot], temp),
+    // Inside bubblewrap the snapshot is /wasmbox/python.snapshot: its cache name (version, hash) stays on the host.
+    const sandboxNames = { [snapshot]: "python.snapshot", [dir]: "pyodide" };
+    const seed = await ensureCompileCache(compileCachePath(snapshot, context.launchKind), (temp) =>
+      context.primeCompileCache("python", [dir, snapshot], [dir, snapshot], temp, sandboxNames),
     );
-    return { readable: [dir, snapshot], args: [dir, snapshot], denoDirSeed: seed ?? undefined };
+    return { readable: [dir, snapshot], args: [dir, snapshot], denoDirSeed: seed ?? undefined, sandboxNames };
   },
 };
 

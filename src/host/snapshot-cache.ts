@@ -2,6 +2,7 @@ import { createHash, randomBytes } from "node:crypto";
 import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync } from "node:fs";
 import { basename, dirname, join } from "node:path";
 import { WasmboxError } from "../core/errors.js";
+import { ownedTempSibling, sweepOrphans, TEMP_SIBLING_PATTERN } from "./host-temp.js";
 
 /**
  * The memory snapshot is derived from Pyodide and from our own worker code, so its file name carries
@@ -14,6 +15,15 @@ export function snapshotPath(cache: string, pyodideVersion: string, workerFiles:
 }
 
 const inFlight = new Map<string, Promise<string>>();
+
+const sweptCaches = new Set<string>();
+
+/** Removes half-written snapshots and compile caches of hosts that died while making them. */
+function sweepCacheOnce(dir: string): void {
+  if (sweptCaches.has(dir)) return;
+  sweptCaches.add(dir);
+  sweepOrphans(dir, TEMP_SIBLING_PATTERN);
+}
 
 /** Snapshots of the same kind kept besides the newest, for other wasmbox versions on this machine. */
 const KEEP_OLDER_SNAPSHOTS = 2;
@@ -39,7 +49,7 @@ function pruneOlder(path: string): void {
     for (const { file, usedMs } of others.slice(KEEP_OLDER_SNAPSHOTS)) {
       if (now - usedMs > PRUNE_UNUSED_FOR_MS) {
         rmSync(file, { force: true });
-        rmSync(compileCachePath(file), { recursive: true, force: true });
+        for (const kind of COMPILE_CACHE_KINDS) rmSync(compileCachePath(file, kind), { recursive: true, force: true });
       }
     }
   } catch {
@@ -57,7 +67,8 @@ export function ensureSnapshot(path: string, make: (tempPath: string) => Promise
   if (existing) return existing;
   const task = (async () => {
     mkdirSync(dirname(path), { recursive: true });
-    const temp = `${path}.${process.pid}.${randomBytes(4).toString("hex")}.tmp`;
+    sweepCacheOnce(dirname(path));
+    const temp = ownedTempSibling(path, randomBytes(4).toString("hex"));
     try {
       await make(temp);
       renameSync(temp, path);
@@ -76,9 +87,14 @@ export function ensureSnapshot(path: string, make: (tempPath: string) => Promise
   return task;
 }
 
-/** The compile cache made for executors that load `snapshot`: a DENO_DIR next to it. */
-export function compileCachePath(snapshot: string): string {
-  return `${snapshot}.deno-dir`;
+const COMPILE_CACHE_KINDS = ["bwrap", "host"] as const;
+
+/**
+ * The compile cache made for executors that load `snapshot` and run inside bubblewrap ("bwrap") or
+ * not ("host"): a DENO_DIR next to it.
+ */
+export function compileCachePath(snapshot: string, kind: (typeof COMPILE_CACHE_KINDS)[number]): string {
+  return `${snapshot}.${kind}.deno-dir`;
 }
 
 const cachesInFlight = new Map<string, Promise<string | null>>();
@@ -92,8 +108,9 @@ export function ensureCompileCache(path: string, make: (tempDir: string) => Prom
   const existing = cachesInFlight.get(path);
   if (existing) return existing;
   const task = (async () => {
-    const temp = `${path}.${process.pid}.${randomBytes(4).toString("hex")}.tmp`;
+    const temp = ownedTempSibling(path, randomBytes(4).toString("hex"));
     try {
+      sweepCacheOnce(dirname(path));
       mkdirSync(temp, { recursive: true });
       await make(temp);
       renameSync(temp, path);

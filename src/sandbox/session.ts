@@ -75,7 +75,8 @@ export class Session {
     this.lifetimeTimer.unref();
     this.armIdle();
     void executor.exited.then(() => {
-      if (this.stateValue === "open") this.markDead("its executor exited");
+      // The host may have killed it between calls (memory, storage, running while stopped): say why.
+      if (this.stateValue === "open") this.markDead(executor.exitReason ?? "its executor exited");
     });
   }
 

@@ -96,3 +96,21 @@ export const GROW_MODULE_BYTES = [
   0x07, 0x09, 0x02, 0x01, 0x6d, 0x02, 0x00, 0x01, 0x67, 0x00, 0x00, // export "m" memory 0, "g" func 0
   0x0a, 0x08, 0x01, 0x06, 0x00, 0x20, 0x00, 0x40, 0x00, 0x0b, // g: local.get 0; memory.grow 0; end
 ];
+
+/**
+ * An async JS function body that runs `body` (itself an async function body) in a Worker the guest
+ * starts, and returns what it returns. A nested worker gets a fresh global: whatever the executor
+ * removed from its own worker's global (`caches`, `navigator.gpu`) is back there, so attacks on the
+ * walls behind those removals go through one.
+ */
+export function inNestedWorker(body: string): string {
+  const source = `const f = async () => { ${body} }; f().then((v) => postMessage({ ok: String(v) }), (e) => postMessage({ err: (e && e.name) + ": " + (e && e.message) }));`;
+  return [
+    `const url = URL.createObjectURL(new Blob([${J(source)}], { type: "text/javascript" }));`,
+    `const w = new Worker(url, { type: "module" });`,
+    `const reply = await new Promise((resolve, reject) => { w.onmessage = (e) => resolve(e.data); w.onerror = (e) => { e.preventDefault(); reject(new Error("nested worker failed: " + e.message)); }; });`,
+    `w.terminate();`,
+    `if (reply.err) { const [name, ...rest] = reply.err.split(": "); const error = new Error(rest.join(": ")); error.name = name; throw error; }`,
+    `return reply.ok;`,
+  ].join(" ");
+}

@@ -9,8 +9,8 @@
  * into PHP's in-memory filesystem under /sandbox and back out after the run. The heap grows through
  * Memory.prototype.grow, capped by the worker kit; PHP's own memory_limit is the run's limit, so a
  * bomb ends in "Allowed memory size … exhausted" ("memory_limit"). There is no interrupt hook: a
- * loop is ended by the host's watchdog ("timeout"). Sockets and proc_open fail: the executor has
- * no network and cannot run processes.
+ * loop is ended by the host's watchdog ("timeout"). Sockets fail (the executor has no network) and
+ * the process functions are disabled (PROCESS_FUNCTIONS).
  */
 import { readAsset, SANDBOX, serveRuntime, setGrowCap, type RunContext, type RunOutcome } from "../wasi/worker-kit.js";
 
@@ -21,6 +21,17 @@ let glue: { init(runtime: string, loader: object): unknown };
 let compiled: WebAssembly.Module;
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
+
+/**
+ * PHP's process functions. php-wasm routes them to a spawn handler in the glue, which in a worker
+ * waits for a process that can never start (the executor has no run permission), so a call would
+ * block until the run's timeout. Disabled, each fails at once: "Call to undefined function
+ * shell_exec()" (backticks are shell_exec).
+ */
+const PROCESS_FUNCTIONS = [
+  "exec", "shell_exec", "system", "passthru", "proc_open", "popen", "pcntl_exec", "pcntl_fork", "proc_nice", "proc_terminate",
+  "proc_close", "proc_get_status", "mail",
+];
 
 /** Room above the run's limit for PHP's own structures, so PHP's memory_limit is hit first. */
 const HEAP_SLACK_BYTES = 64 * 1024 * 1024;
@@ -112,7 +123,10 @@ async function runPhp(context: RunContext): Promise<RunOutcome> {
   // Code given inline lives outside /sandbox, so it is not reported as a file the run wrote.
   const script = run.filename === "<string>" ? "/main.php" : `${SANDBOX}/${run.filename}`;
   if (run.filename === "<string>") php.FS.writeFile(script, run.code);
-  const args = ["php", "-d", `memory_limit=${run.memoryLimitBytes}`, "-d", "display_errors=stderr", "-d", "html_errors=0", script, ...run.argv];
+  const args = [
+    "php", "-d", `memory_limit=${run.memoryLimitBytes}`, "-d", "display_errors=stderr", "-d", "html_errors=0",
+    "-d", `disable_functions=${PROCESS_FUNCTIONS.join(",")}`, script, ...run.argv,
+  ];
   for (const arg of args) php.ccall("wasm_add_cli_arg", null, ["string"], [arg]);
   let exitCode: number;
   try {

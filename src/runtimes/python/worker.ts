@@ -4,6 +4,7 @@
  * here: the frame key stays in the executor's main isolate, and everything this worker posts is
  * treated there as untrusted input.
  */
+import "../worker-hardening.js";
 import type { WorkerFiles, WorkerInit, WorkerMessage, WorkerRun } from "../worker-protocol.js";
 import { ringWriter } from "../output-ring.js";
 import { setGrowCap } from "../memory-cap.js";

@@ -4,6 +4,7 @@
  * an adapter only loads its interpreter and runs one program. Guest code may share this realm (it
  * can for Pyodide; QuickJS and WASI guests cannot reach it), so nothing secret lives here.
  */
+import "../worker-hardening.js";
 import { changedFiles, MemFs } from "../../vfs/wasi-memfs.js";
 import type { WorkerFiles, WorkerInit, WorkerMessage, WorkerRun } from "../worker-protocol.js";
 import { setGrowCap } from "../memory-cap.js";
