@@ -94,6 +94,20 @@ describe("sessions", () => {
     await assert.rejects(session.files.read("../etc/passwd"), (e: unknown) => e instanceof WasmboxError && e.code === "INVALID_PATH");
     await assert.rejects(session.files.read("missing.txt"), (e: unknown) => e instanceof WasmboxError && e.code === "INVALID_PATH");
   });
+
+  it("refuses a burst of opens past maxSessions with TOO_MANY_SESSIONS, starting no executor for them", async () => {
+    const small = await Sandbox.create({ poolSize: 0, maxSessions: 2 });
+    try {
+      const outcomes = await Promise.allSettled(Array.from({ length: 40 }, () => small.session()));
+      const opened = outcomes.filter((o) => o.status === "fulfilled");
+      const refused = outcomes.filter((o) => o.status === "rejected");
+      assert.equal(opened.length, 2);
+      for (const o of refused) assert.equal(((o as PromiseRejectedResult).reason as WasmboxError).code, "TOO_MANY_SESSIONS");
+      assert.equal(small.stats.executorsStarted, 2, "executors were started for refused sessions");
+    } finally {
+      await small.close();
+    }
+  });
 });
 
 describe("streaming output", () => {

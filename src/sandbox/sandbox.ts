@@ -85,6 +85,8 @@ export class Sandbox {
   private readonly queue: (() => void)[] = [];
   private idle: (() => void) | null = null;
   private readonly sessions = new Set<Session>();
+  /** Sessions whose executor is being acquired: they count against maxSessions. */
+  private sessionsStarting = 0;
   private readonly pools = new Map<Language, ExecutorPool>();
 
   private constructor(
@@ -175,16 +177,27 @@ export class Sandbox {
    */
   async session(options: SessionOptions = {}): Promise<Session> {
     if (this.closed) throw new WasmboxError("SANDBOX_CLOSED", "the sandbox is closed");
-    if (this.sessions.size >= this.maxSessions) {
+    // Sessions still starting hold their slot: otherwise a burst of opens passes the check
+    // together and each starts an executor process (3000 opens, 3000 processes).
+    if (this.sessions.size + this.sessionsStarting >= this.maxSessions) {
       throw new WasmboxError("TOO_MANY_SESSIONS", `${this.maxSessions} sessions are open; close one first`);
     }
     validateTools(options.tools);
-    const language = options.language ?? "python";
-    await this.factory.prepare(language);
-    const executor = await this.pool(language).acquire(options.signal);
-    const session = new Session(executor, options, (s) => this.sessions.delete(s));
-    this.sessions.add(session);
-    return session;
+    this.sessionsStarting++;
+    try {
+      const language = options.language ?? "python";
+      await this.factory.prepare(language);
+      const executor = await this.pool(language).acquire(options.signal);
+      if (this.closed) {
+        executor.kill();
+        throw new WasmboxError("SANDBOX_CLOSED", "the sandbox is closed");
+      }
+      const session = new Session(executor, options, (s) => this.sessions.delete(s));
+      this.sessions.add(session);
+      return session;
+    } finally {
+      this.sessionsStarting--;
+    }
   }
 
   /** Sessions currently open. */
