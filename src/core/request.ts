@@ -37,6 +37,16 @@ export interface RunRequest {
   memoryLimitBytes?: number;
   /** Cap on stdout + stderr in bytes. Default 1 MiB. */
   maxOutputBytes?: number;
+  /** Cap on stdin in bytes; a larger stdin is refused before the run (REQUEST_TOO_LARGE). Default 64 MiB, at most 1 GiB. */
+  maxStdinBytes?: number;
+  /** Cap on each input file in bytes, refused before the run. Default 64 MiB, at most 1 GiB. */
+  maxInputFileBytes?: number;
+  /** Cap on stdin, files and code together in bytes, refused before the run. Default 128 MiB, at most 1 GiB. */
+  maxInputBytes?: number;
+  /** Cap on each file the run gives back, in bytes; a larger one ends the run as output_limit. Default 64 MiB, at most 256 MiB. */
+  maxOutputFileBytes?: number;
+  /** Cap on all the files the run gives back together, in bytes (output_limit past it). Default 128 MiB, at most 256 MiB. */
+  maxOutputFilesTotalBytes?: number;
 }
 
 /** A validated run, with defaults applied and contents as bytes: what inner layers take. */
@@ -53,4 +63,8 @@ export interface NormalizedRun {
   timeoutMs: number;
   memoryLimitBytes: number;
   maxOutputBytes: number;
+  maxOutputFileBytes: number;
+  maxOutputFilesTotalBytes: number;
+  /** Bytes of stdin, files and code: what the executor holds besides the guest's own memory. */
+  inputBytes: number;
 }

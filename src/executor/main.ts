@@ -12,6 +12,7 @@
  */
 import type { ExecutorFrame, FilesMessage, HostMessage, RunMessage } from "./protocol.js";
 import type { WorkerFiles, WorkerInit, WorkerRun } from "../runtimes/worker-protocol.js";
+import { encodeHeader, extractBlobs, FrameReader, framePartsFromHeader, reviveBlobs } from "../core/frames.js";
 import { CALL_INTERRUPTED, CALL_REPLIED, HOST_CALL_BUFFER_BYTES, HOST_CALL_DATA_OFFSET } from "../runtimes/python/host-call-layout.js";
 import { createOutputRing, drainRing, releaseRing, resetRingRelease } from "../runtimes/output-ring.js";
 
@@ -53,6 +54,7 @@ const stdout = Deno.stdout.writable.getWriter();
 // Captured before any guest code can run, so later changes to globals cannot reach them.
 const subtle = crypto.subtle;
 const sign = subtle.sign.bind(subtle);
+const digest = subtle.digest.bind(subtle);
 const stringify = JSON.stringify;
 
 function hex(bytes: Uint8Array): string {
@@ -67,24 +69,21 @@ function fromHex(text: string): Uint8Array<ArrayBuffer> {
   return bytes;
 }
 
-async function* lines(stream: ReadableStream<Uint8Array>): AsyncGenerator<string> {
-  const decoder = new TextDecoder();
-  let pending = "";
+/** Frames from the host, read in time linear in their size (core/frames.ts). The host is trusted: its limits are generous. */
+async function* frames(stream: ReadableStream<Uint8Array>): AsyncGenerator<Record<string, unknown>> {
+  const reader = new FrameReader({ maxHeaderBytes: 2 ** 31, maxBlobBytes: Number.MAX_SAFE_INTEGER });
   for await (const chunk of stream as unknown as AsyncIterable<Uint8Array>) {
-    pending += decoder.decode(chunk, { stream: true });
-    let newline: number;
-    while ((newline = pending.indexOf("\n")) >= 0) {
-      yield pending.slice(0, newline);
-      pending = pending.slice(newline + 1);
+    reader.push(chunk);
+    for (let frame = reader.next(); frame; frame = reader.next()) {
+      yield reviveBlobs<Record<string, unknown>>(frame.header, frame.blobs);
     }
   }
-  if (pending) yield pending;
 }
 
-const input = lines(Deno.stdin.readable);
+const input = frames(Deno.stdin.readable);
 const first = await input.next();
 if (first.done) Deno.exit(2);
-const init = JSON.parse(first.value) as HostMessage;
+const init = first.value as unknown as HostMessage;
 if (init.t !== "init" || !/^[0-9a-f]{64}$/.test(init.key)) Deno.exit(2);
 const rawKey = fromHex(init.key);
 const key = await subtle.importKey("raw", rawKey, { name: "HMAC", hash: "SHA-256" }, false, ["sign"]);
@@ -92,12 +91,17 @@ rawKey.fill(0);
 
 let seq = 0;
 let sending: Promise<void> = Promise.resolve();
-/** Queues one signed frame; frames leave in the order they were queued. */
+/**
+ * Queues one signed frame; frames leave in the order they were queued. Bytes in the body (output,
+ * files) travel as blobs, each named in the header with its SHA-256; the HMAC covers the header.
+ */
 function sendFrame(body: FrameBody): Promise<void> {
+  const { value, blobs } = extractBlobs({ seq: seq++, ...body });
   sending = sending.then(async () => {
-    const text = stringify({ seq: seq++, ...body });
-    const mac = new Uint8Array(await sign("HMAC", key, encoder.encode(text)));
-    await stdout.write(encoder.encode(`${hex(mac)} ${text}\n`));
+    const entries = await Promise.all(blobs.map(async (b) => [b.length, hex(new Uint8Array(await digest("SHA-256", b as Uint8Array<ArrayBuffer>)))]));
+    const headerBytes = encodeHeader(value, blobs, entries);
+    const mac = new Uint8Array(await sign("HMAC", key, headerBytes as Uint8Array<ArrayBuffer>));
+    for (const part of framePartsFromHeader(headerBytes, blobs, mac)) await stdout.write(part);
   });
   return sending;
 }
@@ -148,7 +152,7 @@ function flushOutput(): void {
       joined.set(part, offset);
       offset += part.length;
     }
-    void sendFrame({ t: "out", fd, data: (joined as Uint8Array & { toBase64(): string }).toBase64() });
+    void sendFrame({ t: "out", fd, data: joined });
   }
   pendingOutput = [];
 }
@@ -224,7 +228,7 @@ worker.onmessage = (event: MessageEvent) => {
         rid: rid as number,
         ok: ok === true,
         entries: Array.isArray(entries) ? (entries as { path: string; size: number }[]) : undefined,
-        data: data instanceof Uint8Array ? (data as Uint8Array & { toBase64(): string }).toBase64() : undefined,
+        data: data instanceof Uint8Array ? data : undefined,
         error: typeof error === "string" ? error : undefined,
       });
       return;
@@ -263,26 +267,32 @@ worker.postMessage(workerInit);
 function toWorkerRun(message: RunMessage): WorkerRun {
   return {
     ...message,
-    files: message.files.map(([path, b64]) => [path, Uint8Array.fromBase64(b64)] as [string, Uint8Array]),
-    stdin: Uint8Array.fromBase64(message.stdin),
     keepState: message.keepState === true,
     reset: message.reset === true,
     tools: Array.isArray(message.tools) ? message.tools.filter((n) => typeof n === "string") : [],
   };
 }
 
+/** The buffers of a run's inputs, handed to the worker instead of copied. */
+function inputBuffers(run: WorkerRun): ArrayBuffer[] {
+  const buffers = new Set<ArrayBuffer>();
+  for (const [, bytes] of run.files) buffers.add(bytes.buffer as ArrayBuffer);
+  buffers.add(run.stdin.buffer as ArrayBuffer);
+  return [...buffers].filter((b) => b.byteLength > 0);
+}
+
 function toWorkerFiles(message: FilesMessage): WorkerFiles {
-  if (message.op === "write") return { ...message, data: Uint8Array.fromBase64(message.data) };
   return message;
 }
 
-for await (const line of input) {
-  if (!line) continue;
+for (;;) {
   let message: HostMessage;
   try {
-    message = JSON.parse(line);
-  } catch {
-    message = await fail("host sent a line that is not JSON");
+    const next = await input.next();
+    if (next.done) break;
+    message = next.value as unknown as HostMessage;
+  } catch (error) {
+    message = await fail(`host sent a malformed frame: ${error}`);
   }
   if (message.t === "run") {
     // Output written after the previous run's result (a timer in a session) belongs to no run.
@@ -296,7 +306,10 @@ for await (const line of input) {
     runMaxOutputBytes = message.maxOutputBytes;
     resetRingRelease(outputRing);
     outputPoll ??= setInterval(flushOutput, OUTPUT_POLL_MS);
-    worker.postMessage(toWorkerRun(message));
+    const run = toWorkerRun(message);
+    worker.postMessage(run, inputBuffers(run));
+    // The whole run has arrived and is the runtime's now: from here on, time is the guest's.
+    void send({ t: "started" });
   } else if (message.t === "interrupt") {
     // SIGINT (2) in Pyodide's interrupt buffer: the guest gets a KeyboardInterrupt, also when it
     // is blocked waiting for a host function.

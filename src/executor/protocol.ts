@@ -1,13 +1,15 @@
 /**
  * Messages between the host and an executor process. The host imports only these types.
  *
- * Host -> executor: one JSON object per line on the executor's stdin. The first line is `init`
- * and carries the frame key; it is read before any guest code exists.
- * Executor -> host: one frame per line on stdout: `<hmac-sha256 hex> <json body>`. The body has a
- * `seq` that starts at 0 and increases by one. Guest code can write to the executor's stdout, but
- * cannot sign, so the host rejects what it writes.
+ * Both directions are length-prefixed binary frames (core/frames.ts): a JSON header and the raw
+ * bytes it refers to (files, stdin, output), so inputs and outputs of any size cross in time
+ * linear in their size. Host -> executor frames are plain; the first is `init` and carries the
+ * frame key, read before any guest code exists. Executor -> host frames are signed: an
+ * HMAC-SHA-256 of the header precedes it, and the header lists each blob's SHA-256, so guest code
+ * that writes to the executor's stdout (it can) cannot forge one. Each header has a `seq` that
+ * starts at 0 and increases by one.
  */
-import type { GuestError, OutputFile, RunStatus } from "../core/result.js";
+import type { GuestError, RunStatus } from "../core/result.js";
 import type { WorkerRun } from "../runtimes/worker-protocol.js";
 
 export interface InitMessage {
@@ -20,13 +22,8 @@ export interface InitMessage {
   warmUp?: boolean;
 }
 
-/** A run as it travels on the wire: the worker's run with bytes as base64. */
-export type RunMessage = Omit<WorkerRun, "files" | "stdin"> & {
-  /** [sandbox path, base64 content] */
-  files: [string, string][];
-  /** base64 */
-  stdin: string;
-};
+/** A run as it travels: the worker's run, its files and stdin as blobs. */
+export type RunMessage = WorkerRun;
 
 export interface InterruptMessage {
   t: "interrupt";
@@ -39,13 +36,26 @@ export interface CallResultMessage {
   reply: string;
 }
 
-/** Session file access between runs. `data` is base64. */
+/** Session file access between runs. */
 export type FilesMessage =
   | { t: "fs"; rid: number; op: "read"; path: string }
-  | { t: "fs"; rid: number; op: "write"; path: string; data: string }
+  | { t: "fs"; rid: number; op: "write"; path: string; data: Uint8Array }
   | { t: "fs"; rid: number; op: "list" };
 
 export type HostMessage = InitMessage | RunMessage | InterruptMessage | CallResultMessage | FilesMessage;
+
+/** A file the run created or changed, as the executor reports it: raw bytes. */
+export interface ExecutorFile {
+  path: string;
+  data: Uint8Array;
+}
+
+/** A changed file left out of the result because it is over an output cap. */
+export interface FileOverLimit {
+  path: string;
+  size: number;
+  cap: "maxOutputFileBytes" | "maxOutputFilesTotalBytes";
+}
 
 /** The part of a run's result the executor reports; the host adds stdout, stderr and timing. */
 export interface ExecutorOutcome {
@@ -54,15 +64,19 @@ export interface ExecutorOutcome {
   value: unknown;
   valueRepr: string | null;
   error: GuestError | null;
-  files: OutputFile[];
+  files: ExecutorFile[];
+  /** Changed files not carried because of an output cap: the run ends as output_limit. */
+  filesOverLimit?: FileOverLimit[];
 }
 
 export type ExecutorFrame =
   | { seq: number; t: "ready" }
-  | { seq: number; t: "out"; fd: 1 | 2; data: string }
+  /** The executor has the whole run and handed it to its runtime: the guest's clock starts now. */
+  | { seq: number; t: "started" }
+  | { seq: number; t: "out"; fd: 1 | 2; data: Uint8Array }
   | { seq: number; t: "result"; outcome: ExecutorOutcome }
   | { seq: number; t: "call"; callId: number; name: string; args: string }
-  | { seq: number; t: "fs-reply"; rid: number; ok: boolean; entries?: { path: string; size: number }[]; data?: string; error?: string }
+  | { seq: number; t: "fs-reply"; rid: number; ok: boolean; entries?: { path: string; size: number }[]; data?: Uint8Array; error?: string }
   | { seq: number; t: "snapshot-done"; bytes: number }
   /** After a run with `reset`: the state cannot be restored; the host discards this executor. */
   | { seq: number; t: "retire"; reason: string }

@@ -1,11 +1,13 @@
 import { spawn, type ChildProcessWithoutNullStreams } from "node:child_process";
-import { createHmac, randomBytes, timingSafeEqual } from "node:crypto";
+import { createHash, createHmac, randomBytes, timingSafeEqual } from "node:crypto";
 import { closeSync } from "node:fs";
 import { WasmboxError } from "../core/errors.js";
-import { ERROR_MESSAGE_MAX_CHARS, INTERRUPT_GRACE_MS, TRACEBACK_MAX_CHARS, VALUE_REPR_MAX_CHARS } from "../core/limits.js";
+import { ERROR_MESSAGE_MAX_CHARS, INTERRUPT_GRACE_MS, MAX_OUTPUT_FILES_BYTES_LIMIT, TRACEBACK_MAX_CHARS, VALUE_REPR_MAX_CHARS } from "../core/limits.js";
 import type { NormalizedRun } from "../core/request.js";
+import { extractBlobs, FrameError, FrameReader, frameParts, reviveBlobs, type Frame } from "../core/frames.js";
 import type { GuestError, OutputFile, RunResult, RunStatus } from "../core/result.js";
-import type { ExecutorFrame, ExecutorOutcome, RunMessage } from "../executor/protocol.js";
+import { encodeOutputFile } from "./output-encoding.js";
+import type { ExecutorFile, ExecutorFrame, ExecutorOutcome, FileOverLimit, RunMessage } from "../executor/protocol.js";
 import { normalizeSandboxPath } from "../vfs/sandbox-path.js";
 import { PRIVATE_STORAGE_BUDGET_BYTES, type ExecutorLaunch, type PrivateStorage } from "./executor-launch.js";
 import { removeOwnedTempDir } from "./host-temp.js";
@@ -29,6 +31,16 @@ const IDLE_CPU_BUDGET_TICKS = 20;
 /** Resident memory an executor may use beyond its idle baseline and the guest's limit (JS glue, buffers). */
 const MEMORY_SLACK_BYTES = 64 * 1024 * 1024;
 const STDERR_KEEP_BYTES = 16 * 1024;
+/** Frame limits when no run is active (ready, session file replies): headers of file listings, a session file. */
+const IDLE_MAX_HEADER_BYTES = 64 * 1024 * 1024;
+const IDLE_MAX_BLOB_BYTES = 1024 * 1024 * 1024;
+/**
+ * How long an executor may take to receive a run and hand it to its runtime before the guest's
+ * clock starts: a base, plus time for the input at a rate any working pipe beats by far. Past it
+ * the run ends as a crash that says so, never as the guest's timeout.
+ */
+const DELIVERY_BASE_MS = 5_000;
+const DELIVERY_MIN_BYTES_PER_MS = 10 * 1024; // 10 MB/s
 /** How long a reused executor may take to restore its warm state after a run. */
 const RESET_TIMEOUT_MS = 5_000;
 /**
@@ -83,10 +95,14 @@ interface ActiveRun {
   callInFlight: boolean;
   /** What crossed a limit the host enforced, for the error message. */
   limitDetail?: string | null;
+  /** The executor said it has the whole run (the guest's clock runs from then). */
+  started?: boolean;
+  /** Ends the run as a crash if the executor does not take it in time. */
+  delivery?: NodeJS.Timeout;
   removeAbort?: () => void;
 }
 
-type FsReply = { ok: boolean; entries?: FileEntry[]; data?: string; error?: string };
+type FsReply = { ok: boolean; entries?: FileEntry[]; data?: Uint8Array; error?: string };
 
 /**
  * One executor process. It is started and becomes ready (Pyodide loaded). A one-shot run is its
@@ -109,11 +125,10 @@ export class ExecutorProcess {
   private killReason: string | null = null;
   /** The memory limit of the last run, which also bounds the executor between runs. */
   private lastMemoryLimitBytes = 0;
-  private pending: Buffer[] = [];
-  private pendingBytes = 0;
+  /** Frames from the executor. Limits between runs are small; a run raises them to what its result may carry. */
+  private readonly reader = new FrameReader({ macBytes: 32, maxHeaderBytes: IDLE_MAX_HEADER_BYTES, maxBlobBytes: IDLE_MAX_BLOB_BYTES });
   private nextSeq = 0;
   private stderrTail = "";
-  private maxFrameBytes = 4 * 1024 * 1024;
   private active: ActiveRun | null = null;
   private nextRid = 0;
   private readonly fsWaiters = new Map<number, (reply: FsReply) => void>();
@@ -163,7 +178,7 @@ export class ExecutorProcess {
     });
     // A broken pipe (executor gone) must never crash the host.
     this.child.stdin.on("error", () => {});
-    this.child.stdin.write(JSON.stringify({ t: "init", key: this.key.toString("hex"), keepPristine: init.keepPristine === true, warmUp: init.warmUp !== false }) + "\n");
+    this.send({ t: "init", key: this.key.toString("hex"), keepPristine: init.keepPristine === true, warmUp: init.warmUp !== false });
   }
 
   /** Spawns an executor and waits until its runtime is loaded and it can take a run. */
@@ -373,8 +388,8 @@ export class ExecutorProcess {
       this.active = active;
       this.lastMemoryLimitBytes = run.memoryLimitBytes;
       this.resume();
-      // A result frame may be as large as the files a guest can hold in memory, in base64.
-      this.maxFrameBytes = Math.ceil(run.memoryLimitBytes * 1.4) + run.maxOutputBytes * 2 + 1024 * 1024;
+      // A result carries at most the output caps in files; its header, the value and error text.
+      this.reader.setMaxBlobBytes(Math.max(IDLE_MAX_BLOB_BYTES, run.maxOutputFilesTotalBytes + run.maxOutputBytes + 1024 * 1024));
       if (!this.alive) return this.end("crash", "executor exited before the run started");
 
       const { signal } = options;
@@ -384,16 +399,18 @@ export class ExecutorProcess {
         signal.addEventListener("abort", onAbort, { once: true });
         active.removeAbort = () => signal.removeEventListener("abort", onAbort);
       }
-      // Soft interrupt first (a catchable KeyboardInterrupt), then kill after a grace period.
-      active.timers.push(
-        setTimeout(() => {
-          active.interrupted = true;
-          this.send({ t: "interrupt" });
-          active.timers.push(setTimeout(() => this.end("timeout"), INTERRUPT_GRACE_MS));
-        }, run.timeoutMs),
+      // The guest's clock starts when the executor says it has the whole run (`started`): sending
+      // a large input, or an executor that is stuck, is not the guest's time. Until then a delivery
+      // deadline applies, and missing it is a crash that says so.
+      const deliveryMs = DELIVERY_BASE_MS + Math.ceil(run.inputBytes / DELIVERY_MIN_BYTES_PER_MS);
+      active.delivery = setTimeout(
+        () => this.end("crash", `the executor did not take the run within ${deliveryMs} ms (stuck or overloaded); no guest code ran`),
+        deliveryMs,
       );
+      active.timers.push(active.delivery);
       if ((canMeasureMemory && this.pids.length > 0) || this.storage) {
-        const limitBytes = this.baselineBytes + run.memoryLimitBytes + MEMORY_SLACK_BYTES;
+        // The executor holds the run's input (stdin, files) besides the guest's own memory.
+        const limitBytes = this.baselineBytes + run.memoryLimitBytes + MEMORY_SLACK_BYTES + 2 * run.inputBytes;
         // A statfs is cheap enough for every poll; a directory walk is done every few.
         const storageEvery = this.storage?.kind === "dir" ? Math.ceil(STORAGE_DIR_POLL_MS / MEMORY_POLL_MS) : 1;
         let tick = 0;
@@ -407,12 +424,14 @@ export class ExecutorProcess {
         t: "run",
         code: run.code,
         filename: run.filename,
-        files: [...run.files].map(([path, bytes]) => [path, Buffer.from(bytes).toString("base64")]),
-        stdin: Buffer.from(run.stdin).toString("base64"),
+        files: [...run.files],
+        stdin: run.stdin,
         argv: run.argv,
         env: run.env,
         memoryLimitBytes: run.memoryLimitBytes,
         maxOutputBytes: run.maxOutputBytes,
+        maxOutputFileBytes: run.maxOutputFileBytes,
+        maxOutputFilesTotalBytes: run.maxOutputFilesTotalBytes,
         keepState: active.keepAlive,
         tools: Object.keys(active.tools),
         reset: active.reuse,
@@ -428,7 +447,7 @@ export class ExecutorProcess {
     const reply = new Promise<FsReply>((resolve) => this.fsWaiters.set(rid, resolve));
     const wasPaused = this.paused !== null;
     this.resume();
-    this.send(request.op === "write" ? { t: "fs", rid, op: "write", path: request.path, data: Buffer.from(request.data).toString("base64") } : { t: "fs", rid, ...request });
+    this.send({ t: "fs", rid, ...request });
     try {
       return await reply;
     } finally {
@@ -436,9 +455,11 @@ export class ExecutorProcess {
     }
   }
 
+  /** Writes one frame to the executor; bytes in the message go as blobs, without a copy. */
   private send(message: object): void {
     if (!this.alive || this.child.stdin.destroyed) return;
-    this.child.stdin.write(JSON.stringify(message) + "\n");
+    const { value, blobs } = extractBlobs(message);
+    for (const part of frameParts(value, blobs)) this.child.stdin.write(part);
   }
 
   /** Closes the executor's stdin (it exits on its own) and waits; kills it after `timeoutMs`. */
@@ -474,37 +495,43 @@ export class ExecutorProcess {
   }
 
   private onStdout(chunk: Buffer): void {
-    let start = 0;
-    let newline: number;
-    while ((newline = chunk.indexOf(0x0a, start)) >= 0) {
-      const piece = chunk.subarray(start, newline);
-      const line = this.pending.length ? Buffer.concat([...this.pending, piece]) : piece;
-      this.pending = [];
-      this.pendingBytes = 0;
-      start = newline + 1;
-      if (!this.onLine(line)) return;
-    }
-    if (start < chunk.length) {
-      this.pending.push(chunk.subarray(start));
-      this.pendingBytes += chunk.length - start;
-      if (this.pendingBytes > this.maxFrameBytes) this.fault("executor sent a frame larger than the limit");
+    if (!this.alive && this.exitInfo) return;
+    this.reader.push(chunk);
+    for (;;) {
+      let frame: Frame | null;
+      try {
+        frame = this.reader.next();
+      } catch (error) {
+        this.fault(error instanceof FrameError ? `executor sent a malformed frame: ${error.message}` : "executor sent a malformed frame");
+        return;
+      }
+      if (!frame || !this.onFrame(frame)) return;
     }
   }
 
-  /** Verifies and dispatches one frame. Returns false once the executor has been given up on. */
-  private onLine(line: Buffer): boolean {
-    if (line.length < 66 || line[64] !== 0x20) return this.fault("executor sent an unsigned or malformed frame");
-    const body = line.subarray(65);
-    const mac = Buffer.from(line.subarray(0, 64).toString("latin1"), "hex");
-    const expected = createHmac("sha256", this.key).update(body).digest();
-    if (mac.length !== expected.length || !timingSafeEqual(mac, expected)) {
+  /**
+   * Verifies and dispatches one frame: the HMAC over its header, each blob's SHA-256 named there,
+   * its sequence number. Returns false once the executor has been given up on.
+   */
+  private onFrame(received: Frame): boolean {
+    const expected = createHmac("sha256", this.key).update(received.headerBytes).digest();
+    if (received.mac.length !== expected.length || !timingSafeEqual(received.mac, expected)) {
       return this.fault("executor sent a frame with a bad signature (forged output?)");
+    }
+    const entries = received.header.$blobs;
+    if (entries !== undefined) {
+      if (!Array.isArray(entries) || entries.length !== received.blobs.length) return this.fault("executor sent a frame with malformed blobs");
+      for (let i = 0; i < entries.length; i++) {
+        const digest = createHash("sha256").update(received.blobs[i]!).digest("hex");
+        if (!Array.isArray(entries[i]) || entries[i][1] !== digest) return this.fault("executor sent a frame whose data does not match its signature");
+      }
     }
     let frame: ExecutorFrame;
     try {
-      frame = JSON.parse(body.toString("utf8"));
+      const { $blobs: _, ...header } = received.header;
+      frame = reviveBlobs<ExecutorFrame>(header, received.blobs);
     } catch {
-      return this.fault("executor sent a frame that is not JSON");
+      return this.fault("executor sent a frame with malformed blobs");
     }
     if (frame.seq !== this.nextSeq) return this.fault("executor frames out of sequence (replayed?)");
     this.nextSeq++;
@@ -517,8 +544,12 @@ export class ExecutorProcess {
         this.snapshotWaiter?.resolve();
         this.snapshotWaiter = null;
         return true;
+      case "started":
+        this.onStarted();
+        return true;
       case "out":
-        return this.onOutput(frame.fd, Buffer.from(frame.data, "base64"));
+        if ((frame.fd !== 1 && frame.fd !== 2) || !(frame.data instanceof Uint8Array)) return this.fault("executor sent a malformed output frame");
+        return this.onOutput(frame.fd, frame.data);
       case "result":
         this.onResult(frame.outcome);
         return this.alive;
@@ -528,7 +559,7 @@ export class ExecutorProcess {
       case "fs-reply": {
         const waiter = this.fsWaiters.get(frame.rid);
         this.fsWaiters.delete(frame.rid);
-        waiter?.({ ok: frame.ok === true, entries: frame.entries, data: frame.data, error: frame.error });
+        waiter?.({ ok: frame.ok === true, entries: frame.entries, data: frame.data instanceof Uint8Array ? frame.data : undefined, error: frame.error });
         return true;
       }
       case "retire":
@@ -544,7 +575,22 @@ export class ExecutorProcess {
     }
   }
 
-  private onOutput(fd: 1 | 2, bytes: Buffer): boolean {
+  /** The executor has the whole run: arm the guest's timeout (soft interrupt, then kill after a grace). */
+  private onStarted(): void {
+    const active = this.active;
+    if (!active || active.reason || active.started) return;
+    active.started = true;
+    if (active.delivery) clearTimeout(active.delivery);
+    active.timers.push(
+      setTimeout(() => {
+        active.interrupted = true;
+        this.send({ t: "interrupt" });
+        active.timers.push(setTimeout(() => this.end("timeout"), INTERRUPT_GRACE_MS));
+      }, active.run.timeoutMs),
+    );
+  }
+
+  private onOutput(fd: 1 | 2, bytes: Uint8Array): boolean {
     const active = this.active;
     if (!active || active.reason) return true;
     const room = active.run.maxOutputBytes - active.outputBytes;
@@ -610,9 +656,24 @@ export class ExecutorProcess {
   private onResult(raw: unknown): void {
     const active = this.active;
     if (!active || active.reason) return;
-    const outcome = validateOutcome(raw, active.run.maxOutputBytes);
+    const outcome = validateOutcome(raw, active.run);
     if (!outcome) return void this.end("crash", "executor sent a malformed result");
-    this.finish(active.interrupted ? "timeout" : outcome.status, outcome);
+    let status: RunStatus = active.interrupted ? "timeout" : outcome.status;
+    const over = outcome.filesOverLimit?.[0];
+    if (over && (status === "ok" || status === "error")) {
+      // Files past an output cap end the run as output_limit, as stdout past its cap does; the
+      // files within the caps come back.
+      status = "output_limit";
+      const capBytes = over.cap === "maxOutputFileBytes" ? active.run.maxOutputFileBytes : active.run.maxOutputFilesTotalBytes;
+      const what = over.cap === "maxOutputFileBytes" ? `output file ${JSON.stringify(over.path)} is ${over.size} bytes` : `output file ${JSON.stringify(over.path)} (${over.size} bytes) takes the run's files past ${capBytes} bytes`;
+      const others = outcome.filesOverLimit!.length > 1 ? ` (and ${outcome.filesOverLimit!.length - 1} more files)` : "";
+      outcome.error = {
+        type: "OutputLimit",
+        message: `${what}, over ${over.cap} (${capBytes} bytes)${others}; it is left out of the result: raise ${over.cap} (up to ${MAX_OUTPUT_FILES_BYTES_LIMIT})`,
+        traceback: outcome.error?.traceback ?? "",
+      };
+    }
+    this.finish(status, outcome);
   }
 
   /** Gives up on the executor: kills it and ends any run as "crash". */
@@ -691,7 +752,7 @@ export class ExecutorProcess {
       value: outcome?.value ?? null,
       valueRepr: outcome?.valueRepr ?? null,
       error,
-      files: outcome?.files ?? [],
+      files: (outcome?.files ?? []).map((f) => encodeOutputFile(f.path, f.data)),
       durationMs: Math.round((performance.now() - active.startedAt) * 100) / 100,
     });
   }
@@ -740,7 +801,8 @@ function cut(text: string, limit: number): string {
  * checked against contents, and text fields are bounded (a value that would not fit the output cap
  * as JSON is dropped, as the runner does).
  */
-function validateOutcome(raw: unknown, maxValueBytes: number): ExecutorOutcome | null {
+function validateOutcome(raw: unknown, run: NormalizedRun): ExecutorOutcome | null {
+  const maxValueBytes = run.maxOutputBytes;
   if (typeof raw !== "object" || raw === null) return null;
   const o = raw as Record<string, unknown>;
   if (o.status !== "ok" && o.status !== "error" && o.status !== "memory_limit") return null;
@@ -753,19 +815,36 @@ function validateOutcome(raw: unknown, maxValueBytes: number): ExecutorOutcome |
     error = { type: cut(e.type, 256), message: cut(e.message, ERROR_MESSAGE_MAX_CHARS), traceback: cut(e.traceback, TRACEBACK_MAX_CHARS) };
   }
   if (!Array.isArray(o.files)) return null;
-  const files: OutputFile[] = [];
-  for (const f of o.files as Record<string, unknown>[]) {
-    if (typeof f !== "object" || f === null || !isString(f.path) || !isString(f.content)) return null;
-    if (f.encoding !== "utf8" && f.encoding !== "base64") return null;
-    const actualSize = f.encoding === "utf8" ? Buffer.byteLength(f.content, "utf8") : Buffer.from(f.content, "base64").length;
-    if (f.size !== actualSize) return null;
-    let path: string;
+  const validPath = (path: unknown): string | null => {
+    if (!isString(path)) return null;
     try {
-      path = normalizeSandboxPath(f.path);
+      return normalizeSandboxPath(path);
     } catch {
       return null;
     }
-    files.push({ path, size: f.size as number, encoding: f.encoding, content: f.content });
+  };
+  const overLimit: FileOverLimit[] = [];
+  if (o.filesOverLimit !== undefined) {
+    if (!Array.isArray(o.filesOverLimit)) return null;
+    for (const f of o.filesOverLimit as Record<string, unknown>[]) {
+      const path = typeof f === "object" && f !== null ? validPath(f.path) : null;
+      if (path === null || !Number.isSafeInteger(f.size) || (f.cap !== "maxOutputFileBytes" && f.cap !== "maxOutputFilesTotalBytes")) return null;
+      overLimit.push({ path, size: f.size as number, cap: f.cap });
+    }
+  }
+  // The caps again, here: the worker that applied them shares a realm with the guest.
+  const files: ExecutorFile[] = [];
+  let total = 0;
+  for (const f of o.files as Record<string, unknown>[]) {
+    const path = typeof f === "object" && f !== null ? validPath(f.path) : null;
+    if (path === null || !(f.data instanceof Uint8Array)) return null;
+    const size = f.data.length;
+    if (size > run.maxOutputFileBytes) overLimit.push({ path, size, cap: "maxOutputFileBytes" });
+    else if (total + size > run.maxOutputFilesTotalBytes) overLimit.push({ path, size, cap: "maxOutputFilesTotalBytes" });
+    else {
+      total += size;
+      files.push({ path, data: f.data });
+    }
   }
   let value = o.value ?? null;
   if (value !== null && (JSON.stringify(value)?.length ?? 0) > maxValueBytes) value = null;
@@ -776,5 +855,6 @@ function validateOutcome(raw: unknown, maxValueBytes: number): ExecutorOutcome |
     valueRepr: o.valueRepr === null ? null : cut(o.valueRepr as string, VALUE_REPR_MAX_CHARS),
     error,
     files,
+    filesOverLimit: overLimit,
   };
 }

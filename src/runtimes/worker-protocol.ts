@@ -40,6 +40,9 @@ export type WorkerRun = {
   env: Record<string, string>;
   memoryLimitBytes: number;
   maxOutputBytes: number;
+  /** Caps on the files the run gives back (each, all together): files past them are listed, not carried. */
+  maxOutputFileBytes: number;
+  maxOutputFilesTotalBytes: number;
   /** Keep globals and files for the next run (a session). */
   keepState: boolean;
   /** Host functions this run may call. */

@@ -1,7 +1,13 @@
 import assert from "node:assert/strict";
 import { describe, test } from "node:test";
 import { WasmboxError, type WasmboxErrorCode } from "../core/errors.js";
-import { DEFAULT_MAX_OUTPUT_BYTES, DEFAULT_MEMORY_LIMIT_BYTES, DEFAULT_TIMEOUT_MS } from "../core/limits.js";
+import {
+  DEFAULT_MAX_OUTPUT_BYTES,
+  DEFAULT_MAX_OUTPUT_FILE_BYTES,
+  DEFAULT_MAX_OUTPUT_FILES_TOTAL_BYTES,
+  DEFAULT_MEMORY_LIMIT_BYTES,
+  DEFAULT_TIMEOUT_MS,
+} from "../core/limits.js";
 import { contentBytes, normalizeRunRequest } from "./normalize-request.js";
 
 function withCode(code: WasmboxErrorCode) {
@@ -28,7 +34,12 @@ describe("normalizeRunRequest", () => {
       timeoutMs: DEFAULT_TIMEOUT_MS,
       memoryLimitBytes: DEFAULT_MEMORY_LIMIT_BYTES,
       maxOutputBytes: DEFAULT_MAX_OUTPUT_BYTES,
+      maxOutputFileBytes: DEFAULT_MAX_OUTPUT_FILE_BYTES,
+      maxOutputFilesTotalBytes: DEFAULT_MAX_OUTPUT_FILES_TOTAL_BYTES,
+      inputBytes: 8,
     });
+    assert.equal(DEFAULT_MAX_OUTPUT_FILE_BYTES, 64 * 1024 * 1024);
+    assert.equal(DEFAULT_MAX_OUTPUT_FILES_TOTAL_BYTES, 128 * 1024 * 1024);
     assert.equal(DEFAULT_TIMEOUT_MS, 30_000);
     assert.equal(DEFAULT_MEMORY_LIMIT_BYTES, 256 * 1024 * 1024);
     assert.equal(DEFAULT_MAX_OUTPUT_BYTES, 1024 * 1024);
@@ -206,5 +217,33 @@ describe("contentBytes", () => {
 
   test("contentBytes() refuses an unknown encoding with INVALID_REQUEST", () => {
     assert.throws(() => contentBytes({ encoding: "hex", content: "00" }, "stdin"), withCode("INVALID_REQUEST"));
+  });
+
+  test("normalizeRunRequest() refuses stdin, a file or the whole input past its cap with REQUEST_TOO_LARGE naming the cap", () => {
+    const MiB = 1024 * 1024;
+    const tooLarge = (cap: string) => (error: unknown) => {
+      withCode("REQUEST_TOO_LARGE")(error);
+      assert.match((error as Error).message, new RegExp(`over ${cap} \\(`));
+      return true;
+    };
+    assert.throws(() => normalizeRunRequest({ code: "1", stdin: new Uint8Array(64 * MiB + 1) }), tooLarge("maxStdinBytes"));
+    assert.throws(() => normalizeRunRequest({ code: "1", stdin: "abc", maxStdinBytes: 2 }), tooLarge("maxStdinBytes"));
+    assert.throws(() => normalizeRunRequest({ code: "1", files: { "a.bin": new Uint8Array(11) }, maxInputFileBytes: 10 }), tooLarge("maxInputFileBytes"));
+    assert.throws(
+      () => normalizeRunRequest({ code: "1", files: { "a.bin": new Uint8Array(6), "b.bin": new Uint8Array(6) }, maxInputBytes: 12 }),
+      tooLarge("maxInputBytes"),
+    );
+    const ok = normalizeRunRequest({ code: "1", stdin: new Uint8Array(100), maxStdinBytes: 100, files: { "a.bin": new Uint8Array(10) }, maxInputFileBytes: 10 });
+    assert.equal(ok.inputBytes, 111);
+    assert.throws(() => normalizeRunRequest({ code: "1", maxStdinBytes: 2 ** 31 }), withCode("INVALID_REQUEST"));
+    assert.throws(() => normalizeRunRequest({ code: "1", maxOutputFileBytes: -1 }), withCode("INVALID_REQUEST"));
+  });
+
+  test("contentBytes() decodes base64 strictly and fast, and refuses what is not base64", () => {
+    assert.deepEqual(contentBytes({ encoding: "base64", content: "aGVs\nbG8=" }, "x"), new TextEncoder().encode("hello"));
+    assert.throws(() => contentBytes({ encoding: "base64", content: "aGVsbG8" + "!" }, "x"), withCode("INVALID_REQUEST"));
+    assert.throws(() => contentBytes({ encoding: "base64", content: "a" }, "x"), withCode("INVALID_REQUEST"));
+    const big = new Uint8Array(8 * 1024 * 1024).map((_, i) => i % 251);
+    assert.deepEqual(contentBytes({ encoding: "base64", content: Buffer.from(big).toString("base64") }, "x"), big);
   });
 });

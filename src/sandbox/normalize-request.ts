@@ -1,10 +1,18 @@
 import { WasmboxError } from "../core/errors.js";
+import { Buffer } from "node:buffer";
 import {
+  DEFAULT_MAX_INPUT_BYTES,
+  DEFAULT_MAX_INPUT_FILE_BYTES,
   DEFAULT_MAX_OUTPUT_BYTES,
+  DEFAULT_MAX_OUTPUT_FILE_BYTES,
+  DEFAULT_MAX_OUTPUT_FILES_TOTAL_BYTES,
+  DEFAULT_MAX_STDIN_BYTES,
   DEFAULT_MEMORY_LIMIT_BYTES,
   DEFAULT_TIMEOUT_MS,
+  MAX_INPUT_BYTES_LIMIT,
   MAX_MEMORY_LIMIT_BYTES,
   MAX_OUTPUT_BYTES_LIMIT,
+  MAX_OUTPUT_FILES_BYTES_LIMIT,
   MAX_TIMEOUT_MS,
   MIN_MEMORY_LIMIT_BYTES,
 } from "../core/limits.js";
@@ -14,6 +22,7 @@ import { normalizeSandboxPath } from "../vfs/sandbox-path.js";
 const RUN_FIELDS = new Set([
   "code", "entryPath", "language", "wasm", "files", "stdin", "argv", "env",
   "timeoutMs", "memoryLimitBytes", "maxOutputBytes",
+  "maxStdinBytes", "maxInputFileBytes", "maxInputBytes", "maxOutputFileBytes", "maxOutputFilesTotalBytes",
 ]);
 
 function invalid(message: string): never {
@@ -24,22 +33,23 @@ function isPlainObject(value: unknown): value is Record<string, unknown> {
   return typeof value === "object" && value !== null && !Array.isArray(value) && !(value instanceof Uint8Array);
 }
 
+/** Strict base64 (whitespace allowed) to bytes, in native code: linear, one copy. */
 function decodeBase64(text: string, what: string): Uint8Array {
-  if (!/^[A-Za-z0-9+/]*={0,2}$/.test(text.replace(/\s+/g, ""))) invalid(`${what} is not valid base64`);
-  try {
-    const binary = atob(text.replace(/\s+/g, ""));
-    const bytes = new Uint8Array(binary.length);
-    for (let i = 0; i < binary.length; i++) bytes[i] = binary.charCodeAt(i);
-    return bytes;
-  } catch {
-    invalid(`${what} is not valid base64`);
-  }
+  const compact = /\s/.test(text) ? text.replace(/\s+/g, "") : text;
+  if (compact.length % 4 === 1 || !/^[A-Za-z0-9+/]*={0,2}$/.test(compact)) invalid(`${what} is not valid base64`);
+  const bytes = Buffer.from(compact, "base64");
+  return new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.length);
 }
 
 function toBase64(bytes: Uint8Array): string {
-  let binary = "";
-  for (let i = 0; i < bytes.length; i += 0x8000) binary += String.fromCharCode(...bytes.subarray(i, i + 0x8000));
-  return btoa(binary);
+  return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.length).toString("base64");
+}
+
+function tooLarge(what: string, bytes: number, cap: string, capBytes: number, max: number): never {
+  throw new WasmboxError(
+    "REQUEST_TOO_LARGE",
+    `${what} is ${bytes} bytes, over ${cap} (${capBytes} bytes)${capBytes < max ? `; raise ${cap} (up to ${max})` : ""}`,
+  );
 }
 
 /** Text, bytes, or `{encoding, content}` (the JSON form) to bytes. */
@@ -135,6 +145,18 @@ export function normalizeRunRequest(input: unknown, options: { allowExtraFields?
 
   const stdin = input.stdin === undefined || input.stdin === null ? new Uint8Array(0) : contentBytes(input.stdin, "stdin");
 
+  // Input caps, refused here, before anything reaches an executor, with the cap's name.
+  const maxStdinBytes = integerIn(input.maxStdinBytes, "maxStdinBytes", 0, MAX_INPUT_BYTES_LIMIT, DEFAULT_MAX_STDIN_BYTES);
+  const maxInputFileBytes = integerIn(input.maxInputFileBytes, "maxInputFileBytes", 0, MAX_INPUT_BYTES_LIMIT, DEFAULT_MAX_INPUT_FILE_BYTES);
+  const maxInputBytes = integerIn(input.maxInputBytes, "maxInputBytes", 0, MAX_INPUT_BYTES_LIMIT, DEFAULT_MAX_INPUT_BYTES);
+  if (stdin.length > maxStdinBytes) tooLarge("stdin", stdin.length, "maxStdinBytes", maxStdinBytes, MAX_INPUT_BYTES_LIMIT);
+  let inputBytes = stdin.length + Buffer.byteLength(code);
+  for (const [path, bytes] of files) {
+    if (bytes.length > maxInputFileBytes) tooLarge(`input file ${JSON.stringify(path)}`, bytes.length, "maxInputFileBytes", maxInputFileBytes, MAX_INPUT_BYTES_LIMIT);
+    inputBytes += bytes.length;
+  }
+  if (inputBytes > maxInputBytes) tooLarge("the run's input (stdin, files and code)", inputBytes, "maxInputBytes", maxInputBytes, MAX_INPUT_BYTES_LIMIT);
+
   let argv: string[] = [];
   if (input.argv !== undefined && input.argv !== null) {
     if (!Array.isArray(input.argv) || !input.argv.every((a) => typeof a === "string")) {
@@ -168,5 +190,10 @@ export function normalizeRunRequest(input: unknown, options: { allowExtraFields?
       input.memoryLimitBytes, "memoryLimitBytes", MIN_MEMORY_LIMIT_BYTES, MAX_MEMORY_LIMIT_BYTES, DEFAULT_MEMORY_LIMIT_BYTES,
     ),
     maxOutputBytes: integerIn(input.maxOutputBytes, "maxOutputBytes", 0, MAX_OUTPUT_BYTES_LIMIT, DEFAULT_MAX_OUTPUT_BYTES),
+    maxOutputFileBytes: integerIn(input.maxOutputFileBytes, "maxOutputFileBytes", 0, MAX_OUTPUT_FILES_BYTES_LIMIT, DEFAULT_MAX_OUTPUT_FILE_BYTES),
+    maxOutputFilesTotalBytes: integerIn(
+      input.maxOutputFilesTotalBytes, "maxOutputFilesTotalBytes", 0, MAX_OUTPUT_FILES_BYTES_LIMIT, DEFAULT_MAX_OUTPUT_FILES_TOTAL_BYTES,
+    ),
+    inputBytes,
   };
 }

@@ -49,7 +49,7 @@ export class Session {
       if (!reply.ok || reply.data === undefined) {
         throw new WasmboxError("INVALID_PATH", `cannot read ${JSON.stringify(path)} in the session: ${reply.error ?? "no data"}`);
       }
-      return new Uint8Array(Buffer.from(reply.data, "base64"));
+      return reply.data;
     }),
     write: (path: string, content: FileContent): Promise<void> => this.fileOp(async () => {
       const reply = await this.executor.files({ op: "write", path: normalizeSandboxPath(path), data: contentBytes(content, "content") });

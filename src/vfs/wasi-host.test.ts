@@ -2,7 +2,8 @@ import assert from "node:assert/strict";
 import { createRequire } from "node:module";
 import { before, describe, test } from "node:test";
 import { WasiExit, WasiHost, WasiInterrupted } from "./wasi-host.js";
-import { changedFiles, Errno, FsError, MemFs } from "./wasi-memfs.js";
+import { Errno, FsError, MemFs } from "./wasi-memfs.js";
+import { collectOutputFiles } from "./output-files.js";
 import { cappedMemory, makeMemoryImported, MEMORY_IMPORT, nearMemoryCap } from "./wasi-memory.js";
 
 type Wabt = { parseWat(name: string, text: string): { toBinary(o: object): { buffer: Uint8Array }; destroy(): void } };
@@ -234,16 +235,23 @@ describe("MemFs", () => {
     assert.throws(() => fs.rmdir("/d"), (e: unknown) => e instanceof FsError && e.code === "ENOTEMPTY");
   });
 
-  test("changedFiles lists new and changed files, text as utf8 and binary as base64", () => {
+  test("collectOutputFiles gives back new and changed files as bytes in path order, and names those past a cap without reading them", () => {
+    const fs = new MemFs();
+    fs.mkdirp("/s/d");
+    fs.writeFile("/s/same.txt", new Uint8Array([65]));
+    fs.writeFile("/s/edit.txt", new Uint8Array([66]));
+    fs.writeFile("/s/bin.dat", new Uint8Array([0xff, 0xfe]));
+    fs.writeFile("/s/d/big.bin", new Uint8Array(100));
+    fs.writeFile("/s/z.txt", new Uint8Array(8));
     const before = new Map([["same.txt", new Uint8Array([65])], ["edit.txt", new Uint8Array([65])]]);
-    const after = new Map([
-      ["same.txt", new Uint8Array([65])],
-      ["edit.txt", new Uint8Array([66])],
-      ["bin.dat", new Uint8Array([0xff, 0xfe])],
+    const collected = collectOutputFiles(fs.listing("/s"), before, { maxOutputFileBytes: 50, maxOutputFilesTotalBytes: 5 });
+    assert.deepEqual(collected.files, [
+      { path: "bin.dat", data: new Uint8Array([0xff, 0xfe]) },
+      { path: "edit.txt", data: new Uint8Array([66]) },
     ]);
-    assert.deepEqual(changedFiles(before, after), [
-      { path: "bin.dat", size: 2, encoding: "base64", content: "//4=" },
-      { path: "edit.txt", size: 1, encoding: "utf8", content: "B" },
+    assert.deepEqual(collected.overLimit, [
+      { path: "d/big.bin", size: 100, cap: "maxOutputFileBytes" },
+      { path: "z.txt", size: 8, cap: "maxOutputFilesTotalBytes" },
     ]);
   });
 });

@@ -5,6 +5,8 @@
  * WASI host can return them as they are.
  */
 
+import type { FileListing } from "./output-files.js";
+
 /** WASI preview1 errno values used here and by the WASI host. */
 export const Errno = {
   SUCCESS: 0,
@@ -260,6 +262,26 @@ export class MemFs {
   }
 
   /** Every regular file under `dirPath`, by path relative to it ("a/b.txt"), as copies. */
+  /** Regular files under `dirPath` with their sizes, read only on demand (output-files.ts). */
+  listing(dirPath: string): FileListing[] {
+    const out: FileListing[] = [];
+    let start: MemNode;
+    try {
+      start = this.lookup(dirPath);
+    } catch {
+      return out;
+    }
+    const walk = (dir: MemDir, prefix: string) => {
+      for (const [name, node] of dir.entries) {
+        const rel = prefix ? `${prefix}/${name}` : name;
+        if (node.kind === "dir") walk(node, rel);
+        else out.push({ path: rel, size: node.size, read: () => fileContent(node) });
+      }
+    };
+    if (start.kind === "dir") walk(start, "");
+    return out;
+  }
+
   files(dirPath: string): Map<string, Uint8Array> {
     const out = new Map<string, Uint8Array>();
     let start: MemNode;
@@ -278,39 +300,4 @@ export class MemFs {
     if (start.kind === "dir") walk(start, "");
     return out;
   }
-}
-
-export interface ChangedFile {
-  path: string;
-  size: number;
-  encoding: "utf8" | "base64";
-  content: string;
-}
-
-function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
-  if (a.length !== b.length) return false;
-  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
-  return true;
-}
-
-function base64(bytes: Uint8Array): string {
-  let binary = "";
-  for (let i = 0; i < bytes.length; i += 0x8000) binary += String.fromCharCode(...bytes.subarray(i, i + 0x8000));
-  return btoa(binary);
-}
-
-/** The files in `after` that are new or differ from `before`: the result's `files`, sorted by path. */
-export function changedFiles(before: Map<string, Uint8Array>, after: Map<string, Uint8Array>): ChangedFile[] {
-  const strict = new TextDecoder("utf-8", { fatal: true });
-  const out: ChangedFile[] = [];
-  for (const [path, bytes] of after) {
-    const previous = before.get(path);
-    if (previous && sameBytes(previous, bytes)) continue;
-    try {
-      out.push({ path, size: bytes.length, encoding: "utf8", content: strict.decode(bytes) });
-    } catch {
-      out.push({ path, size: bytes.length, encoding: "base64", content: base64(bytes) });
-    }
-  }
-  return out.sort((a, b) => (a.path < b.path ? -1 : 1));
 }

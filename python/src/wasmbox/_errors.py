@@ -75,7 +75,9 @@ class InvalidPathError(InvalidRequestError):
 
 
 class RequestTooLargeError(InvalidRequestError):
-    """The encoded request is larger than the host accepts (``max_request_bytes``, default 8 MiB)."""
+    """The request is larger than the host accepts: an input past its cap (``max_stdin_bytes``,
+    ``max_input_file_bytes``, ``max_input_bytes``; the message names it), or the encoded request
+    past ``max_request_bytes`` (default 256 MiB)."""
 
     code = "REQUEST_TOO_LARGE"
 

@@ -46,6 +46,7 @@ def build_run_request(
     on_stdout: Callable[..., Any] | None,
     on_stderr: Callable[..., Any] | None,
     tools: Mapping[str, HostFunction],
+    caps: Mapping[str, int | None] | None = None,
 ) -> dict[str, Any]:
     for name, callback in (("on_stdout", on_stdout), ("on_stderr", on_stderr)):
         if callback is not None and not callable(callback):
@@ -62,6 +63,7 @@ def build_run_request(
         timeout_ms=timeout_ms,
         memory_limit_bytes=memory_limit_bytes,
         max_output_bytes=max_output_bytes,
+        caps=caps,
         stream=on_stdout is not None or on_stderr is not None,
         tools=list(tools),
     )

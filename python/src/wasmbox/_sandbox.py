@@ -23,7 +23,9 @@ __all__ = ["Sandbox", "AsyncSandbox", "run_code", "run_fs"]
 OutputCallback = Callable[[str], Any]
 _OS_SANDBOX_MODES = ("auto", "require", "off")
 #: The host's default largest request line (DEFAULT_MAX_REQUEST_BYTES in src/core/limits.ts).
-_DEFAULT_MAX_REQUEST_BYTES = 8 * 1024 * 1024
+# The host this client starts is its own, on a private pipe: its request cap is set to carry the
+# run's default input caps (128 MiB of stdin and files, as base64 in one JSON line).
+_DEFAULT_MAX_REQUEST_BYTES = 256 * 1024 * 1024
 #: How long interpreter exit (or garbage collection of an unclosed sandbox) waits for runs in flight.
 _EXIT_GRACE_S = 3.0
 
@@ -135,7 +137,7 @@ def _check_options(pool_size: int | None, os_sandbox: str, max_request_bytes: in
     if max_request_bytes is not None:
         if isinstance(max_request_bytes, bool) or not isinstance(max_request_bytes, int) or max_request_bytes <= 0:
             raise ValueError(f"max_request_bytes must be an int > 0, got {max_request_bytes!r}")
-        args += ["--max-request-bytes", str(max_request_bytes)]
+    args += ["--max-request-bytes", str(max_request_bytes or _DEFAULT_MAX_REQUEST_BYTES)]
     return args
 
 
@@ -191,7 +193,7 @@ class Sandbox(_SandboxBase):
 
     Options: ``pool_size`` executors kept loaded ahead of demand (host default 2);
     ``os_sandbox`` "auto" (bubblewrap when it works), "require" or "off"; ``max_request_bytes``
-    largest accepted request (host default 8 MiB); ``deno`` the Deno binary (default: the PyPI
+    largest accepted request (default 256 MiB); ``deno`` the Deno binary (default: the PyPI
     ``deno`` package, else WASMBOX_DENO, else PATH); ``host_env`` the host's environment
     (default: this process's; guests never see it); ``isolation`` "process" (default: a fresh
     executor process per run, for callers who distrust each other) or "interpreter" (executors
@@ -230,6 +232,11 @@ class Sandbox(_SandboxBase):
         timeout_ms: int | None = None,
         memory_limit_bytes: int | None = None,
         max_output_bytes: int | None = None,
+        max_stdin_bytes: int | None = None,
+        max_input_file_bytes: int | None = None,
+        max_input_bytes: int | None = None,
+        max_output_file_bytes: int | None = None,
+        max_output_files_total_bytes: int | None = None,
         env: Mapping[str, str] | None = None,
         argv: Sequence[str] | None = None,
         on_stdout: OutputCallback | None = None,
@@ -245,6 +252,11 @@ class Sandbox(_SandboxBase):
         program reads (then EOF). ``argv``: sys.argv[1:]. ``env``: the guest's whole environment.
         ``timeout_ms`` wall-clock limit (default 30000); ``memory_limit_bytes`` (default 256 MiB,
         at least 48 MiB); ``max_output_bytes`` cap on stdout + stderr (default 1 MiB).
+        Caps on what the run takes in, refused before it starts (RequestTooLargeError naming the
+        cap): ``max_stdin_bytes`` (default 64 MiB), ``max_input_file_bytes`` (each file, 64 MiB),
+        ``max_input_bytes`` (stdin, files and code together, 128 MiB), all at most 1 GiB; and on
+        the files it gives back, past which it ends as "output_limit": ``max_output_file_bytes``
+        (each, 64 MiB) and ``max_output_files_total_bytes`` (together, 128 MiB), at most 256 MiB.
         ``on_stdout`` / ``on_stderr`` are called in this thread with each piece of output as it
         is produced.
 
@@ -258,7 +270,7 @@ class Sandbox(_SandboxBase):
         callback), the run is cancelled on the host, then the exception goes on.
         """
         own = check_tools(tools, allow_async=False)
-        request = build_run_request(code, entry_path, language, files, stdin, argv, env, timeout_ms, memory_limit_bytes, max_output_bytes, on_stdout, on_stderr, own)
+        request = build_run_request(code, entry_path, language, files, stdin, argv, env, timeout_ms, memory_limit_bytes, max_output_bytes, on_stdout, on_stderr, own, {"max_stdin_bytes": max_stdin_bytes, "max_input_file_bytes": max_input_file_bytes, "max_input_bytes": max_input_bytes, "max_output_file_bytes": max_output_file_bytes, "max_output_files_total_bytes": max_output_files_total_bytes})
         return run_sync(self._core.submit, request, tools=own, max_request_bytes=self._core.max_request_bytes, on_stdout=on_stdout, on_stderr=on_stderr)
 
     def run_fs(self, entry_path: str, files: Mapping[str, FileContent], **options: Any) -> RunResult:
@@ -320,6 +332,11 @@ class AsyncSandbox(_SandboxBase):
         timeout_ms: int | None = None,
         memory_limit_bytes: int | None = None,
         max_output_bytes: int | None = None,
+        max_stdin_bytes: int | None = None,
+        max_input_file_bytes: int | None = None,
+        max_input_bytes: int | None = None,
+        max_output_file_bytes: int | None = None,
+        max_output_files_total_bytes: int | None = None,
         env: Mapping[str, str] | None = None,
         argv: Sequence[str] | None = None,
         on_stdout: Callable[[str], Union[Any, Awaitable[Any]]] | None = None,
@@ -328,7 +345,7 @@ class AsyncSandbox(_SandboxBase):
     ) -> RunResult:
         """As ``Sandbox.run``, awaitable; ``tools`` may be coroutine functions."""
         own = check_tools(tools, allow_async=True)
-        request = build_run_request(code, entry_path, language, files, stdin, argv, env, timeout_ms, memory_limit_bytes, max_output_bytes, on_stdout, on_stderr, own)
+        request = build_run_request(code, entry_path, language, files, stdin, argv, env, timeout_ms, memory_limit_bytes, max_output_bytes, on_stdout, on_stderr, own, {"max_stdin_bytes": max_stdin_bytes, "max_input_file_bytes": max_input_file_bytes, "max_input_bytes": max_input_bytes, "max_output_file_bytes": max_output_file_bytes, "max_output_files_total_bytes": max_output_files_total_bytes})
         return await run_async(self._core.submit, request, tools=own, max_request_bytes=self._core.max_request_bytes, on_stdout=on_stdout, on_stderr=on_stderr)
 
     async def run_fs(self, entry_path: str, files: Mapping[str, FileContent], **options: Any) -> RunResult:
@@ -375,6 +392,11 @@ def run_code(
     timeout_ms: int | None = None,
     memory_limit_bytes: int | None = None,
     max_output_bytes: int | None = None,
+    max_stdin_bytes: int | None = None,
+    max_input_file_bytes: int | None = None,
+    max_input_bytes: int | None = None,
+    max_output_file_bytes: int | None = None,
+    max_output_files_total_bytes: int | None = None,
     env: Mapping[str, str] | None = None,
     argv: Sequence[str] | None = None,
     on_stdout: OutputCallback | None = None,
@@ -394,6 +416,11 @@ def run_code(
         timeout_ms=timeout_ms,
         memory_limit_bytes=memory_limit_bytes,
         max_output_bytes=max_output_bytes,
+        max_stdin_bytes=max_stdin_bytes,
+        max_input_file_bytes=max_input_file_bytes,
+        max_input_bytes=max_input_bytes,
+        max_output_file_bytes=max_output_file_bytes,
+        max_output_files_total_bytes=max_output_files_total_bytes,
         env=env,
         argv=argv,
         on_stdout=on_stdout,
@@ -411,6 +438,11 @@ def run_fs(
     timeout_ms: int | None = None,
     memory_limit_bytes: int | None = None,
     max_output_bytes: int | None = None,
+    max_stdin_bytes: int | None = None,
+    max_input_file_bytes: int | None = None,
+    max_input_bytes: int | None = None,
+    max_output_file_bytes: int | None = None,
+    max_output_files_total_bytes: int | None = None,
     env: Mapping[str, str] | None = None,
     argv: Sequence[str] | None = None,
     on_stdout: OutputCallback | None = None,
@@ -426,6 +458,11 @@ def run_fs(
         timeout_ms=timeout_ms,
         memory_limit_bytes=memory_limit_bytes,
         max_output_bytes=max_output_bytes,
+        max_stdin_bytes=max_stdin_bytes,
+        max_input_file_bytes=max_input_file_bytes,
+        max_input_bytes=max_input_bytes,
+        max_output_file_bytes=max_output_file_bytes,
+        max_output_files_total_bytes=max_output_files_total_bytes,
         env=env,
         argv=argv,
         on_stdout=on_stdout,

@@ -215,6 +215,11 @@ class Session(_SessionBase):
         timeout_ms: int | None = None,
         memory_limit_bytes: int | None = None,
         max_output_bytes: int | None = None,
+        max_stdin_bytes: int | None = None,
+        max_input_file_bytes: int | None = None,
+        max_input_bytes: int | None = None,
+        max_output_file_bytes: int | None = None,
+        max_output_files_total_bytes: int | None = None,
         env: Mapping[str, str] | None = None,
         argv: Sequence[str] | None = None,
         on_stdout: Callable[[str], Any] | None = None,
@@ -224,7 +229,7 @@ class Session(_SessionBase):
         """Runs code in the session's interpreter; arguments as in ``Sandbox.run``. ``files`` are
         added to the session's files; ``tools`` add to the session's own for this run."""
         own, every = self._state.tools_for(tools, allow_async=False)
-        request = build_run_request(code, entry_path, language, files, stdin, argv, env, timeout_ms, memory_limit_bytes, max_output_bytes, on_stdout, on_stderr, own)
+        request = build_run_request(code, entry_path, language, files, stdin, argv, env, timeout_ms, memory_limit_bytes, max_output_bytes, on_stdout, on_stderr, own, {"max_stdin_bytes": max_stdin_bytes, "max_input_file_bytes": max_input_file_bytes, "max_input_bytes": max_input_bytes, "max_output_file_bytes": max_output_file_bytes, "max_output_files_total_bytes": max_output_files_total_bytes})
         return run_sync(
             self._state.submit_run, request, tools=every, max_request_bytes=self._state.core.max_request_bytes, on_stdout=on_stdout, on_stderr=on_stderr
         )
@@ -272,6 +277,11 @@ class AsyncSession(_SessionBase):
         timeout_ms: int | None = None,
         memory_limit_bytes: int | None = None,
         max_output_bytes: int | None = None,
+        max_stdin_bytes: int | None = None,
+        max_input_file_bytes: int | None = None,
+        max_input_bytes: int | None = None,
+        max_output_file_bytes: int | None = None,
+        max_output_files_total_bytes: int | None = None,
         env: Mapping[str, str] | None = None,
         argv: Sequence[str] | None = None,
         on_stdout: Callable[[str], Union[Any, Awaitable[Any]]] | None = None,
@@ -280,7 +290,7 @@ class AsyncSession(_SessionBase):
     ) -> RunResult:
         """As ``Session.run``, awaitable."""
         own, every = self._state.tools_for(tools, allow_async=True)
-        request = build_run_request(code, entry_path, language, files, stdin, argv, env, timeout_ms, memory_limit_bytes, max_output_bytes, on_stdout, on_stderr, own)
+        request = build_run_request(code, entry_path, language, files, stdin, argv, env, timeout_ms, memory_limit_bytes, max_output_bytes, on_stdout, on_stderr, own, {"max_stdin_bytes": max_stdin_bytes, "max_input_file_bytes": max_input_file_bytes, "max_input_bytes": max_input_bytes, "max_output_file_bytes": max_output_file_bytes, "max_output_files_total_bytes": max_output_files_total_bytes})
         return await run_async(
             self._state.submit_run, request, tools=every, max_request_bytes=self._state.core.max_request_bytes, on_stdout=on_stdout, on_stderr=on_stderr
         )

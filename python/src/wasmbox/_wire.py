@@ -39,6 +39,17 @@ def _content(value: Any, what: str) -> Any:
     raise InvalidRequestError(f"{what} must be str or bytes, got {type(value).__name__}")
 
 
+#: Input and output caps of a run (snake_case keyword -> wire field). Inputs past a cap are refused
+#: before the run (RequestTooLargeError); output files past one end it as "output_limit".
+CAP_FIELDS: dict[str, str] = {
+    "max_stdin_bytes": "maxStdinBytes",
+    "max_input_file_bytes": "maxInputFileBytes",
+    "max_input_bytes": "maxInputBytes",
+    "max_output_file_bytes": "maxOutputFileBytes",
+    "max_output_files_total_bytes": "maxOutputFilesTotalBytes",
+}
+
+
 def _int(value: Any, name: str, unit: str) -> int:
     if isinstance(value, bool) or not isinstance(value, int):
         raise InvalidRequestError(f"{name} must be an int number of {unit}, got {value!r}")
@@ -60,6 +71,7 @@ def encode_run_request(
     max_output_bytes: int | None = None,
     stream: bool = False,
     tools: Sequence[str] = (),
+    caps: Mapping[str, int | None] | None = None,
 ) -> dict[str, Any]:
     """The JSON object for one run. ``id`` comes first so the host can name it even in a line it refuses.
 
@@ -104,6 +116,11 @@ def encode_run_request(
         request["memoryLimitBytes"] = _int(memory_limit_bytes, "memory_limit_bytes", "bytes")
     if max_output_bytes is not None:
         request["maxOutputBytes"] = _int(max_output_bytes, "max_output_bytes", "bytes")
+    for name, value in (caps or {}).items():
+        if name not in CAP_FIELDS:
+            raise InvalidRequestError(f"unknown cap {name!r}; caps are {', '.join(CAP_FIELDS)}")
+        if value is not None:
+            request[CAP_FIELDS[name]] = _int(value, name, "bytes")
     if stream:
         request["stream"] = True
     if tools:

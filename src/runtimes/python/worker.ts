@@ -7,6 +7,7 @@
 import "../worker-hardening.js";
 import type { WorkerFiles, WorkerInit, WorkerMessage, WorkerRun } from "../worker-protocol.js";
 import { ringWriter } from "../output-ring.js";
+import { collectOutputFiles, type FileListing } from "../../vfs/output-files.js";
 import { setGrowCap } from "../memory-cap.js";
 import { CALL_INTERRUPTED, CALL_WAITING, HOST_CALL_DATA_OFFSET } from "./host-call-layout.js";
 import { GUEST_MODULE_SOURCE, PRELOADED_MODULES, RUNNER_SOURCE } from "./runner-source.js";
@@ -136,15 +137,10 @@ function writeFiles(files: [string, Uint8Array][]): void {
   }
 }
 
-function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
-  if (a.length !== b.length) return false;
-  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
-  return true;
-}
-
-function readAllFiles(): Map<string, Uint8Array> {
+/** Regular files under /sandbox (relative paths, sizes), read on demand. */
+function sandboxListing(): FileListing[] {
   const FS = pyodide.FS;
-  const out = new Map<string, Uint8Array>();
+  const out: FileListing[] = [];
   const walk = (dir: string, prefix: string) => {
     for (const name of FS.readdir(dir) as string[]) {
       if (name === "." || name === "..") continue;
@@ -152,7 +148,7 @@ function readAllFiles(): Map<string, Uint8Array> {
       const rel = prefix ? `${prefix}/${name}` : name;
       const stat = FS.lstat(full);
       if (FS.isDir(stat.mode)) walk(full, rel);
-      else if (FS.isFile(stat.mode)) out.set(rel, FS.readFile(full));
+      else if (FS.isFile(stat.mode)) out.push({ path: rel, size: stat.size, read: () => FS.readFile(full) });
     }
   };
   FS.mkdirTree("/sandbox");
@@ -160,27 +156,8 @@ function readAllFiles(): Map<string, Uint8Array> {
   return out;
 }
 
-/** Regular files under /sandbox that are new or differ from what the run started with. */
-function changedFiles(before: Map<string, Uint8Array>) {
-  const out: { path: string; size: number; encoding: "utf8" | "base64"; content: string }[] = [];
-  const strict = new TextDecoder("utf-8", { fatal: true });
-  for (const [path, bytes] of readAllFiles()) {
-    // Names the wire cannot carry as sandbox paths (a backslash) are left out rather than
-    // failing the whole result.
-    if (path.includes("\\")) continue;
-    const previous = before.get(path);
-    if (previous && sameBytes(previous, bytes)) continue;
-    let encoding: "utf8" | "base64" = "utf8";
-    let content: string;
-    try {
-      content = strict.decode(bytes);
-    } catch {
-      encoding = "base64";
-      content = (bytes as Uint8Array & { toBase64(): string }).toBase64();
-    }
-    out.push({ path, size: bytes.length, encoding, content });
-  }
-  return out.sort((a, b) => (a.path < b.path ? -1 : 1));
+function readAllFiles(): Map<string, Uint8Array> {
+  return new Map(sandboxListing().map((f) => [f.path, f.read()]));
 }
 
 /** Set once os._exit() has ended the interpreter. */
@@ -205,7 +182,8 @@ function warmUp(): void {
     for (const code of WARM_UP_PROGRAMS) {
       execute({
         t: "run", code, filename: "<string>", files: [], stdin: new Uint8Array(0), argv: [], env: {},
-        memoryLimitBytes: Number.POSITIVE_INFINITY, maxOutputBytes: 1024 * 1024, keepState: false, tools: [], reset: false,
+        memoryLimitBytes: Number.POSITIVE_INFINITY, maxOutputBytes: 1024 * 1024, maxOutputFileBytes: 0, maxOutputFilesTotalBytes: 0,
+        keepState: false, tools: [], reset: false,
       });
     }
   } finally {
@@ -216,10 +194,10 @@ function warmUp(): void {
 
 function run(message: WorkerRun): void {
   const outcome = execute(message);
-  if (!message.reset) return post({ t: "result", outcome });
+  if (!message.reset) return post({ t: "result", outcome }, outcomeBuffers(outcome));
   // Nothing the run scheduled may fire after its result: its output would reach the next run.
   cancelRunTimers();
-  post({ t: "result", outcome });
+  post({ t: "result", outcome }, outcomeBuffers(outcome));
   afterMicrotasks(() => {
     let why: string | null;
     try {
@@ -229,6 +207,11 @@ function run(message: WorkerRun): void {
     }
     post(why === null ? { t: "ready" } : { t: "retire", reason: why });
   });
+}
+
+/** The result's file contents are handed over, not copied. */
+function outcomeBuffers(outcome: { files?: { data: Uint8Array }[] }): Transferable[] {
+  return (outcome.files ?? []).map((f) => f.data.buffer as ArrayBuffer);
 }
 
 function execute(message: WorkerRun) {
@@ -264,7 +247,9 @@ function execute(message: WorkerRun) {
   // Values become JSON text in Python; parse here so the host gets a plain object.
   if (typeof outcome.value === "string") outcome.value = JSON.parse(outcome.value);
   try {
-    outcome.files = changedFiles(inputs);
+    const { files, overLimit } = collectOutputFiles(sandboxListing(), inputs, message);
+    outcome.files = files;
+    outcome.filesOverLimit = overLimit;
   } catch (error) {
     if (!exited) throw error;
     outcome.files = []; // after os._exit the runtime refuses further use

@@ -5,7 +5,8 @@
  * can for Pyodide; QuickJS and WASI guests cannot reach it), so nothing secret lives here.
  */
 import "../worker-hardening.js";
-import { changedFiles, MemFs } from "../../vfs/wasi-memfs.js";
+import { MemFs } from "../../vfs/wasi-memfs.js";
+import { collectOutputFiles } from "../../vfs/output-files.js";
 import type { WorkerFiles, WorkerInit, WorkerMessage, WorkerRun } from "../worker-protocol.js";
 import { setGrowCap } from "../memory-cap.js";
 import { ringWriter } from "../output-ring.js";
@@ -95,8 +96,8 @@ export function serveRuntime(adapter: RuntimeAdapter): void {
       interrupted: () => Atomics.load(cell, 0) === 2,
       interruptCell: cell,
     });
-    const files = changedFiles(before, fs.files(SANDBOX));
-    post({ t: "result", outcome: { ...outcome, files } });
+    const { files, overLimit } = collectOutputFiles(fs.listing(SANDBOX), before, message);
+    post({ t: "result", outcome: { ...outcome, files, filesOverLimit: overLimit } }, files.map((f) => f.data.buffer as ArrayBuffer));
   }
 
   function files(message: WorkerFiles): void {
