@@ -6,7 +6,7 @@
  * Options (or environment variables):
  *   --quick                 a handful of iterations of everything: checks the harness works (WASMBOX_BENCH_QUICK=1)
  *   --only NAME[,NAME]      only workloads or peers whose name contains NAME (repeatable; WASMBOX_BENCH_ONLY)
- *                           workloads: latency, throughput, cold, cpu, memory
+ *                           workloads: latency, throughput, cold, cpu, memory, languages, large I/O
  *                           peers: native, wasmbox-lib, wasmbox-stdio, wasmbox-cli, pyodide-node, pyodide-deno,
  *                                  handrolled, monty, mcp-run-python, langchain-sandbox, v8-flags
  *   --iterations N          sequential print(1) requests per peer (WASMBOX_BENCH_ITERATIONS)
@@ -41,6 +41,7 @@ import { latencyWorkload } from "./workloads/latency.js";
 import { memoryWorkload } from "./workloads/memory.js";
 import { throughputWorkload } from "./workloads/throughput.js";
 import { languagesWorkload } from "./workloads/languages.js";
+import { largeIoWorkload } from "./workloads/large-io.js";
 
 const SECTIONS: { key: string; peers: string[]; run: (ctx: BenchContext) => Promise<Section> }[] = [
   { key: "latency", peers: ["native", "wasmbox-lib", "wasmbox-stdio", "pyodide-node", "pyodide-deno", "handrolled", "monty", "mcp-run-python", "langchain-sandbox"], run: latencyWorkload },
@@ -49,6 +50,7 @@ const SECTIONS: { key: string; peers: string[]; run: (ctx: BenchContext) => Prom
   { key: "cpu", peers: ["native", "wasmbox-lib", "v8-flags", "pyodide-deno", "pyodide-node", "monty"], run: cpuWorkload },
   { key: "memory", peers: ["native", "wasmbox-lib", "handrolled"], run: memoryWorkload },
   { key: "languages", peers: ["wasmbox-languages"], run: languagesWorkload },
+  { key: "large-io", peers: ["wasmbox-lib"], run: largeIoWorkload },
 ];
 
 interface Options {

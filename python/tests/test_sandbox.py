@@ -383,6 +383,32 @@ def test_a_request_larger_than_the_host_accepts_is_refused_with_its_code() -> No
         assert sb.run("'fine'").value == "fine"
 
 
+def test_inputs_past_their_caps_are_refused_naming_the_cap_and_large_files_go_both_ways(sandbox: Sandbox) -> None:
+    with pytest.raises(wasmbox.RequestTooLargeError, match=r"stdin is 2000 bytes, over maxStdinBytes \(1000 bytes\)"):
+        sandbox.run("1", stdin="x" * 2000, max_stdin_bytes=1000)
+    with pytest.raises(wasmbox.RequestTooLargeError, match=r"over maxInputFileBytes"):
+        sandbox.run("1", files={"a.bin": b"\0" * 3000}, max_input_file_bytes=2048)
+    # 20 MiB in and out through the client's own host (its request cap is sized for the input caps).
+    data = os.urandom(20 * 1024 * 1024)
+    result = sandbox.run(
+        "d = open('in.bin', 'rb').read()\nopen('out.bin', 'wb').write(d[::-1])\nlen(d)",
+        files={"in.bin": data},
+        memory_limit_bytes=512 * 1024 * 1024,
+    )
+    assert result.ok, result.error
+    assert result.value == len(data)
+    assert result.files["out.bin"] == data[::-1]
+
+
+def test_an_output_file_past_its_cap_ends_the_run_as_output_limit_naming_it(sandbox: Sandbox) -> None:
+    result = sandbox.run("open('big.bin', 'wb').write(bytes(3000))\nopen('small.txt', 'w').write('kept')", max_output_file_bytes=2000)
+    assert result.status == "output_limit"
+    assert 'output file "big.bin" is 3000 bytes, over maxOutputFileBytes' in result.error.message
+    assert list(result.files) == ["small.txt"]
+    with pytest.raises(OutputLimitExceededError):
+        result.raise_for_status()
+
+
 @pytest.mark.parametrize(
     ("kwargs", "message"),
     [

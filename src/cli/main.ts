@@ -31,6 +31,11 @@ run options:
   --timeout T           wall-clock limit: seconds, or 500ms, 2s, 1m (default 30s)
   --memory M            memory limit: MiB, or 512m, 1g (default 256m)
   --max-output N        cap on stdout+stderr: bytes, or 64k, 1m (default 1m)
+  --max-stdin N         cap on stdin, refused before the run (default 64m, at most 1g)
+  --max-input-file N    cap on each --file (default 64m, at most 1g)
+  --max-input N         cap on stdin, files and code together (default 128m, at most 1g)
+  --max-output-file N   cap on each file the run writes back; past it: output limit (default 64m)
+  --max-output-files N  cap on all files written back together (default 128m, at most 256m)
   --file HOST[:SANDBOX] copy a host file into the sandbox (repeatable)
   --out DIR             write files the run created or changed into DIR
   --stdin FILE          the program's stdin (default: this process's stdin when piped)
@@ -43,6 +48,9 @@ server options (serve --http, mcp):
   --host ADDR           bind address (default 127.0.0.1; beyond loopback a token is required)
   --token TOKEN         require Authorization: Bearer TOKEN (default: $WASMBOX_TOKEN)
   --max-body-bytes N    largest request body: bytes, or 64k, 8m (default 8m)
+  --header-timeout T    time a client has to send the request headers (default 10s)
+  --request-timeout T   time a client has to send the whole request (default 60s)
+  --max-connections N   open connections at once; more are refused (default 256)
   --max-queue N         runs waiting beyond the running ones before 429 (serve --http; default 64)
   --max-concurrency N   runs at once (default: CPU cores, at least 2)
   --pool N              executors kept warm (default 2)
@@ -63,6 +71,15 @@ interface RunCommand {
   codeFromStdin: boolean;
   osSandbox: OsSandboxMode;
 }
+
+/** The run's input and output caps, as `wasmbox run` options (sizes in bytes, or 64m, 1g, …). */
+const CAP_FLAGS: Record<string, "maxStdinBytes" | "maxInputFileBytes" | "maxInputBytes" | "maxOutputFileBytes" | "maxOutputFilesTotalBytes"> = {
+  "--max-stdin": "maxStdinBytes",
+  "--max-input-file": "maxInputFileBytes",
+  "--max-input": "maxInputBytes",
+  "--max-output-file": "maxOutputFileBytes",
+  "--max-output-files": "maxOutputFilesTotalBytes",
+};
 
 function takeValue(args: string[], i: number, flag: string): string {
   const value = args[i + 1];
@@ -109,6 +126,11 @@ export function parseRunArgs(args: string[]): RunCommand {
       const bytes = parseSizeBytes(value(), "b");
       if (bytes === null) throw new UsageError(`--max-output: cannot read a size; use bytes, or e.g. 64k, 1m`);
       request.maxOutputBytes = bytes;
+    } else if (flag in CAP_FLAGS) {
+      const field = CAP_FLAGS[flag]!;
+      const bytes = parseSizeBytes(value(), "b");
+      if (bytes === null) throw new UsageError(`${flag}: cannot read a size; use bytes, or e.g. 64m, 1g`);
+      request[field] = bytes;
     } else if (flag === "--file") {
       const spec = value();
       const colon = spec.indexOf(":");
@@ -238,6 +260,8 @@ function statusLine(result: RunResult, request: RunRequest): string {
     case "memory_limit":
       return `the run exceeded its memory limit of ${mib(request.memoryLimitBytes ?? DEFAULT_MEMORY_LIMIT_BYTES)}`;
     case "output_limit":
+      // An output file past its cap names the file and the cap (the --max-output-file* flags).
+      if (result.error?.message.startsWith("output file")) return result.error.message;
       return `the run exceeded its output limit of ${request.maxOutputBytes ?? DEFAULT_MAX_OUTPUT_BYTES} bytes`;
     default:
       return result.error?.message || result.error?.type || "";
@@ -319,7 +343,7 @@ export async function main(args: string[]): Promise<number> {
     }
     throw new UsageError(command ? `unknown command ${command}` : "no command given");
   } catch (error) {
-    if (error instanceof UsageError || (error instanceof WasmboxError && ["INVALID_REQUEST", "INVALID_PATH", "UNSUPPORTED_LANGUAGE"].includes(error.code))) {
+    if (error instanceof UsageError || (error instanceof WasmboxError && ["INVALID_REQUEST", "INVALID_PATH", "UNSUPPORTED_LANGUAGE", "REQUEST_TOO_LARGE"].includes(error.code))) {
       process.stderr.write(`wasmbox: ${error.message} (see wasmbox --help)\n`);
       return 2;
     }

@@ -3,6 +3,7 @@ import { WasmboxError } from "../core/errors.js";
 import type { Language } from "../core/request.js";
 import { buildLaunch, describeLayers, probeBubblewrap, requireLayer, type LaunchPaths, type OsSandboxMode } from "./executor-launch.js";
 import { ExecutorProcess } from "./executor-process.js";
+import { sweepExecutorDirsOnce } from "./host-temp.js";
 import { canMeasureMemory } from "./process-memory.js";
 import { denoBinary, distDir, executorEntryPath } from "./runtime-paths.js";
 import { executorFiles, runtimeFor, type PreparedRuntime } from "./runtime-registry.js";
@@ -44,6 +45,8 @@ export class ExecutorFactory {
   ) {}
 
   static create(options: ExecutorFactoryOptions = {}): ExecutorFactory {
+    // What hosts that died (SIGKILL, a crash) left in the temp dir: only theirs, never a live host's.
+    sweepExecutorDirsOnce();
     const base: LaunchPaths = { deno: denoBinary(), entry: executorEntryPath(), readable: [distDir()] };
     const mode = options.osSandbox ?? "auto";
     const probe = mode === "off" ? { path: null, reason: "turned off by the caller" } : probeBubblewrap(base);

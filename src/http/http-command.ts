@@ -9,7 +9,8 @@ import { packageVersion, runServerCommand, serveUntilSignal } from "./server-com
  */
 export function httpCommand(args: string[]): Promise<number> {
   // `serve` itself is the word before these args; main.ts routes here when --http is present.
-  const flags = ["--http", "--host", "--token", "--max-body-bytes", "--max-queue", "--max-concurrency", "--pool", "--grace", "--os-sandbox", "--isolation", "--max-sessions"] as const;
+  const flags = ["--http", "--host", "--token", "--max-body-bytes", "--max-queue", "--max-concurrency", "--pool", "--grace", "--os-sandbox", "--isolation", "--max-sessions",
+    "--header-timeout", "--request-timeout", "--max-connections"] as const;
   return runServerCommand(
     args,
     flags,
@@ -20,6 +21,9 @@ export function httpCommand(args: string[]): Promise<number> {
         token: options.token,
         maxBodyBytes: options.maxBodyBytes,
         maxQueue: options.maxQueue,
+        headersTimeoutMs: options.headersTimeoutMs,
+        requestTimeoutMs: options.requestTimeoutMs,
+        maxConnections: options.maxConnections,
         version: packageVersion(),
       });
       await serveUntilSignal(server, "listening on", options, stop);

@@ -1,4 +1,4 @@
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
+import type { IncomingMessage, Server, ServerResponse } from "node:http";
 import { WasmboxError } from "../core/errors.js";
 import type { RunRequest } from "../core/request.js";
 import type { RunResult } from "../core/result.js";
@@ -11,7 +11,7 @@ import { openApiDocument } from "./openapi.js";
 import { DEFAULT_MAX_BODY_BYTES, readBody } from "./read-body.js";
 import { bearerMatches, hostHeaderAllowed, isLoopbackHost } from "./request-guard.js";
 import { parseSessionOptions } from "./session-options.js";
-import { listen } from "./listen.js";
+import { createLimitedServer, listen, type ConnectionLimits } from "./listen.js";
 
 /** Default number of runs that may wait for a slot beyond the running ones before requests get 429. */
 export const DEFAULT_MAX_QUEUE = 64;
@@ -20,7 +20,7 @@ export const DEFAULT_SHUTDOWN_GRACE_MS = 10_000;
 /** How many ended sessions are remembered, to answer them with 410 SESSION_CLOSED/DEAD rather than 404. */
 const REMEMBERED_SESSIONS = 1000;
 
-export interface HttpServerOptions {
+export interface HttpServerOptions extends ConnectionLimits {
   /** TCP port; 0 picks a free one (read it back from `port`). Default 0. */
   port?: number;
   /** Address to bind. Default "127.0.0.1". Anything beyond loopback requires `token`. */
@@ -395,9 +395,9 @@ export async function startHttpServer(sandbox: Sandbox, options: HttpServerOptio
     }
   };
 
-  const server: Server = createServer((req, res) => {
+  const server: Server = createLimitedServer((req, res) => {
     void handle(req, res);
-  });
+  }, options);
   const { host: boundHost, port: boundPort, origin, sockets } = await listen(server, options.port ?? 0, host);
 
   let closing: Promise<void> | null = null;

@@ -1,9 +1,16 @@
 import {
+  DEFAULT_MAX_INPUT_BYTES,
+  DEFAULT_MAX_INPUT_FILE_BYTES,
   DEFAULT_MAX_OUTPUT_BYTES,
+  DEFAULT_MAX_OUTPUT_FILE_BYTES,
+  DEFAULT_MAX_OUTPUT_FILES_TOTAL_BYTES,
+  DEFAULT_MAX_STDIN_BYTES,
   DEFAULT_MEMORY_LIMIT_BYTES,
   DEFAULT_TIMEOUT_MS,
+  MAX_INPUT_BYTES_LIMIT,
   MAX_MEMORY_LIMIT_BYTES,
   MAX_OUTPUT_BYTES_LIMIT,
+  MAX_OUTPUT_FILES_BYTES_LIMIT,
   MAX_TIMEOUT_MS,
   MIN_MEMORY_LIMIT_BYTES,
 } from "../core/limits.js";
@@ -51,7 +58,10 @@ const sessionGone = errorResponse(
     "is shutting down; `SESSION_DEAD` when a call had to be killed and its interpreter with it. Open a new session.",
   ["SESSION_CLOSED", "SESSION_DEAD"],
 );
-const tooLarge = errorResponse("The body is larger than the server's limit (`--max-body-bytes`, default 8 MiB).", ["REQUEST_TOO_LARGE"]);
+const tooLarge = errorResponse(
+  "The body is larger than the server's limit (`--max-body-bytes`, default 8 MiB), or an input is past its cap (`maxStdinBytes`, `maxInputFileBytes`, `maxInputBytes`; the message names it).",
+  ["REQUEST_TOO_LARGE"],
+);
 const hostFailed = errorResponse("The host failed.", ["EXECUTOR_START_FAILED", "INTERNAL_ERROR"]);
 const shuttingDown = errorResponse("The server is shutting down.", ["SANDBOX_CLOSED"]);
 const unauthorized = errorResponse("A token is configured and the request has no matching `Authorization: Bearer` header.", ["UNAUTHORIZED"]);
@@ -212,6 +222,26 @@ export function openApiDocument(version: string, options: { auth: boolean }): ob
             timeoutMs: { type: "integer", minimum: 1, maximum: MAX_TIMEOUT_MS, default: DEFAULT_TIMEOUT_MS },
             memoryLimitBytes: { type: "integer", minimum: MIN_MEMORY_LIMIT_BYTES, maximum: MAX_MEMORY_LIMIT_BYTES, default: DEFAULT_MEMORY_LIMIT_BYTES },
             maxOutputBytes: { type: "integer", minimum: 0, maximum: MAX_OUTPUT_BYTES_LIMIT, default: DEFAULT_MAX_OUTPUT_BYTES },
+            maxStdinBytes: {
+              type: "integer", minimum: 0, maximum: MAX_INPUT_BYTES_LIMIT, default: DEFAULT_MAX_STDIN_BYTES,
+              description: "Cap on stdin in bytes; past it the request is refused with 413 REQUEST_TOO_LARGE naming the cap.",
+            },
+            maxInputFileBytes: {
+              type: "integer", minimum: 0, maximum: MAX_INPUT_BYTES_LIMIT, default: DEFAULT_MAX_INPUT_FILE_BYTES,
+              description: "Cap on each input file in bytes (413 past it).",
+            },
+            maxInputBytes: {
+              type: "integer", minimum: 0, maximum: MAX_INPUT_BYTES_LIMIT, default: DEFAULT_MAX_INPUT_BYTES,
+              description: "Cap on stdin, files and code together in bytes (413 past it).",
+            },
+            maxOutputFileBytes: {
+              type: "integer", minimum: 0, maximum: MAX_OUTPUT_FILES_BYTES_LIMIT, default: DEFAULT_MAX_OUTPUT_FILE_BYTES,
+              description: "Cap on each file the run gives back; a larger one is left out and the run ends as `output_limit`.",
+            },
+            maxOutputFilesTotalBytes: {
+              type: "integer", minimum: 0, maximum: MAX_OUTPUT_FILES_BYTES_LIMIT, default: DEFAULT_MAX_OUTPUT_FILES_TOTAL_BYTES,
+              description: "Cap on all the files the run gives back together (`output_limit` past it).",
+            },
           },
         },
         SessionOptions: {

@@ -27,10 +27,14 @@ export interface ServerArgs {
   graceMs: number;
   osSandbox: OsSandboxMode;
   isolation: Isolation;
+  headersTimeoutMs: number | undefined;
+  requestTimeoutMs: number | undefined;
+  maxConnections: number | undefined;
 }
 
 const VALUE_FLAGS = [
   "--http", "--host", "--token", "--max-body-bytes", "--max-queue", "--max-concurrency", "--pool", "--grace", "--os-sandbox", "--isolation", "--max-sessions",
+  "--header-timeout", "--request-timeout", "--max-connections",
 ] as const;
 type Flag = (typeof VALUE_FLAGS)[number];
 
@@ -59,6 +63,9 @@ export function parseServerArgs(args: string[], accepted: readonly Flag[], env: 
     graceMs: DEFAULT_SHUTDOWN_GRACE_MS,
     osSandbox: "auto",
     isolation: "process",
+    headersTimeoutMs: undefined,
+    requestTimeoutMs: undefined,
+    maxConnections: undefined,
   };
   let tokenFlag: string | undefined;
   for (let i = 0; i < args.length; i++) {
@@ -114,6 +121,17 @@ export function parseServerArgs(args: string[], accepted: readonly Flag[], env: 
         break;
       case "--isolation":
         out.isolation = parseIsolation(value);
+        break;
+      case "--header-timeout":
+      case "--request-timeout": {
+        const ms = parseDurationMs(value);
+        if (ms === null || ms < 1) throw new ServerUsageError(`${flag}: cannot read a duration; use seconds, or e.g. 500ms, 2m`);
+        if (flag === "--header-timeout") out.headersTimeoutMs = ms;
+        else out.requestTimeoutMs = ms;
+        break;
+      }
+      case "--max-connections":
+        out.maxConnections = wholeNumber(value, flag, 1);
         break;
     }
   }

@@ -13,7 +13,8 @@ import { createMcpServer } from "./mcp-server.js";
  * streamable HTTP transport at http://HOST:PORT/mcp; prints `wasmbox: MCP endpoint URL` on stderr.
  */
 export function mcpCommand(args: string[]): Promise<number> {
-  const flags = ["--http", "--host", "--token", "--max-body-bytes", "--max-concurrency", "--pool", "--grace", "--os-sandbox", "--isolation", "--max-sessions"] as const;
+  const flags = ["--http", "--host", "--token", "--max-body-bytes", "--max-concurrency", "--pool", "--grace", "--os-sandbox", "--isolation", "--max-sessions",
+    "--header-timeout", "--request-timeout", "--max-connections"] as const;
   return runServerCommand(args, flags, async (sandbox, options, stop) => {
     if (options.port === undefined) return serveStdio(sandbox, stop.received);
     const server = await startMcpHttpServer(sandbox, {
@@ -21,6 +22,9 @@ export function mcpCommand(args: string[]): Promise<number> {
       host: options.host,
       token: options.token,
       maxBodyBytes: options.maxBodyBytes,
+      headersTimeoutMs: options.headersTimeoutMs,
+      requestTimeoutMs: options.requestTimeoutMs,
+      maxConnections: options.maxConnections,
       version: packageVersion(),
     });
     await serveUntilSignal(server, "MCP endpoint", options, stop);

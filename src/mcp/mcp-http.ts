@@ -1,5 +1,5 @@
 import { randomUUID } from "node:crypto";
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
+import type { IncomingMessage, Server, ServerResponse } from "node:http";
 import { StreamableHTTPServerTransport } from "@modelcontextprotocol/sdk/server/streamableHttp.js";
 import { isInitializeRequest } from "@modelcontextprotocol/sdk/types.js";
 import { DEFAULT_SHUTDOWN_GRACE_MS } from "../http/http-server.js";
@@ -7,14 +7,14 @@ import { DEFAULT_MAX_BODY_BYTES, readBody } from "../http/read-body.js";
 import { bearerMatches, hostHeaderAllowed, isLoopbackHost } from "../http/request-guard.js";
 import type { Sandbox } from "../sandbox/sandbox.js";
 import { createMcpServer, type WasmboxMcpServer } from "./mcp-server.js";
-import { listen } from "../http/listen.js";
+import { createLimitedServer, listen, type ConnectionLimits } from "../http/listen.js";
 
 /** Default time an MCP session may stay unused before it is reaped with its state. */
 export const DEFAULT_SESSION_IDLE_MS = 30 * 60 * 1000;
 /** Default number of MCP sessions open at once. */
 export const DEFAULT_MAX_SESSIONS = 100;
 
-export interface McpHttpServerOptions {
+export interface McpHttpServerOptions extends ConnectionLimits {
   /** TCP port; 0 picks a free one. Default 0. */
   port?: number;
   /** Address to bind. Default "127.0.0.1"; anything beyond loopback requires `token`. */
@@ -179,13 +179,13 @@ export async function startMcpHttpServer(sandbox: Sandbox, options: McpHttpServe
     }
   };
 
-  const server: Server = createServer((req, res) => {
+  const server: Server = createLimitedServer((req, res) => {
     const task = handle(req, res).catch((error: unknown) => {
       rpcError(res, 500, -32603, `INTERNAL_ERROR: ${error instanceof Error ? error.message : String(error)}`);
     });
     inFlight.add(task);
     void task.finally(() => inFlight.delete(task));
-  });
+  }, options);
   const { host: boundHost, port: boundPort, origin, sockets } = await listen(server, options.port ?? 0, host);
 
   const reaper = setInterval(() => {
