@@ -43,12 +43,13 @@ try {
   const started = performance.now();
   const result = await sandbox.run({ ...request, ...caps, memoryLimitBytes: 1024 * MIB, timeoutMs: 600_000 });
   const wallMs = performance.now() - started;
+  const peakRss = status("VmHWM"); // before checking the bytes below, which makes copies of its own
   let exact = false;
   if (kind === "stdin" || kind === "file") exact = result.value === bytes;
   else exact = result.files.length === 1 && fileBytes(result.files[0]!).length === bytes;
   console.log(JSON.stringify({
     kind, bytes, status: result.status, error: result.error?.message ?? null, exact, wallMs, durationMs: result.durationMs,
-    rssBefore, peakRss: status("VmHWM"), encoding: result.files[0]?.encoding ?? null,
+    rssBefore, peakRss, encoding: result.files[0]?.encoding ?? null,
   }));
 } finally {
   await sandbox.close();

@@ -64,9 +64,13 @@ export const CLI_EXIT_CODES: Record<Exclude<RunStatus, "ok" | "error">, number> 
   cancelled: 130,
 };
 
-/** Decodes an output file's content to bytes. */
+/** Decodes an output file's content to bytes (linear, one buffer of the file's size). */
 export function fileBytes(file: OutputFile): Uint8Array {
-  return file.encoding === "base64"
-    ? Uint8Array.from(atob(file.content), (c) => c.charCodeAt(0))
-    : new TextEncoder().encode(file.content);
+  if (file.encoding !== "base64") return new TextEncoder().encode(file.content);
+  const native = (Uint8Array as { fromBase64?: (text: string) => Uint8Array }).fromBase64;
+  if (native) return native(file.content);
+  const binary = atob(file.content);
+  const bytes = new Uint8Array(binary.length);
+  for (let i = 0; i < binary.length; i++) bytes[i] = binary.charCodeAt(i);
+  return bytes;
 }

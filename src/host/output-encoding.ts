@@ -1,17 +1,24 @@
+import * as nodeBuffer from "node:buffer";
 import { Buffer } from "node:buffer";
 import type { OutputFile } from "../core/result.js";
 
 const strictUtf8 = new TextDecoder("utf-8", { fatal: true });
 
-/** Bytes a UTF-8 text takes as a JSON string body: control characters, quotes and backslashes are escaped. */
-function jsonEscapedBytes(bytes: Uint8Array): number {
+/**
+ * Whether `bytes` as a JSON string body (control characters, quotes and backslashes escaped) is
+ * at most `budget` bytes longer than the bytes themselves. Stops as soon as it is not: a file of
+ * NUL bytes is decided after a fifteenth of it.
+ */
+function escapesWithin(bytes: Uint8Array, budget: number): boolean {
   let extra = 0;
   for (let i = 0; i < bytes.length; i++) {
     const b = bytes[i]!;
     if (b < 0x20) extra += b === 0x0a || b === 0x0d || b === 0x09 || b === 0x08 || b === 0x0c ? 1 : 5; // \n … or \u00XX
     else if (b === 0x22 || b === 0x5c) extra += 1;
+    else continue;
+    if (extra > budget) return false;
   }
-  return bytes.length + extra;
+  return true;
 }
 
 /**
@@ -22,7 +29,9 @@ function jsonEscapedBytes(bytes: Uint8Array): number {
  */
 export function encodeOutputFile(path: string, data: Uint8Array): OutputFile {
   const base64Bytes = Math.ceil(data.length / 3) * 4;
-  if (jsonEscapedBytes(data) <= base64Bytes) {
+  // Binary data usually fails UTF-8 within its first bytes: ask the native check first, where there is one.
+  const isUtf8 = (nodeBuffer as { isUtf8?: (input: Uint8Array) => boolean }).isUtf8;
+  if ((!isUtf8 || isUtf8(data)) && escapesWithin(data, base64Bytes - data.length)) {
     try {
       return { path, size: data.length, encoding: "utf8", content: strictUtf8.decode(data) };
     } catch {

@@ -8,8 +8,10 @@
 export interface FileListing {
   path: string;
   size: number;
-  /** Reads the file's bytes (called only for files that are carried or compared). */
+  /** Reads the file's bytes: a copy, for files that are carried. */
   read(): Uint8Array;
+  /** The file's bytes without a copy, to compare (valid until the file changes); read() when absent. */
+  peek?(): Uint8Array;
 }
 
 export interface OutputCaps {
@@ -22,9 +24,18 @@ export interface CollectedFiles {
   overLimit: { path: string; size: number; cap: "maxOutputFileBytes" | "maxOutputFilesTotalBytes" }[];
 }
 
+/** Byte equality, four bytes at a time where both are aligned (an unchanged 100 MiB input is compared in tens of ms). */
 function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
   if (a.length !== b.length) return false;
-  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  let i = 0;
+  if (a.byteOffset % 4 === 0 && b.byteOffset % 4 === 0) {
+    const words = a.length >>> 2;
+    const a32 = new Uint32Array(a.buffer, a.byteOffset, words);
+    const b32 = new Uint32Array(b.buffer, b.byteOffset, words);
+    for (; i < words; i++) if (a32[i] !== b32[i]) return false;
+    i = words << 2;
+  }
+  for (; i < a.length; i++) if (a[i] !== b[i]) return false;
   return true;
 }
 
@@ -36,7 +47,7 @@ export function collectOutputFiles(listing: Iterable<FileListing>, before: Reado
     // Names the wire cannot carry as sandbox paths (a backslash) are left out rather than failing the result.
     if (entry.path.includes("\\")) continue;
     const previous = before.get(entry.path);
-    if (previous && previous.length === entry.size && sameBytes(previous, entry.read())) continue;
+    if (previous && previous.length === entry.size && sameBytes(previous, entry.peek?.() ?? entry.read())) continue;
     if (entry.size > caps.maxOutputFileBytes) {
       out.overLimit.push({ path: entry.path, size: entry.size, cap: "maxOutputFileBytes" });
       continue;

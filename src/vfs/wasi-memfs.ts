@@ -275,7 +275,7 @@ export class MemFs {
       for (const [name, node] of dir.entries) {
         const rel = prefix ? `${prefix}/${name}` : name;
         if (node.kind === "dir") walk(node, rel);
-        else out.push({ path: rel, size: node.size, read: () => fileContent(node) });
+        else out.push({ path: rel, size: node.size, read: () => fileContent(node), peek: () => node.data.subarray(0, node.size) });
       }
     };
     if (start.kind === "dir") walk(start, "");

@@ -148,12 +148,19 @@ function sandboxListing(): FileListing[] {
       const rel = prefix ? `${prefix}/${name}` : name;
       const stat = FS.lstat(full);
       if (FS.isDir(stat.mode)) walk(full, rel);
-      else if (FS.isFile(stat.mode)) out.push({ path: rel, size: stat.size, read: () => FS.readFile(full) });
+      else if (FS.isFile(stat.mode)) out.push({ path: rel, size: stat.size, read: () => FS.readFile(full), peek: () => memfsView(full, stat.size) });
     }
   };
   FS.mkdirTree("/sandbox");
   walk("/sandbox", "");
   return out;
+}
+
+/** A MEMFS file's bytes without a copy (Emscripten keeps them in node.contents), else a copy. */
+function memfsView(path: string, size: number): Uint8Array {
+  const node = pyodide.FS.lookupPath(path).node as { contents?: unknown; usedBytes?: number };
+  if (node.contents instanceof Uint8Array && node.usedBytes === size) return node.contents.subarray(0, size);
+  return pyodide.FS.readFile(path);
 }
 
 function readAllFiles(): Map<string, Uint8Array> {
