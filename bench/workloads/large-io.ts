@@ -55,56 +55,43 @@ async function child(ctx: BenchContext, kind: string, sizeMiB: number): Promise<
   return out;
 }
 
+/** One workload: the cat baseline for `size` MiB, then `reps` fresh wasmbox hosts moving it. */
+async function measure(ctx: BenchContext, section: Section, W: string, kind: string, size: number, reps: number, describe: (first: ChildOut) => string): Promise<void> {
+  if (!wants(ctx, W, "wasmbox-lib")) return;
+  const catMs = catThroughPipeMs(size, 9);
+  section.rows.push(valueRow(W, "cat | cat through a pipe", "ms", catMs, 1, { baseline: true, note: "the same bytes copied through a pipe (median of 9)" }));
+  const samples: ChildOut[] = [];
+  for (let i = 0; i < reps; i++) {
+    const out = await attempt(section, ctx.log, "wasmbox library", W, () => child(ctx, kind, size));
+    if (out) samples.push(out);
+  }
+  if (samples.length === 0) return;
+  const wall = summarize(samples.map((s) => s.wallMs));
+  const peak = Math.max(...samples.map((s) => s.peakRss));
+  const added = Math.max(...samples.map((s) => s.peakRss - s.rssBefore));
+  const times = (bytes: number) => `${(bytes / (size * MIB)).toFixed(2)}× the data`;
+  section.rows.push(valueRow(W, "wasmbox library, warm executor", "ms", wall.p50, wall.p50 / catMs, {
+    n: samples.length,
+    latency: samples.map((s) => s.wallMs),
+    note: `${describe(samples[0]!)}; host peak RSS ${(peak / MIB).toFixed(0)} MiB (${times(peak)}), of which the run added ${(added / MIB).toFixed(1)} MiB (${times(added)})`,
+    extra: { samples },
+  }));
+}
+
 export async function largeIoWorkload(ctx: BenchContext): Promise<Section> {
   const section = emptySection();
   const sizes = ctx.quick ? [1, 10] : [1, 10, 100, 500];
   const reps = ctx.quick ? 1 : 3;
   for (const [kind, label] of [["stdin", "stdin"], ["file", "one input file"]] as const) {
     for (const size of sizes) {
-      const W = `large-io: ${label} of ${size} MiB, read whole by the guest`;
-      if (!wants(ctx, W, "wasmbox-lib")) continue;
-      const catMs = catThroughPipeMs(size, 5);
-      section.rows.push(valueRow(W, "cat | cat through a pipe", "ms", catMs, 1, { baseline: true, note: "the same bytes copied through a pipe" }));
-      const samples: ChildOut[] = [];
-      for (let i = 0; i < reps; i++) {
-        const out = await attempt(section, ctx.log, "wasmbox library", W, () => child(ctx, kind, size));
-        if (out) samples.push(out);
-      }
-      if (samples.length === 0) continue;
-      const wall = summarize(samples.map((s) => s.wallMs));
-      const overhead = Math.max(...samples.map((s) => s.peakRss - s.rssBefore));
-      const peak = Math.max(...samples.map((s) => s.peakRss));
-      section.rows.push(valueRow(W, "wasmbox library, warm executor", "ms", wall.p50, wall.p50 / catMs, {
-        n: samples.length,
-        latency: samples.map((s) => s.wallMs),
-        note:
-          `whole run incl. the guest reading it; host peak RSS ${(peak / MIB).toFixed(0)} MiB = ${(peak / (size * MIB)).toFixed(2)}× the input ` +
-          `(the input itself, allocated before the run, included); the run added ${(overhead / MIB).toFixed(1)} MiB (${(overhead / (size * MIB)).toFixed(2)}× the input)`,
-        extra: { samples },
-      }));
+      await measure(ctx, section, `large-io: ${label} of ${size} MiB, read whole by the guest`, kind, size, reps, () =>
+        "whole run, the guest reading every byte; the input is allocated before the run and counts in the peak");
     }
   }
   for (const [kind, label] of [["out-zero", "zero-filled"], ["out-random", "random"]] as const) {
     const size = ctx.quick ? 10 : 50;
-    const W = `large-io: a ${label} ${size} MiB output file`;
-    if (!wants(ctx, W, "wasmbox-lib")) continue;
-    const catMs = catThroughPipeMs(size, 5);
-    section.rows.push(valueRow(W, "cat | cat through a pipe", "ms", catMs, 1, { baseline: true, note: "the same bytes copied through a pipe" }));
-    const samples: ChildOut[] = [];
-    for (let i = 0; i < reps; i++) {
-      const out = await attempt(section, ctx.log, "wasmbox library", W, () => child(ctx, kind, size));
-      if (out) samples.push(out);
-    }
-    if (samples.length === 0) continue;
-    const wall = summarize(samples.map((s) => s.wallMs));
-    const peak = Math.max(...samples.map((s) => s.peakRss));
-    const overhead = Math.max(...samples.map((s) => s.peakRss - s.rssBefore));
-    section.rows.push(valueRow(W, "wasmbox library, warm executor", "ms", wall.p50, wall.p50 / catMs, {
-      n: samples.length,
-      latency: samples.map((s) => s.wallMs),
-      note: `whole run incl. the guest writing it; comes back as ${samples[0]!.encoding}; host peak RSS ${(peak / MIB).toFixed(0)} MiB, the run added ${(overhead / MIB).toFixed(1)} MiB (${(overhead / (size * MIB)).toFixed(2)}× the file)`,
-      extra: { samples },
-    }));
+    await measure(ctx, section, `large-io: a ${label} ${size} MiB output file`, kind, size, reps, (first) =>
+      `whole run, the guest writing it; it comes back as ${first.encoding}`);
   }
   return section;
 }

@@ -4,7 +4,8 @@
  *   frame  = u32 BE header length · [MAC: macBytes bytes] · header · blob 0 · blob 1 · …
  *   header = UTF-8 JSON object; its "$blobs" array gives each blob's length in bytes (and, in
  *            signed frames, its SHA-256 as hex: [[length, digest], …]); a binary value inside the
- *            header is {"$blob": index}.
+ *            header is {"$blob": index}, or {"$b64": text} for one small enough to inline (a
+ *            signed frame then needs no digest: the MAC covers the header).
  *
  * Files and stdin travel as raw bytes, not base64 inside JSON, and a reader finds each frame's end
  * from its lengths instead of scanning for a newline, so a frame of any size is read in time
@@ -13,8 +14,8 @@
  * Imports nothing: the host (Node or Deno) and the executor (Deno) both use it.
  */
 
-/** A binary value inside a header. */
-export type BlobRef = { $blob: number };
+/** A binary value inside a header: a blob after it, or (small values) base64 inside the header itself. */
+export type BlobRef = { $blob: number } | { $b64: string };
 
 export interface Frame {
   header: Record<string, unknown>;
@@ -43,17 +44,42 @@ export function encodeHeader(header: object, blobs: readonly Uint8Array[], blobE
   return encoder.encode(JSON.stringify(withBlobs));
 }
 
+/** Blobs up to this many bytes in all are copied into the frame's first part: one write instead of several. */
+const COALESCE_MAX_BYTES = 64 * 1024;
+
+/**
+ * The frame as parts to write in order: the prefix, MAC and header always in one part (a reader
+ * woken for a 4-byte prefix alone costs a round trip per frame), small blobs with them, large blobs
+ * as they are (never copied).
+ */
 export function framePartsFromHeader(headerBytes: Uint8Array, blobs: readonly Uint8Array[], mac?: Uint8Array): Uint8Array[] {
-  const prefix = new Uint8Array(4 + (mac?.length ?? 0));
-  new DataView(prefix.buffer).setUint32(0, headerBytes.length);
-  if (mac) prefix.set(mac, 4);
-  return [prefix, headerBytes, ...blobs.filter((b) => b.length > 0)];
+  const macBytes = mac?.length ?? 0;
+  const nonEmpty = blobs.filter((b) => b.length > 0);
+  const blobBytes = nonEmpty.reduce((n, b) => n + b.length, 0);
+  const inline = blobBytes <= COALESCE_MAX_BYTES ? nonEmpty : [];
+  const first = new Uint8Array(4 + macBytes + headerBytes.length + (inline.length ? blobBytes : 0));
+  new DataView(first.buffer).setUint32(0, headerBytes.length);
+  if (mac) first.set(mac, 4);
+  first.set(headerBytes, 4 + macBytes);
+  let offset = 4 + macBytes + headerBytes.length;
+  for (const blob of inline) {
+    first.set(blob, offset);
+    offset += blob.length;
+  }
+  return inline.length ? [first] : [first, ...nonEmpty];
 }
 
-/** Replaces Uint8Array values (at any depth) with {"$blob": i} and collects them, in order. */
-export function extractBlobs<T>(value: T, blobs: Uint8Array[] = []): { value: T; blobs: Uint8Array[] } {
+/**
+ * Replaces Uint8Array values (at any depth) with {"$blob": i} and collects them, in order. With
+ * `inline`, a value that `inline` turns into base64 (it decides which are small enough) stays in
+ * the header as {"$b64": …} instead.
+ */
+export function extractBlobs<T>(value: T, options: { inline?: (bytes: Uint8Array) => string | null } = {}): { value: T; blobs: Uint8Array[] } {
+  const blobs: Uint8Array[] = [];
   const walk = (v: unknown): unknown => {
     if (v instanceof Uint8Array) {
+      const text = options.inline?.(v) ?? null;
+      if (text !== null) return { $b64: text } satisfies BlobRef;
       blobs.push(v);
       return { $blob: blobs.length - 1 } satisfies BlobRef;
     }
@@ -68,14 +94,22 @@ export function extractBlobs<T>(value: T, blobs: Uint8Array[] = []): { value: T;
   return { value: walk(value) as T, blobs };
 }
 
-/** Puts blobs back where {"$blob": i} stands; an index out of range throws. */
-export function reviveBlobs<T>(value: unknown, blobs: readonly Uint8Array[]): T {
+/**
+ * Puts blobs back where {"$blob": i} stands, and decodes {"$b64": text} with `fromBase64`; an
+ * index out of range or bad base64 throws.
+ */
+export function reviveBlobs<T>(value: unknown, blobs: readonly Uint8Array[], fromBase64?: (text: string) => Uint8Array): T {
   const walk = (v: unknown): unknown => {
     if (Array.isArray(v)) return v.map(walk);
     if (typeof v === "object" && v !== null) {
       const keys = Object.keys(v);
+      if (keys.length === 1 && keys[0] === "$b64") {
+        const text = (v as { $b64: unknown }).$b64;
+        if (typeof text !== "string" || !fromBase64 || !/^[A-Za-z0-9+/]*={0,2}$/.test(text)) throw new RangeError("frame holds a malformed inline value");
+        return fromBase64(text);
+      }
       if (keys.length === 1 && keys[0] === "$blob") {
-        const index = (v as BlobRef).$blob;
+        const index = (v as { $blob: number }).$blob;
         if (!Number.isInteger(index) || index < 0 || index >= blobs.length) throw new RangeError(`frame refers to blob ${index}, which it does not carry`);
         return blobs[index];
       }
@@ -108,9 +142,9 @@ export class FrameReader {
     private readonly limits: { macBytes?: number; maxHeaderBytes: number; maxBlobBytes: number },
   ) {}
 
-  /** Changes the blob limit for frames not yet started (e.g. per run). */
-  setMaxBlobBytes(bytes: number): void {
-    (this.limits as { maxBlobBytes: number }).maxBlobBytes = bytes;
+  /** Changes the limits for frames not yet started (e.g. per run). */
+  setLimits(limits: { maxHeaderBytes: number; maxBlobBytes: number }): void {
+    Object.assign(this.limits, limits);
   }
 
   push(chunk: Uint8Array): void {

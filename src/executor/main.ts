@@ -90,13 +90,16 @@ const key = await subtle.importKey("raw", rawKey, { name: "HMAC", hash: "SHA-256
 rawKey.fill(0);
 
 let seq = 0;
+/** Values up to this size travel inside the signed header instead of as digested blobs. */
+const INLINE_MAX_BYTES = 64 * 1024;
 let sending: Promise<void> = Promise.resolve();
 /**
  * Queues one signed frame; frames leave in the order they were queued. Bytes in the body (output,
  * files) travel as blobs, each named in the header with its SHA-256; the HMAC covers the header.
  */
 function sendFrame(body: FrameBody): Promise<void> {
-  const { value, blobs } = extractBlobs({ seq: seq++, ...body });
+  // Small values (most output chunks) go inline as base64, covered by the MAC: no digest to await.
+  const { value, blobs } = extractBlobs({ seq: seq++, ...body }, { inline: (b) => (b.length <= INLINE_MAX_BYTES ? (b as Uint8Array & { toBase64(): string }).toBase64() : null) });
   sending = sending.then(async () => {
     const entries = await Promise.all(blobs.map(async (b) => [b.length, hex(new Uint8Array(await digest("SHA-256", b as Uint8Array<ArrayBuffer>)))]));
     const headerBytes = encodeHeader(value, blobs, entries);

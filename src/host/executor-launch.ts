@@ -196,7 +196,7 @@ function bwrapArgs(paths: LaunchPaths, env: Record<string, string>, writable: st
   args.push("--ro-bind", "/usr", "/usr");
   for (const dir of ["/lib", "/lib64", "/lib32", "/etc/ld.so.cache"]) args.push("--ro-bind-try", dir, dir);
   // A minimal /dev (null, zero, random, tty, …): no GPU (/dev/dri) or any other device node.
-  args.push("--proc", "/proc", "--dev", "/dev", "--size", String(SANDBOX_TMP_BYTES), "--tmpfs", "/tmp");
+  args.push("--proc", "/proc", "--dev", "/dev", ...sized(SANDBOX_TMP_BYTES), "--tmpfs", "/tmp");
   const map = sandboxPathMap(paths);
   // Bind the binary's directory, not the binary: under a Deno host, Node-compat rewrites an argv
   // where the Deno path is followed by a non-subcommand into `deno run -A …` (denoland/deno#35443),
@@ -206,7 +206,7 @@ function bwrapArgs(paths: LaunchPaths, env: Record<string, string>, writable: st
   if (storage?.keepDir) {
     args.push("--bind", storage.keepDir, SANDBOX_DENO_DIR);
   } else if (storage?.tmpfsBytes) {
-    args.push("--size", String(storage.tmpfsBytes), "--tmpfs", SANDBOX_DENO_DIR);
+    args.push(...sized(storage.tmpfsBytes), "--tmpfs", SANDBOX_DENO_DIR);
     if (storage.seed) {
       for (const dir of storage.seed.listing.dirs) args.push("--dir", `${SANDBOX_DENO_DIR}/${dir}`);
       storage.seed.listing.files.forEach((file, i) => args.push("--file", String(3 + i), `${SANDBOX_DENO_DIR}/${file.rel}`));
@@ -229,6 +229,13 @@ function sandboxedPaths(paths: LaunchPaths): LaunchPaths {
 }
 
 let bwrapProbe: { path: string | null; reason: string } | null = null;
+/** Whether bwrap takes --size (0.8 and later), learned by the probe. */
+let tmpfsSizeSupported = true;
+
+/** `--size N` before a `--tmpfs`, where bwrap supports it. */
+function sized(bytes: number): string[] {
+  return tmpfsSizeSupported ? ["--size", String(bytes)] : [];
+}
 
 function findOnPath(name: string): string | null {
   for (const dir of (process.env.PATH ?? "").split(":")) {
@@ -243,10 +250,15 @@ export function probeBubblewrap(paths: LaunchPaths): { path: string | null; reas
   if (process.platform !== "linux") return (bwrapProbe = { path: null, reason: "bubblewrap is Linux-only" });
   const bwrap = process.env.WASMBOX_BWRAP ?? findOnPath("bwrap");
   if (!bwrap) return (bwrapProbe = { path: null, reason: "bwrap is not installed" });
-  const probe = spawnSync(bwrap, [...bwrapArgs(paths, executorEnv("/tmp/deno"), undefined), sandboxedPaths(paths).deno, "--version"], {
-    encoding: "utf8",
-    timeout: 10_000,
-  });
+  const attempt = () =>
+    spawnSync(bwrap, [...bwrapArgs(paths, executorEnv("/tmp/deno"), undefined), sandboxedPaths(paths).deno, "--version"], { encoding: "utf8", timeout: 10_000 });
+  let probe = attempt();
+  if (probe.status !== 0 && /--size/.test(probe.stderr ?? "")) {
+    // bubblewrap before 0.8 has no --size: its tmpfs mounts are uncapped, and the watchdog's
+    // measurement of Deno's writes (storage-usage.ts) is the wall there.
+    tmpfsSizeSupported = false;
+    probe = attempt();
+  }
   if (probe.status !== 0) {
     const why = (probe.stderr || probe.error?.message || `exit ${probe.status}`).trim().split("\n")[0];
     return (bwrapProbe = { path: null, reason: `bwrap cannot start executors here: ${why}` });

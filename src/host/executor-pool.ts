@@ -112,6 +112,8 @@ export class ExecutorPool {
     if (waiter) return waiter.resolve(executor);
     // Reuse mode grows the pool past `size` for a burst of waiters; it shrinks back as they return.
     if (this.reuse && this.warm.length + this.lent.size >= this.size) return executor.kill();
+    // A reused executor that waits here is stopped until its next run: nothing runs unwatched.
+    executor.park();
     this.warm.push(executor);
     void executor.exited.then(() => {
       const index = this.warm.indexOf(executor);

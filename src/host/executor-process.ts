@@ -355,8 +355,15 @@ export class ExecutorProcess {
       this.kill();
       return false;
     }
-    if (this.alive) this.pause();
     return this.alive;
+  }
+
+  /**
+   * A reused executor that goes back to a pool to wait: stopped until its next run (see pause()).
+   * One handed straight to a waiting run is not stopped: its next run starts in the same tick.
+   */
+  park(): void {
+    if (this.runsServed > 0 && !this.active) this.pause();
   }
 
   /** Whether a run is in progress. */
@@ -388,8 +395,12 @@ export class ExecutorProcess {
       this.active = active;
       this.lastMemoryLimitBytes = run.memoryLimitBytes;
       this.resume();
-      // A result carries at most the output caps in files; its header, the value and error text.
-      this.reader.setMaxBlobBytes(Math.max(IDLE_MAX_BLOB_BYTES, run.maxOutputFilesTotalBytes + run.maxOutputBytes + 1024 * 1024));
+      // A result carries at most the output caps in files as blobs; its header holds the value (at
+      // most maxOutputBytes as JSON), the repr, the error and the traceback.
+      this.reader.setLimits({
+        maxHeaderBytes: Math.max(IDLE_MAX_HEADER_BYTES, 2 * run.maxOutputBytes + 8 * 1024 * 1024),
+        maxBlobBytes: Math.max(IDLE_MAX_BLOB_BYTES, run.maxOutputFilesTotalBytes + run.maxOutputBytes + 1024 * 1024),
+      });
       if (!this.alive) return this.end("crash", "executor exited before the run started");
 
       const { signal } = options;
@@ -529,7 +540,7 @@ export class ExecutorProcess {
     let frame: ExecutorFrame;
     try {
       const { $blobs: _, ...header } = received.header;
-      frame = reviveBlobs<ExecutorFrame>(header, received.blobs);
+      frame = reviveBlobs<ExecutorFrame>(header, received.blobs, (text) => new Uint8Array(Buffer.from(text, "base64")));
     } catch {
       return this.fault("executor sent a frame with malformed blobs");
     }
