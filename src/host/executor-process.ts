@@ -288,8 +288,9 @@ export class ExecutorProcess {
     const timer = setInterval(() => this.checkPaused(), IDLE_POLL_MS);
     timer.unref();
     this.paused = { timer, cpuTicks: null, limitBytes };
-    // What ran between the result and the stop is judged at once.
-    this.checkPaused();
+    // What ran between the result and the stop is judged right after the caller has its result
+    // (not before: the check reads /proc, and a stopped process changes nothing meanwhile).
+    setImmediate(() => this.checkPaused());
   }
 
   private checkPaused(): void {
