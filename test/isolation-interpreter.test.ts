@@ -6,7 +6,9 @@
  */
 import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
+import { readFileSync } from "node:fs";
 import { Sandbox, type RunRequest, type RunResult } from "../src/index.js";
+import { descendants, waitUntil } from "./helpers/processes.js";
 
 /** What a run can observe of its interpreter: equal to a fresh executor's view after any attack. */
 const PROBE = `
@@ -55,6 +57,18 @@ describe("interpreter isolation", () => {
     for (let i = 0; i < 5; i++) assert.equal((await sandbox.run({ code: "print(1)" })).stdout, "1\n");
     assert.equal(sandbox.stats.executorsStarted, started);
     assert.equal(sandbox.stats.isolation, "interpreter");
+  });
+
+  it("stops an executor while it waits in the pool for its next run (SIGSTOP), and continues it for the run", async () => {
+    await sandbox.run({ code: "print(1)" });
+    const states = () =>
+      descendants(process.pid)
+        .filter((p) => p.cmd.includes("executor/main.js"))
+        .map((p) => readFileSync(`/proc/${p.pid}/stat`, "utf8").split(") ")[1]![0]);
+    await waitUntil(() => sandbox.stats.warm === 1 && states().length > 0 && states().every((s) => s === "T"), "the waiting executor to be stopped");
+    const started = sandbox.stats.executorsStarted;
+    assert.equal((await sandbox.run({ code: "'continued'" })).value, "continued");
+    assert.equal(sandbox.stats.executorsStarted, started, "the stopped executor took the run");
   });
 
   it("gives the next run a fresh interpreter's globals, modules, builtins, argv, environment and path", async () => {

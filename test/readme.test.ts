@@ -76,7 +76,10 @@ describe("README examples", () => {
     // A block that starts a server in the background runs as one script; the server is stopped after.
     it(`README line ${block.line}: the server example prints what the README says`, () => {
       const expected = block.body.split("\n").filter((l) => l.startsWith("# → ")).map((l) => l.slice(4));
-      const script = `trap 'kill $(jobs -p) 2>/dev/null; wait' EXIT\n${block.body}`;
+      // Job control gives the background job a process group of its own, and the trap kills the
+      // group: killing only npx's pid would leave the server it started running (npx does not
+      // forward the signal), still bound to the port for the next test run.
+      const script = `set -m\ntrap 'for job in $(jobs -p); do kill -- -$job 2>/dev/null; done; wait' EXIT\n${block.body}`;
       const result = spawnSync("bash", ["-c", script], { cwd: ROOT, encoding: "utf8", input: "", timeout: 180_000 });
       assertOutput(result.stdout, expected, `server example at README line ${block.line}`);
     });

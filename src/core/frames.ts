@@ -153,11 +153,6 @@ export class FrameReader {
     this.buffered += chunk.length;
   }
 
-  /** Bytes received and not yet part of a returned frame (for diagnostics). */
-  get pendingBytes(): number {
-    return this.buffered;
-  }
-
   /** Whether a frame has been started but not finished. */
   get midFrame(): boolean {
     return this.state.at !== "prefix" || this.buffered > 0;

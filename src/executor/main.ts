@@ -10,7 +10,7 @@
  * RUNTIME names the worker (src/runtimes/RUNTIME/worker.ts); in make-snapshot mode the last
  * argument is the file to write the snapshot to.
  */
-import type { ExecutorFrame, FilesMessage, HostMessage, RunMessage } from "./protocol.js";
+import type { ExecutorFrame, HostMessage, RunMessage } from "./protocol.js";
 import type { WorkerFiles, WorkerInit, WorkerRun } from "../runtimes/worker-protocol.js";
 import { encodeHeader, extractBlobs, FrameReader, framePartsFromHeader, reviveBlobs } from "../core/frames.js";
 import { CALL_INTERRUPTED, CALL_REPLIED, HOST_CALL_BUFFER_BYTES, HOST_CALL_DATA_OFFSET } from "../runtimes/python/host-call-layout.js";
@@ -284,9 +284,6 @@ function inputBuffers(run: WorkerRun): ArrayBuffer[] {
   return [...buffers].filter((b) => b.byteLength > 0);
 }
 
-function toWorkerFiles(message: FilesMessage): WorkerFiles {
-  return message;
-}
 
 for (;;) {
   let message: HostMessage;
@@ -325,7 +322,7 @@ for (;;) {
   } else if (message.t === "call-result") {
     answerCall(message.callId, message.reply);
   } else if (message.t === "fs") {
-    worker.postMessage(toWorkerFiles(message));
+    worker.postMessage(message satisfies WorkerFiles, message.op === "write" ? [message.data.buffer as ArrayBuffer] : []);
   }
 }
 // The host closed our stdin: it is gone or done with us.

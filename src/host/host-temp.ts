@@ -25,11 +25,6 @@ export function processStartTicks(pid: number | "self" = "self"): number {
 
 const OWNER = `${process.pid}.${processStartTicks()}`;
 
-/** The owner tag this process writes into its temporary names. */
-export function ownerTag(): string {
-  return OWNER;
-}
-
 /** Whether the process named by an owner tag (`pid.start`) is still running. */
 export function ownerAlive(tag: string): boolean {
   const match = /^(\d+)\.(\d+)$/.exec(tag);
