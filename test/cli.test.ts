@@ -141,9 +141,9 @@ describe("wasmbox run", () => {
     [["run", "/no/such/file.py"], /cannot read \/no\/such\/file.py/],
     [["run", "--env", "NOEQUALS", "-c", "1"], /expected K=V/],
     [["frobnicate"], /unknown command/],
-    [["serve", "--stdio", "--isolation", "thread"], /--isolation: use process or interpreter/],
-    [["serve", "--http", "0", "--isolation", "thread"], /--isolation: use process or interpreter/],
-    [["mcp", "--isolation", "thread"], /--isolation: use process or interpreter/],
+    [["serve", "--stdio", "--isolation", "thread"], /--isolation: use process, isolate or interpreter/],
+    [["serve", "--http", "0", "--isolation", "thread"], /--isolation: use process, isolate or interpreter/],
+    [["mcp", "--isolation", "thread"], /--isolation: use process, isolate or interpreter/],
   ] as const) {
     it(`exits 2 with a one-line message for bad usage: ${args.join(" ")}`, async () => {
       const r = await wasmbox([...args]);

@@ -47,9 +47,9 @@ class StdioServer {
   }
 }
 
-describe("wasmbox serve --stdio --isolation interpreter", () => {
+for (const isolation of ["interpreter", "isolate"]) describe(`wasmbox serve --stdio --isolation ${isolation}`, () => {
   it("answers many requests in flight, each run from a pristine interpreter", async () => {
-    const server = new StdioServer(["--isolation", "interpreter"]);
+    const server = new StdioServer(["--isolation", isolation]);
     try {
       const ids = Array.from({ length: 24 }, (_, i) => i + 1);
       for (const id of ids) server.send({ id, code: `seen = 'mark' in globals()\nmark = ${id}\nprint(seen)` });

@@ -1,7 +1,7 @@
 /**
  * Memory measurements of wasmbox, in a process of their own so the bench's other work does not
  * blur the host's resident memory. Run by workloads/memory.ts as
- *   node --expose-gc --import tsx wasmbox-memory-child.ts idle POOL
+ *   node --expose-gc --import tsx wasmbox-memory-child.ts idle POOL [ISOLATION]
  *   node --expose-gc --import tsx wasmbox-memory-child.ts host RUNS IN_FLIGHT WARMUP [ISOLATION]
  * and prints one JSON line.
  */
@@ -19,8 +19,11 @@ function settle(): void {
 
 if (mode === "idle") {
   const pool = Number(a);
-  const lib = await WasmboxLibrary.create(pool);
+  const isolation = b ?? "process";
+  const lib = await WasmboxLibrary.create(pool, { isolation });
   try {
+    // A reused executor is read after it has served runs: what it keeps between runs is its cost.
+    if (isolation !== "process") for (let i = 0; i < 20; i++) await lib.run("print(1)");
     const warm = await lib.warm(120_000);
     const executors = executorResidentBytes(process.pid);
     console.log(JSON.stringify({ warm, executors }));
@@ -69,6 +72,6 @@ if (mode === "idle") {
     await lib.close();
   }
 } else {
-  console.error("usage: wasmbox-memory-child.ts idle POOL | host RUNS IN_FLIGHT WARMUP [ISOLATION]");
+  console.error("usage: wasmbox-memory-child.ts idle POOL [ISOLATION] | host RUNS IN_FLIGHT WARMUP [ISOLATION]");
   process.exit(2);
 }

@@ -108,6 +108,37 @@ export async function latencyWorkload(ctx: BenchContext): Promise<Section> {
   }
 
   if (wants(ctx, W, "wasmbox-lib")) {
+    const label = "wasmbox library, isolation isolate, back-to-back";
+    const lib = await attempt(section, log, label, W, () => WasmboxLibrary.create(2, { isolation: "isolate" }));
+    if (lib) {
+      try {
+        const durations: number[] = [];
+        const samples = await attempt(section, log, label, W, async () => {
+          await lib.warm();
+          const out: number[] = [];
+          for (let i = 0; i < counts.latencyFast; i++) {
+            const run = await lib.run("print(1)");
+            if (run.stdout !== "1\n") throw new Error(`stdout ${JSON.stringify(run.stdout)}`);
+            out.push(run.wallMs);
+            durations.push(run.durationMs);
+          }
+          return out;
+        });
+        if (samples) {
+          section.rows.push(
+            latencyRow(W, label, samples, base, {
+              note: `each run in a fresh worker inside a reused executor process; the next worker loads while a run executes; result.durationMs p50 ${summarize(durations).p50.toFixed(1)} ms`,
+              extra: { durationMsSamples: durations },
+            }),
+          );
+        }
+      } finally {
+        await lib.close();
+      }
+    }
+  }
+
+  if (wants(ctx, W, "wasmbox-lib")) {
     const lib = await attempt(section, log, "wasmbox library (interpreter isolation)", W, () => WasmboxLibrary.create(2, { isolation: "interpreter" }));
     if (lib) {
       try {
@@ -140,6 +171,11 @@ export async function latencyWorkload(ctx: BenchContext): Promise<Section> {
 
   for (const mode of [
     { label: "wasmbox serve --stdio, warm pool", args: [] as string[], note: "one request in flight, pool of 2 warm before each" },
+    {
+      label: "wasmbox serve --stdio --isolation isolate",
+      args: ["--isolation", "isolate"],
+      note: "one request in flight, pool of 2 warm before each; each run in a fresh worker inside a reused executor process",
+    },
     {
       label: "wasmbox serve --stdio --isolation interpreter",
       args: ["--isolation", "interpreter"],

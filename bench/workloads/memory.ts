@@ -35,9 +35,10 @@ export async function memoryWorkload(ctx: BenchContext): Promise<Section> {
     }
   }
 
-  if (wants(ctx, W, "wasmbox-lib")) {
-    const idle = await attempt(section, log, "wasmbox executors", W, () =>
-      child<{ warm: boolean; executors: { deno: number; withWrappers: number }[] }>(ctx, ["idle", String(counts.idlePool)], 180_000),
+  for (const isolation of ["process", "isolate"] as const) {
+    if (!wants(ctx, W, "wasmbox-lib")) break;
+    const idle = await attempt(section, log, `wasmbox executors (${isolation})`, W, () =>
+      child<{ warm: boolean; executors: { deno: number; withWrappers: number }[] }>(ctx, ["idle", String(counts.idlePool), isolation], 180_000),
     );
     if (idle) {
       if (idle.executors.length === 0) {
@@ -45,8 +46,9 @@ export async function memoryWorkload(ctx: BenchContext): Promise<Section> {
       } else {
         const deno = summarize(idle.executors.map((e) => e.deno / MIB));
         const wrapped = summarize(idle.executors.map((e) => e.withWrappers / MIB));
+        const label = isolation === "process" ? "wasmbox idle warm executor (Deno + Pyodide snapshot)" : "wasmbox idle executor, isolation isolate, after 20 runs";
         section.rows.push(
-          valueRow(W, "wasmbox idle warm executor (Deno + Pyodide snapshot)", "MiB", deno.mean, base ? deno.mean / base : null, {
+          valueRow(W, label, "MiB", deno.mean, base ? deno.mean / base : null, {
             n: deno.n,
             note: `mean of ${deno.n} in a pool of ${counts.idlePool} (min ${deno.min.toFixed(1)}, max ${deno.max.toFixed(1)}); with its bwrap wrappers ${wrapped.mean.toFixed(1)} MiB` + (idle.warm ? "" : "; pool was not idle when read"),
             extra: { executors: idle.executors },

@@ -27,6 +27,11 @@ export async function throughputWorkload(ctx: BenchContext): Promise<Section> {
   const modes = [
     { label: "wasmbox serve --stdio", args: [], note: "defaults: pool 2, maxConcurrency max(2, cores); one fresh executor process per run" },
     {
+      label: "wasmbox serve --stdio --isolation isolate",
+      args: ["--isolation", "isolate"],
+      note: "pool 2; executor processes serve many runs, each in a fresh worker (V8 isolate + wasm instance) loaded while the run before executes",
+    },
+    {
       label: "wasmbox serve --stdio --isolation interpreter",
       args: ["--isolation", "interpreter"],
       note: "pool 2; executors serve many runs, each from the restored warm interpreter (one trust domain)",

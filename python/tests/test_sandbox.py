@@ -423,8 +423,9 @@ def test_bad_sandbox_options_raise_value_error_at_once(kwargs: dict, message: st
         Sandbox(**kwargs)
 
 
-def test_interpreter_isolation_serves_many_runs_and_none_sees_another() -> None:
-    with Sandbox(isolation="interpreter", pool_size=1) as sb:
+@pytest.mark.parametrize("isolation", ["interpreter", "isolate"])
+def test_reusing_isolation_serves_many_runs_and_none_sees_another(isolation: str) -> None:
+    with Sandbox(isolation=isolation, pool_size=1) as sb:
         results = [sb.run(f"import builtins\nbuiltins.marker = {i}\nleft_{i} = 1\nsorted(k for k in globals() if k.startswith('left'))") for i in range(20)]
         assert [r.value for r in results] == [[f"left_{i}"] for i in range(20)]
         assert sb.run("import builtins\nhasattr(builtins, 'marker')").value is False

@@ -55,9 +55,10 @@ server options (serve --http, mcp):
   --max-concurrency N   runs at once (default: CPU cores, at least 2)
   --pool N              executors kept warm (default 2)
   --max-sessions N      sessions open at once; each holds an executor (default 16)
-  --isolation MODE      process (default): a fresh executor process per run, for callers who
-                        distrust each other; interpreter: executors serve many runs, each from a
-                        restored pristine interpreter (much faster; one trust domain: see README)
+  --isolation MODE      process (default): a fresh executor process per run; isolate: each run
+                        gets a fresh V8 isolate and wasm instance inside a long-lived executor
+                        (about twice the throughput); interpreter: executors reset one interpreter
+                        between runs (fastest; no boundary between runs: code you trust only)
   --grace T             on SIGTERM/SIGINT, time runs get to finish (default 10s)
   --os-sandbox MODE     as for run`;
 
@@ -284,7 +285,7 @@ async function serveCommand(args: string[]): Promise<number> {
     }
     else if (arg === "--isolation") {
       const mode = takeValue(args, i++, arg);
-      if (!isIsolation(mode)) throw new UsageError("--isolation: use process or interpreter");
+      if (!isIsolation(mode)) throw new UsageError("--isolation: use process, isolate or interpreter");
       isolation = mode;
     }
     else if (arg === "--max-request-bytes") {

@@ -6,11 +6,17 @@
  * The guest lives in the worker: it can post messages here and write to the process's stdout, but
  * it cannot reach this isolate's memory, so it cannot sign. Every worker message is validated.
  *
+ * With `isolate` (isolation "isolate"), each run sent with `reset` gets a worker no run has touched:
+ * a fresh V8 isolate and wasm instance with its own shared buffers (output ring, host-call buffer,
+ * interrupt flag). The next one is loaded while a run executes; after the run's result this
+ * isolate terminates the run's worker and says `ready` once the next one is. That decision is made
+ * here, where guest code cannot reach, never by anything the worker posts.
+ *
  * Usage (by the host only): deno run <flags> main.js serve|make-snapshot RUNTIME [RUNTIME_ARGS...]
  * RUNTIME names the worker (src/runtimes/RUNTIME/worker.ts); in make-snapshot mode the last
  * argument is the file to write the snapshot to.
  */
-import type { ExecutorFrame, HostMessage, RunMessage } from "./protocol.js";
+import type { ExecutorFrame, HostMessage, InitMessage, RunMessage } from "./protocol.js";
 import type { WorkerFiles, WorkerInit, WorkerRun } from "../runtimes/worker-protocol.js";
 import { encodeHeader, extractBlobs, FrameReader, framePartsFromHeader, reviveBlobs } from "../core/frames.js";
 import { CALL_INTERRUPTED, CALL_REPLIED, HOST_CALL_BUFFER_BYTES, HOST_CALL_DATA_OFFSET } from "../runtimes/python/host-call-layout.js";
@@ -83,7 +89,7 @@ async function* frames(stream: ReadableStream<Uint8Array>): AsyncGenerator<Recor
 const input = frames(Deno.stdin.readable);
 const first = await input.next();
 if (first.done) Deno.exit(2);
-const init = first.value as unknown as HostMessage;
+const init = first.value as unknown as InitMessage;
 if (init.t !== "init" || !/^[0-9a-f]{64}$/.test(init.key)) Deno.exit(2);
 const rawKey = fromHex(init.key);
 const key = await subtle.importKey("raw", rawKey, { name: "HMAC", hash: "SHA-256" }, false, ["sign"]);
@@ -121,7 +127,6 @@ function send(body: FrameBody): Promise<void> {
 // writes would outrun. Output is counted here too: past the run's cap one extra byte goes out (so
 // the host sees the cap crossed and ends the run) and the rest is dropped.
 const OUTPUT_POLL_MS = 5;
-const outputRing = createOutputRing();
 let pendingOutput: { fd: 1 | 2; parts: Uint8Array[] }[] = [];
 let runOutputBytes = 0;
 let runMaxOutputBytes = Number.POSITIVE_INFINITY;
@@ -133,7 +138,7 @@ function acceptOutput(fd: 1 | 2, data: Uint8Array): void {
   const kept = data.length > room ? data.subarray(0, room) : data;
   runOutputBytes += kept.length;
   // Past the cap the guest's writes are dropped at once instead of queueing.
-  if (runOutputBytes > runMaxOutputBytes) releaseRing(outputRing);
+  if (runOutputBytes > runMaxOutputBytes) releaseRing(current.ring);
   const last = pendingOutput.at(-1);
   if (last && last.fd === fd) last.parts.push(kept);
   else pendingOutput.push({ fd, parts: [kept] });
@@ -142,7 +147,7 @@ function acceptOutput(fd: 1 | 2, data: Uint8Array): void {
 function flushOutput(): void {
   let records;
   try {
-    records = drainRing(outputRing);
+    records = drainRing(current.ring);
   } catch (error) {
     void fail(String(error));
     return;
@@ -165,41 +170,128 @@ async function fail(message: string): Promise<never> {
   Deno.exit(1);
 }
 
-const interrupt = new SharedArrayBuffer(4);
-const interruptFlag = new Int32Array(interrupt);
-const calls = new SharedArrayBuffer(HOST_CALL_BUFFER_BYTES);
-const callState = new Int32Array(calls, 0, 2);
-const callData = new Uint8Array(calls, HOST_CALL_DATA_OFFSET);
 const MAX_CALL_ARGS_CHARS = 8 * 1024 * 1024;
-/** The call the worker is blocked on, if any: replies for any other id are stale and dropped. */
-let pendingCallId: number | null = null;
+
+/**
+ * One runtime worker and the shared memory only it and this isolate hold. In isolate mode every
+ * run gets a new slot, so nothing a run could touch (its realm, its wasm memory, these buffers)
+ * is ever seen by another run.
+ */
+interface WorkerSlot {
+  worker: Worker;
+  ring: SharedArrayBuffer;
+  interruptFlag: Int32Array;
+  callState: Int32Array;
+  callData: Uint8Array;
+  /** The worker has loaded its runtime and said `ready`. */
+  ready: boolean;
+  /** A run was handed to it: guest code may have run there, so it never takes a run of another trust scope. */
+  used: boolean;
+  /** The call the worker is blocked on, if any: replies for any other id are stale and dropped. */
+  pendingCallId: number | null;
+}
+
+const isolate = init.isolate === true;
+/** What the first worker offered to share before any guest code existed (Python: the compiled wasm module). */
+let sharedAssets: unknown = undefined;
+/** Isolate mode: the host waits for `ready` after a run's result until the next worker has loaded. */
+let readyOwed = false;
+
+function startWorker(options: { warmUp: boolean }): WorkerSlot {
+  const calls = new SharedArrayBuffer(HOST_CALL_BUFFER_BYTES);
+  const interrupt = new SharedArrayBuffer(4);
+  const slot: WorkerSlot = {
+    worker: new Worker(new URL(`../runtimes/${runtime}/worker.js`, import.meta.url), { type: "module" }),
+    ring: createOutputRing(),
+    interruptFlag: new Int32Array(interrupt),
+    callState: new Int32Array(calls, 0, 2),
+    callData: new Uint8Array(calls, HOST_CALL_DATA_OFFSET),
+    ready: false,
+    used: false,
+    pendingCallId: null,
+  };
+  slot.worker.onerror = (event: ErrorEvent) => {
+    event.preventDefault();
+    if (slot === current || slot === spare) void fail(`worker error: ${event.message}`);
+  };
+  slot.worker.onmessage = (event: MessageEvent) => onWorkerMessage(slot, event.data);
+  const workerInit: WorkerInit = {
+    t: "init",
+    args: runtimeArgs,
+    makeSnapshot: mode === "make-snapshot",
+    interrupt,
+    calls,
+    output: slot.ring,
+    keepPristine: init.keepPristine === true,
+    warmUp: options.warmUp,
+    offerShared: isolate && sharedAssets === undefined,
+    shared: sharedAssets,
+  };
+  slot.worker.postMessage(workerInit);
+  return slot;
+}
+
+/** The worker that takes (or runs) the current run. */
+let current: WorkerSlot;
+/** Isolate mode: the worker that takes the next run, loading ahead of demand; no run has touched it. */
+let spare: WorkerSlot | null = null;
 
 function answerCall(callId: number, reply: string): void {
-  if (callId !== pendingCallId) return;
-  pendingCallId = null;
+  const slot = current;
+  if (callId !== slot.pendingCallId) return;
+  slot.pendingCallId = null;
   let bytes = encoder.encode(reply);
-  if (bytes.length > callData.length) {
-    bytes = encoder.encode(stringify({ ok: false, error: `host function reply is larger than ${callData.length} bytes` }));
+  if (bytes.length > slot.callData.length) {
+    bytes = encoder.encode(stringify({ ok: false, error: `host function reply is larger than ${slot.callData.length} bytes` }));
   }
-  callData.set(bytes);
-  Atomics.store(callState, 1, bytes.length);
-  Atomics.store(callState, 0, CALL_REPLIED);
-  Atomics.notify(callState, 0);
+  slot.callData.set(bytes);
+  Atomics.store(slot.callState, 1, bytes.length);
+  Atomics.store(slot.callState, 0, CALL_REPLIED);
+  Atomics.notify(slot.callState, 0);
 }
-const worker = new Worker(new URL(`../runtimes/${runtime}/worker.js`, import.meta.url), { type: "module" });
-worker.onerror = (event: ErrorEvent) => {
-  event.preventDefault();
-  void fail(`worker error: ${event.message}`);
-};
+
+/** Isolate mode, after a run's result: the run's worker is ended and the spare takes its place. */
+function retireCurrentWorker(): void {
+  current.worker.terminate();
+  current = spare ?? startWorker({ warmUp: true });
+  spare = null;
+  readyOwed = true;
+  if (current.ready) sayReady();
+}
+
+function sayReady(): void {
+  if (!readyOwed) return;
+  readyOwed = false;
+  void send({ t: "ready" });
+}
 
 let finished = false;
-worker.onmessage = (event: MessageEvent) => {
-  const message = event.data as Record<string, unknown> | null;
+/** Whether the current run was sent with `reset` in isolate mode: its worker ends after its result. */
+let runEndsWorker = false;
+
+function onWorkerMessage(slot: WorkerSlot, data: unknown): void {
+  const message = data as Record<string, unknown> | null;
   if (finished || typeof message !== "object" || message === null) return;
+  if (slot !== current) {
+    // A spare has run no guest code: it may only offer what it shares and say it is ready. A
+    // terminated worker's last messages are dropped.
+    if (slot !== spare) return;
+    if (message.t === "ready") slot.ready = true;
+    else if (message.t === "fatal") void fail(String(message.message));
+    return;
+  }
   // Everything here may have been posted by guest code: check shapes before relaying.
   switch (message.t) {
+    case "shared":
+      // Accepted only from a worker that has never had a run (no guest code has existed in it).
+      if (!slot.used && !slot.ready && isolate && sharedAssets === undefined) sharedAssets = message.assets;
+      return;
     case "ready":
-      void send({ t: "ready" });
+      if (!slot.used) {
+        slot.ready = true;
+        readyOwed = true;
+        sayReady();
+      } else if (!isolate) void send({ t: "ready" }); // interpreter mode: the worker restored itself
       return;
     case "out": {
       const { fd, data } = message;
@@ -213,13 +305,17 @@ worker.onmessage = (event: MessageEvent) => {
       void send({ t: "result", outcome: message.outcome as never });
       if (outputPoll !== null) clearInterval(outputPoll);
       outputPoll = null;
+      if (runEndsWorker) {
+        runEndsWorker = false;
+        retireCurrentWorker();
+      }
       return;
     case "call": {
       const { callId, name, args } = message;
       if (!Number.isInteger(callId) || typeof name !== "string" || name.length > 256 || typeof args !== "string" || args.length > MAX_CALL_ARGS_CHARS) {
         return void fail("malformed host call");
       }
-      pendingCallId = callId as number;
+      slot.pendingCallId = callId as number;
       void send({ t: "call", callId: callId as number, name, args });
       return;
     }
@@ -246,32 +342,23 @@ worker.onmessage = (event: MessageEvent) => {
       return;
     }
     case "retire":
-      void send({ t: "retire", reason: String(message.reason).slice(0, 1000) });
+      if (!isolate) void send({ t: "retire", reason: String(message.reason).slice(0, 1000) });
       return;
     case "fatal":
       return void fail(String(message.message));
     default:
       return void fail("unknown message from worker");
   }
-};
+}
 
-const workerInit: WorkerInit = {
-  t: "init",
-  args: runtimeArgs,
-  makeSnapshot: mode === "make-snapshot",
-  interrupt,
-  calls,
-  output: outputRing,
-  keepPristine: init.keepPristine === true,
-  warmUp: init.warmUp !== false,
-};
-worker.postMessage(workerInit);
+current = startWorker({ warmUp: init.warmUp !== false });
 
 function toWorkerRun(message: RunMessage): WorkerRun {
   return {
     ...message,
     keepState: message.keepState === true,
-    reset: message.reset === true,
+    // In isolate mode the worker never restores itself: it is ended after the run.
+    reset: message.reset === true && !isolate,
     tools: Array.isArray(message.tools) ? message.tools.filter((n) => typeof n === "string") : [],
   };
 }
@@ -295,34 +382,46 @@ for (;;) {
     message = await fail(`host sent a malformed frame: ${error}`);
   }
   if (message.t === "run") {
+    if (isolate && message.reset === true && current.used) {
+      // The host sends a run only after `ready`; a worker that ran guest code never takes another.
+      await fail("run sent before the executor was ready");
+    }
     // Output written after the previous run's result (a timer in a session) belongs to no run.
     try {
-      drainRing(outputRing);
+      drainRing(current.ring);
     } catch {
       // a corrupt ring is reported by the next flush
     }
-    Atomics.store(interruptFlag, 0, 0);
+    Atomics.store(current.interruptFlag, 0, 0);
     runOutputBytes = 0;
     runMaxOutputBytes = message.maxOutputBytes;
-    resetRingRelease(outputRing);
+    resetRingRelease(current.ring);
     outputPoll ??= setInterval(flushOutput, OUTPUT_POLL_MS);
     const run = toWorkerRun(message);
-    worker.postMessage(run, inputBuffers(run));
+    runEndsWorker = isolate && message.reset === true;
+    // The next run's worker loads while this one runs, so it is ready when the result is or soon
+    // after. It warms up too (trusted programs through the whole run path, no guest code): a new
+    // realm's JavaScript is cold, and that first-call cost is better paid there than in a guest's
+    // time. Started before this run is handed over: `new Worker` holds this isolate for ~10 ms,
+    // which would otherwise delay this run's result and count as its time.
+    if (runEndsWorker && spare === null) spare = startWorker({ warmUp: true });
+    current.used = true;
+    current.worker.postMessage(run, inputBuffers(run));
     // The whole run has arrived and is the runtime's now: from here on, time is the guest's.
     void send({ t: "started" });
   } else if (message.t === "interrupt") {
     // SIGINT (2) in Pyodide's interrupt buffer: the guest gets a KeyboardInterrupt, also when it
     // is blocked waiting for a host function.
-    Atomics.store(interruptFlag, 0, 2);
-    if (pendingCallId !== null) {
-      pendingCallId = null;
-      Atomics.store(callState, 0, CALL_INTERRUPTED);
-      Atomics.notify(callState, 0);
+    Atomics.store(current.interruptFlag, 0, 2);
+    if (current.pendingCallId !== null) {
+      current.pendingCallId = null;
+      Atomics.store(current.callState, 0, CALL_INTERRUPTED);
+      Atomics.notify(current.callState, 0);
     }
   } else if (message.t === "call-result") {
     answerCall(message.callId, message.reply);
   } else if (message.t === "fs") {
-    worker.postMessage(message satisfies WorkerFiles, message.op === "write" ? [message.data.buffer as ArrayBuffer] : []);
+    current.worker.postMessage(message satisfies WorkerFiles, message.op === "write" ? [message.data.buffer as ArrayBuffer] : []);
   }
 }
 // The host closed our stdin: it is gone or done with us.

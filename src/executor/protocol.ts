@@ -18,6 +18,12 @@ export interface InitMessage {
   key: string;
   /** Keep the warm state so runs sent with `reset` can be followed by a reset to it. */
   keepPristine?: boolean;
+  /**
+   * Isolation "isolate": every run sent with `reset` gets a worker (V8 isolate, wasm instance,
+   * shared buffers) that no run has touched; the main isolate ends it after the run and says
+   * `ready` again once the next one has loaded.
+   */
+  isolate?: boolean;
   /** Run the runtime's warm-up before `ready` (default true; skipped for an executor a run already waits for). */
   warmUp?: boolean;
 }

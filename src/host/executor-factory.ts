@@ -105,9 +105,10 @@ export class ExecutorFactory {
   /**
    * Starts one executor for `language` and resolves when it is ready for a run. `keepPristine`:
    * it keeps its warm state, so runs may be followed by a reset to it (resettable languages only).
+   * `isolate`: runs with `reuse` each get a fresh worker inside the process (any language).
    * `warmUp: false` skips the runtime's warm-up (~30 ms) for an executor a run is waiting for.
    */
-  async start(language: Language, options: { signal?: AbortSignal; keepPristine?: boolean; warmUp?: boolean } = {}): Promise<ExecutorProcess> {
+  async start(language: Language, options: { signal?: AbortSignal; keepPristine?: boolean; isolate?: boolean; warmUp?: boolean } = {}): Promise<ExecutorProcess> {
     let runtime = await this.prepare(language);
     if (runtime.readable.some((path) => !existsSync(path))) {
       // Another process pruned or replaced an artefact (e.g. an old snapshot): prepare it again.
@@ -131,6 +132,7 @@ export class ExecutorFactory {
       startTimeoutMs: this.startTimeoutMs,
       signal: options.signal,
       keepPristine: options.keepPristine === true && this.resettable(language),
+      isolate: options.isolate === true,
       warmUp: options.warmUp,
     });
   }

@@ -11,8 +11,9 @@ interface Waiter {
 /**
  * Keeps `size` executors started ahead of demand, so a run finds an interpreter already loaded.
  * By default each executor serves one run and is then discarded; the pool starts a replacement at
- * once. With `reuse` ("interpreter" isolation), an executor lent for a run comes back through
- * release() once it has restored its warm state, and is only replaced if it cannot.
+ * once. With `reuse`, an executor lent for a run comes back through release() once it can take
+ * another ("interpreter": it restored its warm state; "isolate": its next fresh worker has loaded),
+ * and is only replaced if it cannot.
  */
 export class ExecutorPool {
   private readonly warm: ExecutorProcess[] = [];
@@ -26,18 +27,21 @@ export class ExecutorPool {
   private failures = 0;
 
   private readonly reuse: boolean;
+  private readonly isolate: boolean;
 
   constructor(
     private readonly factory: ExecutorFactory,
     private readonly language: Language,
     private readonly size: number,
-    options: { reuse?: boolean } = {},
+    options: { reuse?: "interpreter" | "isolate" } = {},
   ) {
-    this.reuse = options.reuse === true && factory.resettable(language);
+    // Every runtime can take a fresh worker per run; only some can reset an interpreter in place.
+    this.isolate = options.reuse === "isolate";
+    this.reuse = this.isolate || (options.reuse === "interpreter" && factory.resettable(language));
     this.refill();
   }
 
-  /** Whether executors from this pool serve many runs ("interpreter" isolation). */
+  /** Whether executors from this pool serve many runs ("interpreter" or "isolate" isolation). */
   get reusing(): boolean {
     return this.reuse;
   }
@@ -134,7 +138,7 @@ export class ExecutorPool {
     for (; !this.closed && have < target; have++) {
       this.starting++;
       // A pool of 0 (a one-shot run) starts executors only for a waiting run: no warm-up.
-      this.factory.start(this.language, { keepPristine: this.reuse, warmUp: this.size > 0 }).then(
+      this.factory.start(this.language, { keepPristine: this.reuse && !this.isolate, isolate: this.isolate, warmUp: this.size > 0 }).then(
         (executor) => {
           this.starting--;
           this.failures = 0;

@@ -11,7 +11,7 @@ import type { ExecutorFile, ExecutorFrame, ExecutorOutcome, FileOverLimit, RunMe
 import { normalizeSandboxPath } from "../vfs/sandbox-path.js";
 import { PRIVATE_STORAGE_BUDGET_BYTES, type ExecutorLaunch, type PrivateStorage } from "./executor-launch.js";
 import { removeOwnedTempDir } from "./host-temp.js";
-import { canMeasureMemory, cpuTicks, processTree, residentBytes, runningPids } from "./process-memory.js";
+import { canMeasureMemory, cpuTicks, processTree, residentBytes, runningPids, workerThreadCount } from "./process-memory.js";
 import { storageBytes } from "./storage-usage.js";
 
 /** How often the watchdog reads an executor's resident memory while it runs guest code. */
@@ -53,6 +53,25 @@ const REUSE_RESIDENT_SLACK_BYTES = 48 * 1024 * 1024;
  * restored state (JS heap fragmentation, V8's compiled-code caches) stays bounded.
  */
 const MAX_RUNS_PER_EXECUTOR = 500;
+/** Isolate mode: how long a run's ended worker (and any it started) may take to be gone. */
+const ENDED_WORKER_GRACE_MS = 500;
+/** A reused executor is also retired once it has lived this long. */
+const MAX_EXECUTOR_AGE_MS = 10 * 60_000;
+/**
+ * Isolation "isolate": resident memory of the next run's worker, which loads while a run executes
+ * (a V8 isolate, Pyodide's JavaScript and a restored wasm memory). It is not the guest's, so a
+ * run's memory limit is checked against the baseline plus this.
+ */
+const ISOLATE_SPARE_BYTES = 96 * 1024 * 1024;
+
+export interface ExecutorStartOptions {
+  /** Keep the runtime's warm state so runs with `reuse` are followed by a reset to it ("interpreter"). */
+  keepPristine?: boolean;
+  /** Runs with `reuse` each get a fresh worker that no run has touched ("isolate"). */
+  isolate?: boolean;
+  /** Run the runtime's warm-up before `ready`. */
+  warmUp?: boolean;
+}
 
 export type OutputListener = (fd: 1 | 2, chunk: Uint8Array) => void;
 
@@ -144,7 +163,13 @@ export class ExecutorProcess {
   /** Resolves when the process has exited. */
   readonly exited: Promise<void>;
 
-  private constructor(launch: ExecutorLaunch, init: { keepPristine?: boolean; warmUp?: boolean }) {
+  /** Isolation "isolate": each reused run gets a fresh worker inside this process. */
+  private readonly isolate: boolean;
+  /** When the process started (performance.now()), for retiring long-lived reused executors. */
+  private readonly startedAt = performance.now();
+
+  private constructor(launch: ExecutorLaunch, init: ExecutorStartOptions) {
+    this.isolate = init.isolate === true;
     this.key = randomBytes(32);
     this.cleanupDir = launch.cleanupDir;
     this.storage = launch.storage;
@@ -178,13 +203,13 @@ export class ExecutorProcess {
     });
     // A broken pipe (executor gone) must never crash the host.
     this.child.stdin.on("error", () => {});
-    this.send({ t: "init", key: this.key.toString("hex"), keepPristine: init.keepPristine === true, warmUp: init.warmUp !== false });
+    this.send({ t: "init", key: this.key.toString("hex"), keepPristine: init.keepPristine === true, isolate: this.isolate, warmUp: init.warmUp !== false });
   }
 
   /** Spawns an executor and waits until its runtime is loaded and it can take a run. */
   static async start(
     launch: ExecutorLaunch,
-    options: { startTimeoutMs?: number; signal?: AbortSignal; keepPristine?: boolean; warmUp?: boolean } = {},
+    options: ExecutorStartOptions & { startTimeoutMs?: number; signal?: AbortSignal } = {},
   ): Promise<ExecutorProcess> {
     const executor = new ExecutorProcess(launch, options);
     await executor.waitFor("ready", options.startTimeoutMs ?? 60_000, options.signal);
@@ -344,9 +369,34 @@ export class ExecutorProcess {
     return resetting;
   }
 
+  /**
+   * Isolate mode, after a run: the run's worker must be gone before another run may use this
+   * process. The main isolate terminates it, but Deno cannot stop a worker that spins in
+   * JavaScript (denoland/deno#35657: terminate() returns and the thread runs on), and a nested
+   * worker the guest started is not ended with its parent. So the host counts the process's worker
+   * threads, which the guest cannot hide: one (the next run's) is expected. A leftover that has not
+   * ended within the grace means the executor is discarded.
+   */
+  private async endedWorkersGone(): Promise<boolean> {
+    if (!canMeasureMemory || this.pids.length === 0) return true;
+    const deadline = performance.now() + ENDED_WORKER_GRACE_MS;
+    for (;;) {
+      const count = workerThreadCount(this.pids);
+      if (count === null || count <= 1) return this.alive;
+      if (performance.now() > deadline || !this.alive) {
+        this.killFor(`a run left ${count - 1} worker thread(s) running after its end`);
+        return false;
+      }
+      await new Promise((resolve) => setTimeout(resolve, 5));
+    }
+  }
+
   private withinReuseBudget(): boolean {
     const resident = canMeasureMemory && this.pids.length > 0 ? this.residentBytes() : null;
-    if (this.runsServed >= MAX_RUNS_PER_EXECUTOR || (resident !== null && resident > this.baselineBytes + REUSE_RESIDENT_SLACK_BYTES)) {
+    const tooOld = this.runsServed >= MAX_RUNS_PER_EXECUTOR || performance.now() - this.startedAt > MAX_EXECUTOR_AGE_MS;
+    // An isolate-mode executor frees each ended worker's isolate lazily: its slack is two workers.
+    const slackBytes = this.isolate ? 2 * ISOLATE_SPARE_BYTES : REUSE_RESIDENT_SLACK_BYTES;
+    if (tooOld || (resident !== null && resident > this.baselineBytes + slackBytes)) {
       this.kill();
       return false;
     }
@@ -422,7 +472,8 @@ export class ExecutorProcess {
       active.timers.push(active.delivery);
       if ((canMeasureMemory && this.pids.length > 0) || this.storage) {
         // The executor holds the run's input (stdin, files) besides the guest's own memory.
-        const limitBytes = this.baselineBytes + run.memoryLimitBytes + MEMORY_SLACK_BYTES + 2 * run.inputBytes;
+        const spareBytes = this.isolate && options.reuse === true ? ISOLATE_SPARE_BYTES : 0;
+        const limitBytes = this.baselineBytes + run.memoryLimitBytes + MEMORY_SLACK_BYTES + 2 * run.inputBytes + spareBytes;
         // A statfs is cheap enough for every poll; a directory walk is done every few.
         const storageEvery = this.storage?.kind === "dir" ? Math.ceil(STORAGE_DIR_POLL_MS / MEMORY_POLL_MS) : 1;
         let tick = 0;
@@ -748,7 +799,7 @@ export class ExecutorProcess {
     const reusable = active.reuse && outcome !== null && (status === "ok" || status === "error");
     if (reusable) {
       this.resetting = this.waitFor("ready", RESET_TIMEOUT_MS).then(
-        () => this.withinReuseBudget(),
+        async () => (this.isolate ? await this.endedWorkersGone() : true) && this.withinReuseBudget(),
         () => false,
       );
     } else if (!active.keepAlive) this.kill();

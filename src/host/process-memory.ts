@@ -88,3 +88,26 @@ export function runningPids(pids: readonly number[]): number[] {
   }
   return out;
 }
+
+/**
+ * Threads of Deno Web Workers in these processes (Deno names each worker's thread `worker-<id>`).
+ * A guest cannot rename a thread, so this counts every worker still alive, including nested
+ * workers a guest started and workers that ignored termination; null where /proc is unreadable.
+ */
+export function workerThreadCount(pids: readonly number[]): number | null {
+  let count = 0;
+  try {
+    for (const pid of pids) {
+      for (const task of readdirSync(`/proc/${pid}/task`)) {
+        try {
+          if (/^worker-\d+$/.test(readFileSync(`/proc/${pid}/task/${task}/comm`, "utf8").trim())) count++;
+        } catch {
+          // the thread ended while we looked
+        }
+      }
+    }
+  } catch {
+    return null;
+  }
+  return count;
+}

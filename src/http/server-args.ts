@@ -9,7 +9,7 @@ export class ServerUsageError extends Error {}
 
 /** `--isolation process|interpreter`, shared by every server command. */
 export function parseIsolation(value: string): Isolation {
-  if (!isIsolation(value)) throw new ServerUsageError("--isolation: use process or interpreter");
+  if (!isIsolation(value)) throw new ServerUsageError("--isolation: use process, isolate or interpreter");
   return value;
 }
 

@@ -4,7 +4,8 @@
  * what the worker posts, after checking its shape (guest code shares the worker's realm).
  *
  * main -> worker: init, then run / fs.   worker -> main: ready, out, call, result, fs-reply, fatal
- * (and snapshot, in snapshot mode; after a run with `reset`, ready again or retire).
+ * (and snapshot, in snapshot mode; after a run with `reset`, ready again or retire; shared, when
+ * asked to offer it).
  */
 export type WorkerInit = {
   t: "init";
@@ -28,6 +29,14 @@ export type WorkerInit = {
    * an executor that waits in a pool; not for one a run is already waiting for.
    */
   warmUp: boolean;
+  /**
+   * Isolate mode, first worker only: post `{t: "shared", assets}` before `ready` with what later
+   * workers may reuse (Python: the compiled WebAssembly.Module, whose code V8 shares between
+   * isolates). Sent before any guest code exists; the main isolate accepts it from no one else.
+   */
+  offerShared: boolean;
+  /** What the first worker shared, handed to each later one; undefined for the first. */
+  shared: unknown;
 };
 
 export type WorkerRun = {

@@ -24,17 +24,20 @@ export interface SandboxOptions extends ExecutorFactoryOptions {
    * What separates one run from the next (README, "Isolation modes"):
    * - "process" (default): every run gets an executor process of its own, discarded after it.
    *   Safe for mutually distrusting callers.
-   * - "interpreter": an executor serves many runs; after each, it restores the interpreter's warm
-   *   state (memory, files, timers); a run it cannot reset from (one that used the JavaScript
-   *   bridge, loaded a library, hit a limit, …) loses its executor. Much higher throughput, but
-   *   runs share a process and a JS isolate: guest JavaScript that covered its tracks could affect
-   *   later runs. For runs of one trust domain. Languages whose runtime cannot reset (all but
-   *   Python today) keep "process".
+   * - "isolate": an executor process serves many runs, each in a Web Worker (a V8 isolate, a wasm
+   *   instance, its own shared buffers) that no other run touched; the executor's trusted main
+   *   isolate ends it after the run, and the host discards the process if anything the run
+   *   started outlives it. Runs share the process (and its compiled wasm code), not a realm.
+   * - "interpreter": an executor serves many runs; after each, the worker itself restores the
+   *   interpreter's warm state (memory, files, timers). Fastest, but there is NO boundary between
+   *   runs: they share a JS realm, and guest JavaScript (which any guest can run) can change it
+   *   for every later run and read what later runs send. For code you trust. Languages whose
+   *   runtime cannot reset (all but Python today) keep "process".
    */
   isolation?: Isolation;
 }
 
-export const ISOLATIONS = ["process", "interpreter"] as const;
+export const ISOLATIONS = ["process", "isolate", "interpreter"] as const;
 export type Isolation = (typeof ISOLATIONS)[number];
 
 export function isIsolation(value: unknown): value is Isolation {
@@ -101,7 +104,7 @@ export class Sandbox {
   }
 
   private newPool(language: Language, size: number): ExecutorPool {
-    return new ExecutorPool(this.factory, language, size, { reuse: this.isolation === "interpreter" });
+    return new ExecutorPool(this.factory, language, size, { reuse: this.isolation === "process" ? undefined : this.isolation });
   }
 
   /** The pool of a language, made on its first use. */
@@ -125,7 +128,7 @@ export class Sandbox {
     if (!Number.isInteger(maxConcurrency) || maxConcurrency < 1) throw new RangeError("maxConcurrency must be an integer >= 1");
     const maxSessions = options.maxSessions ?? 16;
     const isolation = options.isolation ?? "process";
-    if (!isIsolation(isolation)) throw new RangeError('isolation must be "process" or "interpreter"');
+    if (!isIsolation(isolation)) throw new RangeError('isolation must be "process", "isolate" or "interpreter"');
     return new Sandbox(factory, poolSize, maxConcurrency, maxSessions, isolation, languages);
   }
 

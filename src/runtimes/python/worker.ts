@@ -11,6 +11,7 @@ import { collectOutputFiles, type FileListing } from "../../vfs/output-files.js"
 import { setGrowCap } from "../memory-cap.js";
 import { CALL_INTERRUPTED, CALL_WAITING, HOST_CALL_DATA_OFFSET } from "./host-call-layout.js";
 import { GUEST_MODULE_SOURCE, PRELOADED_MODULES, RUNNER_SOURCE } from "./runner-source.js";
+import { pyodideModuleFactory } from "./shared-module.js";
 import { afterMicrotasks, cancelRunTimers, capturePristine, forgetPristine, restorePristine, trackRunResources } from "./pristine-state.js";
 
 declare const self: {
@@ -66,7 +67,14 @@ async function load(init: WorkerInit): Promise<void> {
   // The 30 MB snapshot is read off-thread while Pyodide's JavaScript loads.
   const snapshot = init.makeSnapshot ? null : Deno.readFile(snapshotPath);
   snapshot?.catch(() => {}); // awaited below; a failure surfaces there
+  const asmUrl = new URL(`file://${pyodideDir}pyodide.asm.mjs`).href;
+  const factory = import(asmUrl).then((m) => m.default);
+  factory.catch(() => {}); // awaited by loadPyodide
   const { loadPyodide } = await import(new URL(`file://${pyodideDir}pyodide.mjs`).href);
+  // Isolate mode: later workers instantiate the module the first one compiled and offered.
+  const shared = init.shared as { module?: unknown } | undefined;
+  const sharedModule = shared?.module instanceof WebAssembly.Module ? shared.module : null;
+  let compiled: WebAssembly.Module | null = null;
   const options = {
     indexURL: pyodideDir,
     env: {},
@@ -74,6 +82,7 @@ async function load(init: WorkerInit): Promise<void> {
     stderr: () => {},
     // The snapshot already holds the interpreter; skip the checks that would read more files.
     checkAPIVersion: true,
+    createPyodideModule: pyodideModuleFactory(factory, sharedModule, init.offerShared ? (m) => (compiled = m) : undefined),
   };
   if (init.makeSnapshot) {
     pyodide = await loadPyodide({ ...options, _makeSnapshot: true });
@@ -124,6 +133,8 @@ del _runner, _guest, _name
   runner.harden();
   if (init.warmUp) warmUp();
   if (init.keepPristine) capturePristine(pyodide);
+  // Still before any guest code: nothing here can have been touched by a run.
+  if (init.offerShared && compiled) post({ t: "shared", assets: { module: compiled } });
   post({ t: "ready" });
 }
 
