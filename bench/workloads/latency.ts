@@ -107,65 +107,38 @@ export async function latencyWorkload(ctx: BenchContext): Promise<Section> {
     }
   }
 
-  if (wants(ctx, W, "wasmbox-lib")) {
-    const label = "wasmbox library, isolation isolate, back-to-back";
-    const lib = await attempt(section, log, label, W, () => WasmboxLibrary.create(2, { isolation: "isolate" }));
-    if (lib) {
-      try {
-        const durations: number[] = [];
-        const samples = await attempt(section, log, label, W, async () => {
-          await lib.warm();
-          const out: number[] = [];
-          for (let i = 0; i < counts.latencyFast; i++) {
-            const run = await lib.run("print(1)");
-            if (run.stdout !== "1\n") throw new Error(`stdout ${JSON.stringify(run.stdout)}`);
-            out.push(run.wallMs);
-            durations.push(run.durationMs);
-          }
-          return out;
-        });
-        if (samples) {
-          section.rows.push(
-            latencyRow(W, label, samples, base, {
-              note: `each run in a fresh worker inside a reused executor process; the next worker loads while a run executes; result.durationMs p50 ${summarize(durations).p50.toFixed(1)} ms`,
-              extra: { durationMsSamples: durations },
-            }),
-          );
+  for (const mode of [
+    { isolation: "isolate", note: "each run in a fresh worker inside a reused executor process; the next worker loads while a run executes" },
+    { isolation: "interpreter", note: "executors serve many runs, each from the restored warm interpreter (one trust domain)" },
+  ]) {
+    if (!wants(ctx, W, "wasmbox-lib")) break;
+    const label = `wasmbox library, isolation ${mode.isolation}, back-to-back`;
+    const lib = await attempt(section, log, label, W, () => WasmboxLibrary.create(2, { isolation: mode.isolation }));
+    if (!lib) continue;
+    try {
+      const durations: number[] = [];
+      const samples = await attempt(section, log, label, W, async () => {
+        await lib.warm();
+        const out: number[] = [];
+        for (let i = 0; i < counts.latencyFast; i++) {
+          const run = await lib.run("print(1)");
+          if (run.stdout !== "1\n") throw new Error(`stdout ${JSON.stringify(run.stdout)}`);
+          out.push(run.wallMs);
+          durations.push(run.durationMs);
         }
-      } finally {
-        await lib.close();
+        return out;
+      });
+      if (samples) {
+        section.rows.push(
+          latencyRow(W, label, samples, base, {
+            note: `${mode.note}; result.durationMs p50 ${summarize(durations).p50.toFixed(1)} ms`,
+            extra: { durationMsSamples: durations },
+          }),
+        );
       }
-    }
-  }
-
-  if (wants(ctx, W, "wasmbox-lib")) {
-    const lib = await attempt(section, log, "wasmbox library (interpreter isolation)", W, () => WasmboxLibrary.create(2, { isolation: "interpreter" }));
-    if (lib) {
-      try {
-        const durations: number[] = [];
-        const samples = await attempt(section, log, "wasmbox library (interpreter isolation)", W, async () => {
-          await lib.warm();
-          const out: number[] = [];
-          for (let i = 0; i < counts.latencyFast; i++) {
-            const run = await lib.run("print(1)");
-            if (run.stdout !== "1\n") throw new Error(`stdout ${JSON.stringify(run.stdout)}`);
-            out.push(run.wallMs);
-            durations.push(run.durationMs);
-          }
-          return out;
-        });
-        if (samples) {
-          section.rows.push(
-            latencyRow(W, "wasmbox library, isolation interpreter, back-to-back", samples, base, {
-              note: `executors serve many runs, each from the restored warm interpreter (one trust domain); result.durationMs p50 ${summarize(durations).p50.toFixed(1)} ms`,
-              extra: { durationMsSamples: durations },
-            }),
-          );
-        }
-        await sessionOverhead(ctx, section, lib);
-      } finally {
-        await lib.close();
-      }
+      if (mode.isolation === "interpreter") await sessionOverhead(ctx, section, lib);
+    } finally {
+      await lib.close();
     }
   }
 
