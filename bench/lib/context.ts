@@ -40,6 +40,8 @@ export interface Counts {
   hostRunsReused: number;
   /** Runs before the first reading (start-up allocations are not growth). */
   hostWarmup: number;
+  /** HumanEval problems graded (two programs each); null: all 164. */
+  humanevalProblems: number | null;
 }
 
 export const FULL: Counts = {
@@ -57,6 +59,7 @@ export const FULL: Counts = {
   hostRuns: 1000,
   hostRunsReused: 10_000,
   hostWarmup: 20,
+  humanevalProblems: null,
 };
 
 export const QUICK: Counts = {
@@ -74,6 +77,7 @@ export const QUICK: Counts = {
   hostRuns: 10,
   hostRunsReused: 100,
   hostWarmup: 3,
+  humanevalProblems: 8,
 };
 
 export interface NativePython {
@@ -103,7 +107,8 @@ export interface BenchContext {
 /** Whether `--only` selects this workload/peer pair. */
 export function wants(ctx: BenchContext, workload: string, peerId: string): boolean {
   if (ctx.only.length === 0) return true;
-  return ctx.only.some((f) => workload.includes(f) || peerId.includes(f));
+  const name = workload.toLowerCase();
+  return ctx.only.some((f) => name.includes(f.toLowerCase()) || peerId.includes(f));
 }
 
 /** The Deno binary wasmbox itself would use: the `deno` npm package's platform binary. */

@@ -18,24 +18,44 @@ export const PYPI_PEERS = [
 export type PypiPeer = (typeof PYPI_PEERS)[number];
 
 const VENV = join(BENCH_DIR, ".venv");
-const VENV_PYTHON = join(VENV, "bin", "python");
+export const VENV_PYTHON = join(VENV, "bin", "python");
 
-let venvPromise: Promise<string | null> | null = null;
+const venvPromises = new Map<string, Promise<string | null>>();
 
-/** Creates bench/.venv with the peers installed; resolves null when ready, else why not. */
+/**
+ * Makes bench/.venv (once) and installs `packages` into it unless `modules` already import;
+ * resolves null when ready, else why not. Each set of packages is installed on its own, so one
+ * that cannot install here does not take the others' workloads with it.
+ */
+export function ensureVenvWith(ctx: BenchContext, packages: readonly string[], modules: readonly string[]): Promise<string | null> {
+  const key = packages.join(" ");
+  let promise = venvPromises.get(key);
+  if (!promise) {
+    promise = (async () => {
+      if (!ctx.python) return `no native CPython to make a venv with (${ctx.pythonProblem})`;
+      const imports = `import ${modules.join(", ")}`;
+      if (existsSync(VENV_PYTHON) && (await exec(VENV_PYTHON, ["-c", imports], { timeoutMs: 60_000 })).code === 0) return null;
+      ctx.log(`installing ${packages.join(", ")} into bench/.venv (pip, once)…`);
+      if (!existsSync(VENV_PYTHON)) {
+        const venv = await exec(ctx.python.path, ["-m", "venv", VENV], { timeoutMs: 120_000 });
+        if (venv.code !== 0) return `cannot create bench/.venv: ${firstErrorLine(venv.stderr)}`;
+      }
+      const pip = await exec(VENV_PYTHON, ["-m", "pip", "install", "--quiet", "--disable-pip-version-check", ...packages], { timeoutMs: 900_000 });
+      if (pip.code !== 0) return `pip install ${packages.join(" ")} failed: ${firstErrorLine(pip.stderr)}`;
+      return null;
+    })();
+    venvPromises.set(key, promise);
+  }
+  return promise;
+}
+
+/** bench/.venv with the PyPI sandbox peers installed; null when ready, else why not. */
 export function ensurePeersVenv(ctx: BenchContext): Promise<string | null> {
-  venvPromise ??= (async () => {
-    if (!ctx.python) return `no native CPython to make a venv with (${ctx.pythonProblem})`;
-    const imports = `import ${PYPI_PEERS.map((p) => p.module).join(", ")}`;
-    if (existsSync(VENV_PYTHON) && (await exec(VENV_PYTHON, ["-c", imports], { timeoutMs: 60_000 })).code === 0) return null;
-    ctx.log(`installing ${PYPI_PEERS.map((p) => p.pip).join(", ")} into bench/.venv (pip, once)…`);
-    const venv = await exec(ctx.python.path, ["-m", "venv", VENV], { timeoutMs: 120_000 });
-    if (venv.code !== 0) return `cannot create bench/.venv: ${firstErrorLine(venv.stderr)}`;
-    const pip = await exec(VENV_PYTHON, ["-m", "pip", "install", "--quiet", "--disable-pip-version-check", ...PYPI_PEERS.map((p) => p.pip)], { timeoutMs: 600_000 });
-    if (pip.code !== 0) return `pip install failed: ${firstErrorLine(pip.stderr)}`;
-    return null;
-  })();
-  return venvPromise;
+  return ensureVenvWith(
+    ctx,
+    PYPI_PEERS.map((p) => p.pip),
+    PYPI_PEERS.map((p) => p.module),
+  );
 }
 
 /** Turns a peer's raw failure into a reason a reader can act on. */

@@ -34,6 +34,16 @@ export class WasmboxStdio {
     return ms;
   }
 
+  /** One request for any program: its status ("ok", "error", "timeout", …) and its latency. */
+  async runProgram(code: string, timeoutMs: number): Promise<{ status: string; ms: number }> {
+    const id = this.nextId++;
+    const started = performance.now();
+    const reply = await this.client.request({ id, code, timeoutMs });
+    const ms = performance.now() - started;
+    if (typeof reply.status !== "string") throw new Error(`serve --stdio: ${JSON.stringify(reply.error ?? reply).slice(0, 300)}`);
+    return { status: reply.status, ms };
+  }
+
   async close(): Promise<void> {
     await this.client.close({ shutdown: true });
   }
