@@ -11,7 +11,7 @@ import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
 import { after, before, describe, it } from "node:test";
 import { Sandbox, type RunRequest } from "../src/index.js";
-import { guest, js } from "./helpers/guest.js";
+import { cacheFlood, guest, js } from "./helpers/guest.js";
 import { descendants, waitUntil } from "./helpers/processes.js";
 
 /** What a run can observe of its interpreter and its JS realm. */
@@ -156,12 +156,30 @@ describe("isolate isolation", () => {
     assert.equal((await sandbox.run({ code: "print('after')" })).stdout, "after\n");
   });
 
-  it("keeps every limit, and the run after each is clean", async () => {
-    assert.equal((await sandbox.run({ code: "while True: pass", timeoutMs: 500 })).status, "timeout");
-    assert.equal((await sandbox.run({ code: "x = bytearray(400 * 1024 * 1024)", memoryLimitBytes: 64 * 1024 * 1024 })).status, "memory_limit");
-    assert.equal((await sandbox.run({ code: "print('x' * 100000)", maxOutputBytes: 1000 })).status, "output_limit");
+  it("keeps every limit, ends the executor process after each, and the run after each is clean", async () => {
+    const limited: [RunRequest, string][] = [
+      [{ code: "while True: pass", timeoutMs: 500 }, "timeout"],
+      [{ code: "x = bytearray(400 * 1024 * 1024)", memoryLimitBytes: 64 * 1024 * 1024 }, "memory_limit"],
+      [{ code: "print('x' * 100000)", maxOutputBytes: 1000 }, "output_limit"],
+    ];
+    for (const [request, status] of limited) {
+      const before = executorPids();
+      assert.equal((await sandbox.run(request)).status, status);
+      await waitUntil(() => before.every((pid) => !existsPid(pid)), `the executor process to end after ${status}`);
+      const probe = await sandbox.run({ code: PROBE });
+      assert.deepEqual(probe.value, freshView);
+    }
+  });
+
+  it("ends the executor process when a run makes Deno write more than loading a worker does to its caches", async () => {
+    const started = sandbox.stats.executorsStarted;
+    // ~200 distinct data: modules, ~20 KB of cache entries each: past the allowance, within the budget.
+    const flood = await sandbox.run({ code: cacheFlood(30, 200), memoryLimitBytes: 512 * 1024 * 1024, timeoutMs: 60_000 });
+    assert.equal(flood.status, "ok", flood.error?.message);
+    assert.match(flood.stdout, /flood: done 200/);
     const probe = await sandbox.run({ code: PROBE });
     assert.deepEqual(probe.value, freshView);
+    assert.ok(sandbox.stats.executorsStarted > started, "the executor whose caches the run filled was reused");
   });
 
   it("still gives sessions an interpreter that keeps its state", async () => {
@@ -173,6 +191,31 @@ describe("isolate isolation", () => {
       await session.close();
     }
     assert.deepEqual((await sandbox.run({ code: PROBE })).value, freshView);
+  });
+});
+
+describe("isolate isolation, other languages", () => {
+  it("gives each JavaScript run a fresh realm on one reused executor process", async () => {
+    await using sandbox = await Sandbox.create({ isolation: "isolate", poolSize: 1, maxConcurrency: 1, language: "javascript" });
+    const code = "globalThis.count = (globalThis.count ?? 0) + 1; Object.prototype.polluted = 1; console.log(globalThis.count, typeof ({}).polluted)";
+    const first = await sandbox.run({ code, language: "javascript" });
+    assert.equal(first.stdout, "1 number\n", first.error?.message);
+    const started = sandbox.stats.executorsStarted;
+    for (let i = 0; i < 3; i++) {
+      const next = await sandbox.run({ code: "console.log(globalThis.count ?? 0, typeof ({}).polluted)", language: "javascript" });
+      assert.equal(next.stdout, "0 undefined\n", next.error?.message);
+    }
+    assert.equal(sandbox.stats.executorsStarted, started, "the executor process was reused");
+  });
+
+  it("does not charge a C run for the next run's compiler loading beside it", async () => {
+    // The next worker (a whole Clang) loads while the run executes; its memory is the executor's.
+    await using sandbox = await Sandbox.create({ isolation: "isolate", poolSize: 1, maxConcurrency: 1, language: "c" });
+    for (let i = 0; i < 2; i++) {
+      const result = await sandbox.run({ code: '#include <stdio.h>\nint main(void) { puts("compiled"); return 0; }', language: "c" });
+      assert.equal(result.status, "ok", result.error?.message);
+      assert.equal(result.stdout, "compiled\n");
+    }
   });
 });
 

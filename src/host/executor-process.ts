@@ -55,14 +55,10 @@ const REUSE_RESIDENT_SLACK_BYTES = 48 * 1024 * 1024;
 const MAX_RUNS_PER_EXECUTOR = 500;
 /** Isolate mode: how long a run's ended worker (and any it started) may take to be gone. */
 const ENDED_WORKER_GRACE_MS = 500;
+/** Isolate mode: what loading the next run's worker may add to Deno's private caches (see withinReuseBudget). */
+const ISOLATE_STORAGE_ALLOWANCE_BYTES = 2 * 1024 * 1024;
 /** A reused executor is also retired once it has lived this long. */
 const MAX_EXECUTOR_AGE_MS = 10 * 60_000;
-/**
- * Isolation "isolate": resident memory of the next run's worker, which loads while a run executes
- * (a V8 isolate, Pyodide's JavaScript and a restored wasm memory). It is not the guest's, so a
- * run's memory limit is checked against the baseline plus this.
- */
-const ISOLATE_SPARE_BYTES = 96 * 1024 * 1024;
 
 export interface ExecutorStartOptions {
   /** Keep the runtime's warm state so runs with `reuse` are followed by a reset to it ("interpreter"). */
@@ -391,18 +387,35 @@ export class ExecutorProcess {
     }
   }
 
+  /**
+   * Isolation "isolate": resident memory that is not the running guest's. The next run's worker
+   * loads while a run executes (a V8 isolate, the runtime's JavaScript and wasm memory), and the
+   * worker before it may still be giving its memory back (V8 disposes an ended isolate lazily). A
+   * ready executor holds the process and one loaded worker, so its baseline bounds each of the two,
+   * whatever the language (a C compiler's worker is several times Python's). A run's memory limit
+   * is checked against the baseline plus this.
+   */
+  private isolateOverheadBytes(): number {
+    return 2 * this.baselineBytes;
+  }
+
   private withinReuseBudget(): boolean {
     const resident = canMeasureMemory && this.pids.length > 0 ? this.residentBytes() : null;
     const tooOld = this.runsServed >= MAX_RUNS_PER_EXECUTOR || performance.now() - this.startedAt > MAX_EXECUTOR_AGE_MS;
     // An isolate-mode executor frees each ended worker's isolate lazily: its slack is two workers.
-    const slackBytes = this.isolate ? 2 * ISOLATE_SPARE_BYTES : REUSE_RESIDENT_SLACK_BYTES;
+    const slackBytes = this.isolate ? this.isolateOverheadBytes() : REUSE_RESIDENT_SLACK_BYTES;
     if (tooOld || (resident !== null && resident > this.baselineBytes + slackBytes)) {
       this.kill();
       return false;
     }
-    // Deno's own storage (the Web Cache API) is outside what the worker restores: a run that wrote
-    // there would leave it for the next run, so its executor is not reused.
-    if (this.storageGrowthBytes() > 0) {
+    // Deno's own storage (its module and code caches; the Web Cache API is refused outright) is
+    // outside what the worker restores: a run that wrote there would leave it for the next run, so
+    // its executor is not reused. In isolate mode the next run's worker writes there itself while
+    // it loads (for every runtime but Python, whose executors start from a primed cache; measured
+    // ≤0.5 MiB, once per process), so a small allowance is tolerated: entries a guest could add
+    // within it are never readable by a later guest (no read permission) and change nothing it
+    // runs, and the allowance keeps a guest from filling the budget a later run's loads need.
+    if (this.storageGrowthBytes() > (this.isolate ? ISOLATE_STORAGE_ALLOWANCE_BYTES : 0)) {
       this.kill();
       return false;
     }
@@ -472,7 +485,7 @@ export class ExecutorProcess {
       active.timers.push(active.delivery);
       if ((canMeasureMemory && this.pids.length > 0) || this.storage) {
         // The executor holds the run's input (stdin, files) besides the guest's own memory.
-        const spareBytes = this.isolate && options.reuse === true ? ISOLATE_SPARE_BYTES : 0;
+        const spareBytes = this.isolate && options.reuse === true ? this.isolateOverheadBytes() : 0;
         const limitBytes = this.baselineBytes + run.memoryLimitBytes + MEMORY_SLACK_BYTES + 2 * run.inputBytes + spareBytes;
         // A statfs is cheap enough for every poll; a directory walk is done every few.
         const storageEvery = this.storage?.kind === "dir" ? Math.ceil(STORAGE_DIR_POLL_MS / MEMORY_POLL_MS) : 1;

@@ -114,3 +114,35 @@ export function inNestedWorker(body: string): string {
     `return reply.ok;`,
   ].join(" ");
 }
+
+/**
+ * Guest program: makes Deno write into the executor's private storage by importing distinct data:
+ * modules (each adds module analysis and V8 code cache entries, ~20 KB) for up to `seconds`, or
+ * `modules` imports. The imports run in a nested Worker, which progresses while Python blocks this
+ * worker's thread, and report through shared memory.
+ */
+export function cacheFlood(seconds: number, modules = 1_000_000): string {
+  const worker = `onmessage = async (e) => {
+    const st = new Int32Array(e.data);
+    for (let i = 0; i < ${modules}; i++) {
+      const body = "export const x = " + i + "; export function f() { return '" + "y".repeat(2000) + "' + x; } // " + Math.random();
+      try { await import("data:text/javascript," + encodeURIComponent(body)); } catch { Atomics.store(st, 1, 2); return; }
+      Atomics.store(st, 0, i + 1);
+    }
+    Atomics.store(st, 1, 1);
+  };`;
+  return guest(
+    `import time`,
+    js(`
+      const st = new Int32Array(new SharedArrayBuffer(8));
+      const w = new Worker(URL.createObjectURL(new Blob([${J(worker)}], { type: "text/javascript" })), { type: "module" });
+      w.postMessage(st.buffer);
+      globalThis.wasmbox_flood = { w, st };
+    `),
+    `t = time.time()`,
+    `while time.time() - t < ${seconds} and ${js(`return Atomics.load(globalThis.wasmbox_flood.st, 1) === 0`)}:`,
+    `    time.sleep(0.05)`,
+    `print("flood:", ${js(`const st = globalThis.wasmbox_flood.st; return ["running", "done", "refused"][Atomics.load(st, 1)] + " " + Atomics.load(st, 0)`)})`,
+    js(`globalThis.wasmbox_flood.w.terminate()`),
+  );
+}
