@@ -2,7 +2,8 @@ export { Sandbox, run, type SandboxOptions, type SandboxStats, type RunOptions, 
 export { Session, type SessionOptions, type SessionState } from "./sandbox/session.js";
 export { listLanguages, type LanguageInfo } from "./sandbox/languages.js";
 export type { HostFunction, FileEntry } from "./host/executor-process.js";
-export type { RunRequest, FileContent, Language } from "./core/request.js";
+export type { Language } from "./core/request.js";
+export type { RunRequest, FileContent } from "./protocol/run-request.js";
 export type { RunResult, RunStatus, GuestError, OutputFile } from "./core/result.js";
 export { RUN_STATUSES, fileBytes } from "./core/result.js";
 export { WasmboxError, type WasmboxErrorCode } from "./core/errors.js";

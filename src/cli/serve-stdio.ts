@@ -4,7 +4,7 @@ import { DEFAULT_MAX_REQUEST_BYTES } from "../core/limits.js";
 import type { HostFunction } from "../host/executor-process.js";
 import type { Sandbox } from "../sandbox/sandbox.js";
 import type { Session } from "../sandbox/session.js";
-import { normalizeRunRequest } from "../sandbox/normalize-request.js";
+import { validateRunRequest } from "../protocol/run-request.js";
 import { assertToolName } from "../sandbox/run-options.js";
 
 /** Fields of a request line that are protocol, not run fields. */
@@ -216,9 +216,10 @@ export async function serveStdio(sandbox: Sandbox, input: Readable, output: Writ
     const names = [...(entry?.tools ?? []), ...toolNames(fields.tools)];
     for (const name of names) assertToolName(name);
     if (names.length > 0) needId(id, "a run with tools");
-    const run: Record<string, unknown> = { ...fields };
-    for (const key of PROTOCOL_FIELDS) delete run[key];
-    normalizeRunRequest(run); // validate before queueing, so bad input answers at once
+    const request: Record<string, unknown> = { ...fields };
+    for (const key of PROTOCOL_FIELDS) delete request[key];
+    // Validated once, before queueing, so bad input answers at once; the sandbox does not check it again.
+    const run = validateRunRequest(request, { defaultLanguage: entry?.session.language });
     const stream = fields.stream === true && id !== undefined;
     const controller = new AbortController();
     if (id !== undefined) {

@@ -1,8 +1,7 @@
 import type { IncomingMessage, Server, ServerResponse } from "node:http";
 import { WasmboxError } from "../core/errors.js";
-import type { RunRequest } from "../core/request.js";
 import type { RunResult } from "../core/result.js";
-import { normalizeRunRequest } from "../sandbox/normalize-request.js";
+import { validateRunRequest } from "../protocol/run-request.js";
 import type { RunOptions, Sandbox } from "../sandbox/sandbox.js";
 import type { Session } from "../sandbox/session.js";
 import { HttpError, toHttpError } from "./http-errors.js";
@@ -229,8 +228,8 @@ export async function startHttpServer(sandbox: Sandbox, options: HttpServerOptio
       await tracked(async (controller) => {
         const body = await readJson(req);
         if (!body) return;
-        normalizeRunRequest(body.value); // validate before taking a slot, so bad input answers at once
-        await answerRun(req, res, route, controller, (runOptions) => sandbox.run(body.value as RunRequest, runOptions));
+        const run = validateRunRequest(body.value); // once, before taking a slot, so bad input answers at once
+        await answerRun(req, res, route, controller, (runOptions) => sandbox.run(run, runOptions));
       });
     } finally {
       admitted--;
@@ -312,14 +311,12 @@ export async function startHttpServer(sandbox: Sandbox, options: HttpServerOptio
         try {
           const body = await readJson(req);
           if (!body) return;
-          normalizeRunRequest(body.value);
-          const request = body.value as RunRequest;
-          const language = request.language ?? entry.session.language;
-          if (language !== entry.session.language) {
-            throw new HttpError("INVALID_REQUEST", `this session runs ${entry.session.language}, not ${language}`);
+          const run = validateRunRequest(body.value, { defaultLanguage: entry.session.language });
+          if (run.run.language !== entry.session.language) {
+            throw new HttpError("INVALID_REQUEST", `this session runs ${entry.session.language}, not ${run.run.language}`);
           }
           assertUsable(entry); // it may have ended while the body arrived
-          await answerRun(req, res, route, controller, (runOptions) => entry.session.run(request, runOptions));
+          await answerRun(req, res, route, controller, (runOptions) => entry.session.run(run, runOptions));
         } finally {
           entry.calls.delete(controller);
         }

@@ -1,39 +1,9 @@
-import {
-  DEFAULT_MAX_INPUT_BYTES,
-  DEFAULT_MAX_INPUT_FILE_BYTES,
-  DEFAULT_MAX_OUTPUT_BYTES,
-  DEFAULT_MAX_OUTPUT_FILE_BYTES,
-  DEFAULT_MAX_OUTPUT_FILES_TOTAL_BYTES,
-  DEFAULT_MAX_STDIN_BYTES,
-  DEFAULT_MEMORY_LIMIT_BYTES,
-  DEFAULT_TIMEOUT_MS,
-  MAX_INPUT_BYTES_LIMIT,
-  MAX_MEMORY_LIMIT_BYTES,
-  MAX_OUTPUT_BYTES_LIMIT,
-  MAX_OUTPUT_FILES_BYTES_LIMIT,
-  MAX_TIMEOUT_MS,
-  MIN_MEMORY_LIMIT_BYTES,
-} from "../core/limits.js";
 import { LANGUAGES } from "../core/request.js";
-import { RUN_STATUSES } from "../core/result.js";
+import { runRequestJsonSchemaDocument } from "../protocol/run-request.js";
+import { errorBodySchema, jsonSchemaOf, runResultSchema } from "../protocol/run-result.js";
 import { DEFAULT_SESSION_IDLE_TIMEOUT_MS, DEFAULT_SESSION_MAX_LIFETIME_MS } from "../sandbox/session.js";
 import { HTTP_ERROR_CODES } from "./http-errors.js";
 import { MAX_SESSION_TIMEOUT_MS } from "./session-options.js";
-
-const content = {
-  oneOf: [
-    { type: "string", description: "UTF-8 text." },
-    {
-      type: "object",
-      required: ["content"],
-      additionalProperties: false,
-      properties: {
-        encoding: { type: "string", enum: ["utf8", "base64"], default: "utf8" },
-        content: { type: "string" },
-      },
-    },
-  ],
-};
 
 const errorResponse = (description: string, codes: string[]) => ({
   description: `${description} Codes: ${codes.join(", ")}.`,
@@ -203,47 +173,7 @@ export function openApiDocument(version: string, options: { auth: boolean }): ob
     components: {
       securitySchemes: { bearer: { type: "http", scheme: "bearer", description: "`--token` or WASMBOX_TOKEN; required whenever the server binds beyond loopback." } },
       schemas: {
-        RunRequest: {
-          type: "object",
-          additionalProperties: false,
-          description: "Give `code`, or `entryPath` naming one of `files`.",
-          properties: {
-            code: { type: "string", description: "Source to run. The value of a last expression comes back as `value`/`valueRepr`." },
-            entryPath: { type: "string", description: "Run this file from `files` instead of `code`." },
-            language: { type: "string", enum: [...LANGUAGES], default: "python" },
-            files: {
-              type: "object",
-              additionalProperties: content,
-              description: "Path relative to /sandbox (the working directory) -> content. Absolute or climbing paths are refused.",
-            },
-            stdin: { ...content, description: "Everything the program reads from stdin; EOF after it." },
-            argv: { type: "array", items: { type: "string" }, description: "sys.argv[1:]." },
-            env: { type: "object", additionalProperties: { type: "string" }, description: "The guest's whole environment." },
-            timeoutMs: { type: "integer", minimum: 1, maximum: MAX_TIMEOUT_MS, default: DEFAULT_TIMEOUT_MS },
-            memoryLimitBytes: { type: "integer", minimum: MIN_MEMORY_LIMIT_BYTES, maximum: MAX_MEMORY_LIMIT_BYTES, default: DEFAULT_MEMORY_LIMIT_BYTES },
-            maxOutputBytes: { type: "integer", minimum: 0, maximum: MAX_OUTPUT_BYTES_LIMIT, default: DEFAULT_MAX_OUTPUT_BYTES },
-            maxStdinBytes: {
-              type: "integer", minimum: 0, maximum: MAX_INPUT_BYTES_LIMIT, default: DEFAULT_MAX_STDIN_BYTES,
-              description: "Cap on stdin in bytes; past it the request is refused with 413 REQUEST_TOO_LARGE naming the cap.",
-            },
-            maxInputFileBytes: {
-              type: "integer", minimum: 0, maximum: MAX_INPUT_BYTES_LIMIT, default: DEFAULT_MAX_INPUT_FILE_BYTES,
-              description: "Cap on each input file in bytes (413 past it).",
-            },
-            maxInputBytes: {
-              type: "integer", minimum: 0, maximum: MAX_INPUT_BYTES_LIMIT, default: DEFAULT_MAX_INPUT_BYTES,
-              description: "Cap on stdin, files and code together in bytes (413 past it).",
-            },
-            maxOutputFileBytes: {
-              type: "integer", minimum: 0, maximum: MAX_OUTPUT_FILES_BYTES_LIMIT, default: DEFAULT_MAX_OUTPUT_FILE_BYTES,
-              description: "Cap on each file the run gives back; a larger one is left out and the run ends as `output_limit`.",
-            },
-            maxOutputFilesTotalBytes: {
-              type: "integer", minimum: 0, maximum: MAX_OUTPUT_FILES_BYTES_LIMIT, default: DEFAULT_MAX_OUTPUT_FILES_TOTAL_BYTES,
-              description: "Cap on all the files the run gives back together (`output_limit` past it).",
-            },
-          },
-        },
+        RunRequest: runRequestJsonSchemaDocument(),
         SessionOptions: {
           type: "object",
           additionalProperties: false,
@@ -265,54 +195,8 @@ export function openApiDocument(version: string, options: { auth: boolean }): ob
             language: { type: "string", enum: [...LANGUAGES], default: "python" },
           },
         },
-        RunResult: {
-          type: "object",
-          required: ["status", "exitCode", "stdout", "stderr", "value", "valueRepr", "error", "files", "durationMs"],
-          properties: {
-            status: { type: "string", enum: [...RUN_STATUSES] },
-            exitCode: { type: ["integer", "null"], description: "sys.exit(n) gives n, an uncaught exception 1; null when the run did not finish." },
-            stdout: { type: "string" },
-            stderr: { type: "string" },
-            value: { description: "The last expression as JSON where it converts, else null." },
-            valueRepr: { type: ["string", "null"], description: "repr() of the last expression; null when there is none." },
-            error: {
-              oneOf: [
-                { type: "null" },
-                {
-                  type: "object",
-                  required: ["type", "message", "traceback"],
-                  properties: { type: { type: "string" }, message: { type: "string" }, traceback: { type: "string" } },
-                },
-              ],
-            },
-            files: {
-              type: "array",
-              description: "Files under /sandbox the run created or changed.",
-              items: {
-                type: "object",
-                required: ["path", "size", "encoding", "content"],
-                properties: {
-                  path: { type: "string" },
-                  size: { type: "integer" },
-                  encoding: { type: "string", enum: ["utf8", "base64"] },
-                  content: { type: "string" },
-                },
-              },
-            },
-            durationMs: { type: "number" },
-          },
-        },
-        Error: {
-          type: "object",
-          required: ["error"],
-          properties: {
-            error: {
-              type: "object",
-              required: ["code", "message"],
-              properties: { code: { type: "string", enum: [...HTTP_ERROR_CODES] }, message: { type: "string" } },
-            },
-          },
-        },
+        RunResult: jsonSchemaOf(runResultSchema),
+        Error: jsonSchemaOf(errorBodySchema(HTTP_ERROR_CODES)),
       },
     },
   };

@@ -2,8 +2,8 @@ import { McpServer } from "@modelcontextprotocol/sdk/server/mcp.js";
 import type { CallToolResult } from "@modelcontextprotocol/sdk/types.js";
 import { z } from "zod";
 import { WasmboxError } from "../core/errors.js";
-import { LANGUAGES, type Language, type RunRequest } from "../core/request.js";
-import { normalizeRunRequest } from "../sandbox/normalize-request.js";
+import { LANGUAGES, type Language } from "../core/request.js";
+import { validateRunRequest, type RunRequest } from "../protocol/run-request.js";
 import type { Sandbox } from "../sandbox/sandbox.js";
 import { McpSessionScope } from "./mcp-session-scope.js";
 import { progressReporter, type Extra } from "./progress-reporter.js";
@@ -36,8 +36,8 @@ export interface WasmboxMcpServer {
 async function runTool(sandbox: Sandbox, request: RunRequest, extra: Extra): Promise<CallToolResult> {
   const progress = progressReporter(extra);
   try {
-    normalizeRunRequest(request); // validated at the edge: a bad path answers before a slot is taken
-    const result = await sandbox.run(request, {
+    const run = validateRunRequest(request); // at the edge, once: a bad path answers before a slot is taken
+    const result = await sandbox.run(run, {
       // A client's cancellation (notifications/cancelled, or the session ending) stops the run.
       signal: extra.signal,
       onStdout: progress?.push,

@@ -1,8 +1,7 @@
 import type { McpServer } from "@modelcontextprotocol/sdk/server/mcp.js";
 import type { CallToolResult } from "@modelcontextprotocol/sdk/types.js";
 import { WasmboxError } from "../core/errors.js";
-import type { RunRequest } from "../core/request.js";
-import { normalizeRunRequest } from "../sandbox/normalize-request.js";
+import { validateRunRequest } from "../protocol/run-request.js";
 import type { Sandbox } from "../sandbox/sandbox.js";
 import { DEFAULT_SESSION_MAX_LIFETIME_MS, type Session } from "../sandbox/session.js";
 import type { McpSessionScope } from "./mcp-session-scope.js";
@@ -96,8 +95,7 @@ export function registerSessionTools(server: McpServer, sandbox: Sandbox, scope:
       let session: Session | undefined;
       try {
         if (scope.closed) return errorToolResult("SESSION_CLOSED", "this MCP session has ended.");
-        const request: RunRequest = { ...args, language: "python" };
-        normalizeRunRequest(request); // a bad path answers before an interpreter is started
+        const request = validateRunRequest({ ...args, language: "python" }); // a bad path answers before an interpreter is started
         if (unreported) {
           const what = unreported;
           unreported = null;

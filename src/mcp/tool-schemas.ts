@@ -1,4 +1,3 @@
-import { z } from "zod";
 import {
   DEFAULT_MAX_OUTPUT_BYTES,
   DEFAULT_MEMORY_LIMIT_BYTES,
@@ -6,7 +5,8 @@ import {
   MAX_TIMEOUT_MS,
   SANDBOX_DIR,
 } from "../core/limits.js";
-import { RUN_STATUSES } from "../core/result.js";
+import { runRequestJsonSchema } from "../protocol/run-request.js";
+import { runResultSchema } from "../protocol/run-result.js";
 
 /**
  * What the tools' descriptions tell a model, and their input and output schemas. The words are
@@ -43,40 +43,18 @@ export const RESULTS =
   "output_limit, crash, cancelled), stdout, stderr, the value and, on an exception, its traceback; any status but " +
   "ok is a tool error.";
 
-const fileContent = z.union([
-  z.string().describe("UTF-8 text"),
-  z.object({
-    encoding: z.enum(["utf8", "base64"]).describe('"base64" for binary content'),
-    content: z.string(),
-  }),
-]);
+const wire = runRequestJsonSchema.shape;
 
-/** Input of run_python and session_run (run_code adds `language`). */
+/**
+ * Input of run_python and session_run (run_code adds `language`): fields of the run request
+ * schema (their types and bounds), described in the words a model reads.
+ */
 export const runShape = {
-  code: z.string().describe("The program's source. End with an expression to get its value back, or print() results."),
-  files: z
-    .record(z.string(), fileContent)
-    .optional()
-    .describe(`Files to create before the run: path relative to ${SANDBOX_DIR} (e.g. "data/input.csv") -> content.`),
-  stdin: z.string().optional().describe("Text the program reads from standard input (input(), sys.stdin); it sees end-of-file after it."),
-  timeoutMs: z
-    .number()
-    .int()
-    .min(1)
-    .max(MAX_TIMEOUT_MS)
-    .optional()
-    .describe(`Wall-clock limit in milliseconds. Default ${DEFAULT_TIMEOUT_MS}.`),
+  code: wire.code.unwrap().describe("The program's source. End with an expression to get its value back, or print() results."),
+  files: wire.files.describe(`Files to create before the run: path relative to ${SANDBOX_DIR} (e.g. "data/input.csv") -> content.`),
+  stdin: wire.stdin.describe("Text the program reads from standard input (input(), sys.stdin); it sees end-of-file after it."),
+  timeoutMs: wire.timeoutMs.describe(`Wall-clock limit in milliseconds. Default ${DEFAULT_TIMEOUT_MS}.`),
 };
 
-/** The RunResult contract as an output schema; loose so fields added later do not fail clients' validation. */
-export const runResultShape = {
-  status: z.enum(RUN_STATUSES as [string, ...string[]]),
-  exitCode: z.number().int().nullable(),
-  stdout: z.string(),
-  stderr: z.string(),
-  value: z.unknown(),
-  valueRepr: z.string().nullable(),
-  error: z.looseObject({ type: z.string(), message: z.string(), traceback: z.string() }).nullable(),
-  files: z.array(z.looseObject({ path: z.string(), size: z.number(), encoding: z.enum(["utf8", "base64"]), content: z.string() })),
-  durationMs: z.number(),
-};
+/** The RunResult contract as an output schema; open objects, so fields added later do not fail clients' validation. */
+export const runResultShape = runResultSchema.shape;

@@ -1,10 +1,10 @@
 import { availableParallelism } from "node:os";
 import { WasmboxError } from "../core/errors.js";
-import type { Language, RunRequest } from "../core/request.js";
+import type { Language } from "../core/request.js";
+import { normalizeRunRequest, ValidRun, type RunRequest } from "../protocol/run-request.js";
 import type { RunResult } from "../core/result.js";
 import { ExecutorFactory, type ExecutorFactoryOptions } from "../host/executor-factory.js";
 import { ExecutorPool } from "../host/executor-pool.js";
-import { normalizeRunRequest } from "./normalize-request.js";
 import { outputListener, validateTools, type RunOptions } from "./run-options.js";
 import { Session, type SessionOptions } from "./session.js";
 
@@ -145,11 +145,12 @@ export class Sandbox {
   /**
    * Runs one program in a fresh interpreter. Resolves with a RunResult for every guest outcome
    * (errors, timeouts, limits, cancellation); rejects only for a bad request (INVALID_REQUEST,
-   * INVALID_PATH, UNSUPPORTED_LANGUAGE) or a host failure (e.g. SANDBOX_CLOSED).
+   * INVALID_PATH, UNSUPPORTED_LANGUAGE) or a host failure (e.g. SANDBOX_CLOSED). A `ValidRun`
+   * (validateRunRequest(), at an edge) is taken as it is, without a second check.
    */
-  async run(request: RunRequest, options: RunOptions = {}): Promise<RunResult> {
+  async run(request: RunRequest | ValidRun, options: RunOptions = {}): Promise<RunResult> {
     if (this.closed) throw new WasmboxError("SANDBOX_CLOSED", "the sandbox is closed");
-    const run = normalizeRunRequest(request);
+    const run = request instanceof ValidRun ? request.run : normalizeRunRequest(request);
     const tools = validateTools(options.tools);
     const { signal } = options;
     if (signal?.aborted) return cancelledResult();

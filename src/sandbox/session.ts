@@ -1,10 +1,10 @@
 import { randomUUID } from "node:crypto";
 import { WasmboxError } from "../core/errors.js";
-import type { FileContent, Language, RunRequest } from "../core/request.js";
+import type { Language } from "../core/request.js";
 import type { RunResult } from "../core/result.js";
 import type { ExecutorProcess, FileEntry, HostFunction } from "../host/executor-process.js";
 import { normalizeSandboxPath } from "../vfs/sandbox-path.js";
-import { contentBytes, normalizeRunRequest } from "./normalize-request.js";
+import { contentBytes, normalizeRunRequest, ValidRun, type FileContent, type RunRequest } from "../protocol/run-request.js";
 import { outputListener, validateTools, type RunOptions } from "./run-options.js";
 
 export interface SessionOptions {
@@ -84,6 +84,11 @@ export class Session {
     return this.stateValue;
   }
 
+  /** Why the session ended ("it was idle for … ms", what killed its interpreter); empty while open. */
+  get endedBecause(): string {
+    return this.why;
+  }
+
   private armIdle(): void {
     if (this.idleTimer) clearTimeout(this.idleTimer);
     this.idleTimer = setTimeout(() => void this.close(`it was idle for ${this.idleTimeoutMs} ms`), this.idleTimeoutMs);
@@ -122,9 +127,12 @@ export class Session {
     });
   }
 
-  /** Runs code in the session's interpreter. Limits apply per call. */
-  run(request: RunRequest, options: RunOptions = {}): Promise<RunResult> {
-    const run = normalizeRunRequest({ ...request, language: request.language ?? this.language });
+  /**
+   * Runs code in the session's interpreter. Limits apply per call. A `ValidRun` is taken as it is
+   * (validate it with `defaultLanguage` set to the session's).
+   */
+  run(request: RunRequest | ValidRun, options: RunOptions = {}): Promise<RunResult> {
+    const run = request instanceof ValidRun ? request.run : normalizeRunRequest(request, { defaultLanguage: this.language });
     if (run.language !== this.language) {
       throw new WasmboxError("INVALID_REQUEST", `this session runs ${this.language}, not ${run.language}`);
     }

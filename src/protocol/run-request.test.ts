@@ -8,7 +8,9 @@ import {
   DEFAULT_MEMORY_LIMIT_BYTES,
   DEFAULT_TIMEOUT_MS,
 } from "../core/limits.js";
-import { contentBytes, normalizeRunRequest } from "./normalize-request.js";
+import { openApiDocument } from "../http/openapi.js";
+import { runShape } from "../mcp/tool-schemas.js";
+import { contentBytes, normalizeRunRequest, RUN_REQUEST_FIELDS, validateRunRequest, ValidRun } from "./run-request.js";
 
 function withCode(code: WasmboxErrorCode) {
   return (error: unknown) => {
@@ -245,5 +247,82 @@ describe("contentBytes", () => {
     assert.throws(() => contentBytes({ encoding: "base64", content: "a" }, "x"), withCode("INVALID_REQUEST"));
     const big = new Uint8Array(8 * 1024 * 1024).map((_, i) => i % 251);
     assert.deepEqual(contentBytes({ encoding: "base64", content: Buffer.from(big).toString("base64") }, "x"), big);
+  });
+});
+
+describe("the run request schema", () => {
+  type Property = { type?: string; minimum?: number; maximum?: number; default?: unknown };
+  const document = () =>
+    (openApiDocument("0", { auth: false }) as { components: { schemas: { RunRequest: { properties: Record<string, Property>; additionalProperties: boolean } } } })
+      .components.schemas.RunRequest;
+
+  test("the OpenAPI document lists exactly the fields the validator accepts, and refuses others", () => {
+    const runRequest = document();
+    assert.deepEqual(Object.keys(runRequest.properties).sort(), [...RUN_REQUEST_FIELDS].sort());
+    assert.equal(runRequest.additionalProperties, false);
+    assert.ok("wasm" in runRequest.properties, "the wasm field (language wasi) is documented");
+  });
+
+  test("each limit's bounds and default in the document are the ones the validator applies", () => {
+    const integers = Object.entries(document().properties).filter(([, p]) => p.type === "integer");
+    assert.ok(integers.length >= 8, integers.map(([n]) => n).join(", "));
+    for (const [name, p] of integers) {
+      const applied = normalizeRunRequest({ code: "1" }) as unknown as Record<string, unknown>;
+      if (name in applied) assert.equal(applied[name], p.default, `${name}'s default`);
+      assert.throws(
+        () => normalizeRunRequest({ code: "1", [name]: p.minimum! - 1 }),
+        (error: Error) => withCode("INVALID_REQUEST")(error) && error.message === `${name} must be between ${p.minimum} and ${p.maximum}, got ${p.minimum! - 1}`,
+      );
+      assert.throws(() => normalizeRunRequest({ code: "1", [name]: p.maximum! + 1 }), withCode("INVALID_REQUEST"), name);
+      normalizeRunRequest({ code: "1", [name]: p.maximum });
+    }
+  });
+
+  test("the MCP tools take fields of the same schema, with its bounds", () => {
+    for (const name of Object.keys(runShape)) assert.ok((RUN_REQUEST_FIELDS as readonly string[]).includes(name), name);
+    assert.equal(runShape.timeoutMs.safeParse(0).success, false);
+    assert.equal(runShape.timeoutMs.safeParse(DEFAULT_TIMEOUT_MS).success, true);
+  });
+
+  test("validateRunRequest() gives a frozen ValidRun, and a session's language for a request that names none", () => {
+    const valid = validateRunRequest({ code: "console.log(1)" }, { defaultLanguage: "javascript" });
+    assert.ok(valid instanceof ValidRun);
+    assert.ok(Object.isFrozen(valid));
+    assert.equal(valid.run.language, "javascript");
+    assert.equal(validateRunRequest({ code: "1", language: "python" }, { defaultLanguage: "javascript" }).run.language, "python");
+  });
+
+  test("a field of the wrong type is named in the words clients match", () => {
+    const message = (input: Record<string, unknown>) => {
+      try {
+        normalizeRunRequest(input);
+      } catch (error) {
+        return (error as Error).message;
+      }
+      return "accepted";
+    };
+    assert.equal(message({ code: "1", timeoutMs: "soon" }), 'timeoutMs must be an integer, got "soon"');
+    assert.equal(message({ code: "1", timeout: 5 }), 'unknown field "timeout"');
+    assert.equal(message({ code: 5 }), "code must be a string");
+    assert.equal(message({ code: "1", argv: ["a", 1] }), "argv must be an array of strings");
+    assert.equal(message({ code: "1", env: { A: 1 } }), 'env["A"] must be a string');
+    assert.match(message({ code: "1", files: { "a.txt": 5 } }), /^files\["a\.txt"\] must be a string, bytes, or/);
+    assert.match(message({ code: "1", stdin: 5 }), /^stdin must be a string, bytes, or/);
+  });
+});
+
+describe("large inputs through the schema", () => {
+  test("a large stdin, file and module as bytes are validated without walking their bytes", () => {
+    const big = new Uint8Array(256 * 1024 * 1024);
+    const run = normalizeRunRequest({ code: "1", stdin: big, files: { "a.bin": big }, maxStdinBytes: big.length, maxInputFileBytes: big.length, maxInputBytes: 1024 * 1024 * 1024 });
+    assert.equal(run.stdin, big);
+    assert.equal(run.files.get("a.bin"), big);
+  });
+
+  test("another typed array is refused at once, naming the field", () => {
+    const big = new Int8Array(64 * 1024 * 1024);
+    assert.throws(() => normalizeRunRequest({ code: "1", stdin: big }), /stdin must be a Uint8Array \(bytes\), not a Int8Array/);
+    assert.throws(() => normalizeRunRequest({ code: "1", files: { "a.bin": new Float64Array(8) } }), withCode("INVALID_REQUEST"));
+    assert.throws(() => normalizeRunRequest({ code: "1", stdin: new ArrayBuffer(8) }), withCode("INVALID_REQUEST"));
   });
 });

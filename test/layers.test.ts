@@ -1,0 +1,105 @@
+/**
+ * The layers of docs/architecture.md, checked on the source: an import that crosses a wall the
+ * architecture forbids fails here, naming the file and the import. Type-only imports are erased at
+ * build time and may cross where a value may not (the host reads the executor's message types).
+ */
+import assert from "node:assert/strict";
+import { readdirSync, readFileSync } from "node:fs";
+import { dirname, join, relative, resolve } from "node:path";
+import { describe, test } from "node:test";
+import { fileURLToPath } from "node:url";
+
+const SRC = resolve(dirname(fileURLToPath(import.meta.url)), "..", "src");
+
+/** The layer a source file belongs to: its folder under src/, and "runtimes/<language>" for adapters. */
+function layerOf(file: string): string {
+  const parts = relative(SRC, file).split("/");
+  if (parts.length === 1) return "index";
+  if (parts[0] === "runtimes" && parts.length >= 3) return "runtimes/*";
+  return parts[0]!;
+}
+
+interface Import {
+  file: string;
+  specifier: string;
+  typeOnly: boolean;
+}
+
+function importsOf(file: string): Import[] {
+  const text = readFileSync(file, "utf8");
+  const found: Import[] = [];
+  const statement = /^\s*(import|export)\s+(type\s+)?(?:[^;"']*?\s+from\s+)?["']([^"']+)["']/gm;
+  for (const match of text.matchAll(statement)) found.push({ file, specifier: match[3]!, typeOnly: match[2] !== undefined });
+  for (const match of text.matchAll(/\bimport\(\s*["']([^"']+)["']\s*\)/g)) found.push({ file, specifier: match[1]!, typeOnly: false });
+  return found;
+}
+
+function sourceFiles(dir: string): string[] {
+  return readdirSync(dir, { withFileTypes: true }).flatMap((entry) => {
+    const path = join(dir, entry.name);
+    if (entry.isDirectory()) return sourceFiles(path);
+    return /\.ts$/.test(entry.name) && !/\.(test|d)\.ts$/.test(entry.name) ? [path] : [];
+  });
+}
+
+/** What each layer may import as values: layers of ours by name, others as "node:" or "npm". */
+const ALLOWED: Record<string, string[]> = {
+  core: ["core"],
+  vfs: ["core", "vfs"],
+  protocol: ["core", "vfs", "protocol", "node:", "npm"],
+  runtimes: ["core", "vfs", "runtimes"],
+  "runtimes/*": ["core", "vfs", "runtimes", "runtimes/*", "npm"],
+  executor: ["core", "executor", "runtimes", "runtimes/*"],
+  host: ["core", "vfs", "host", "node:", "npm"],
+  sandbox: ["core", "vfs", "protocol", "host", "sandbox", "node:", "npm"],
+  cli: ["core", "vfs", "protocol", "sandbox", "cli", "http", "mcp", "node:", "npm"],
+  http: ["core", "vfs", "protocol", "sandbox", "cli", "http", "node:", "npm"],
+  mcp: ["core", "vfs", "protocol", "sandbox", "http", "mcp", "node:", "npm"],
+  index: ["core", "protocol", "sandbox"],
+};
+/** Type-only imports may also reach these (erased at build time). */
+const TYPES_ALSO: Record<string, string[]> = {
+  host: ["executor", "runtimes"],
+  cli: ["host"],
+  http: ["host"],
+  index: ["host"],
+};
+
+function targetOf(imp: Import): string {
+  if (imp.specifier.startsWith("node:")) return "node:";
+  if (!imp.specifier.startsWith(".")) return "npm";
+  return layerOf(resolve(dirname(imp.file), imp.specifier));
+}
+
+function violations(): string[] {
+  const out: string[] = [];
+  for (const file of sourceFiles(SRC)) {
+    const layer = layerOf(file);
+    const allowed = ALLOWED[layer];
+    if (!allowed) {
+      out.push(`${relative(SRC, file)}: layer ${layer} is not in the architecture's table`);
+      continue;
+    }
+    for (const imp of importsOf(file)) {
+      const target = targetOf(imp);
+      if (allowed.includes(target)) continue;
+      if (imp.typeOnly && TYPES_ALSO[layer]?.includes(target)) continue;
+      out.push(`${relative(SRC, file)} (${layer}) imports ${imp.typeOnly ? "the types of " : ""}${imp.specifier} (${target})`);
+    }
+  }
+  return out;
+}
+
+describe("layers", () => {
+  test("no source file imports across a wall the architecture forbids", () => {
+    assert.deepEqual(violations(), []);
+  });
+
+  test("the check finds what it is for: a file that never imports is not a pass by accident", () => {
+    const executorMain = join(SRC, "executor", "main.ts");
+    const seen = importsOf(executorMain).map((i) => targetOf(i));
+    assert.ok(seen.includes("core") && seen.includes("runtimes"), `imports of executor/main.ts: ${seen.join(", ")}`);
+    const hostProcess = importsOf(join(SRC, "host", "executor-process.ts"));
+    assert.ok(hostProcess.some((i) => targetOf(i) === "executor" && i.typeOnly), "the host reads the executor's types");
+  });
+});
