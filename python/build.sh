@@ -38,6 +38,22 @@ node -e '
   const pkg = require(process.argv[1]);
   require("fs").writeFileSync(process.argv[2], JSON.stringify({ name: pkg.name, version: pkg.version, type: "module", license: pkg.license }, null, 2) + "\n");
 ' "$root/package.json" "$assets/package.json"
+# The host's one npm dependency on the paths the Python client runs (zod: the request schemas),
+# vendored as its ES modules; the host runs with --no-config, so an import map names it.
+zod_dir="$(cd "$root" && node -p 'require("path").dirname(require.resolve("zod/package.json"))')"
+"$python" - "$zod_dir" "$assets/node_modules/zod" <<'PY'
+import os, shutil, sys
+src, dst = sys.argv[1], sys.argv[2]
+for folder, _dirs, files in os.walk(src):
+    rel = os.path.relpath(folder, src)
+    if rel.split(os.sep)[0] == "src":
+        continue
+    for name in files:
+        if name.endswith(".js") or name in ("package.json", "LICENSE"):
+            os.makedirs(os.path.join(dst, rel), exist_ok=True)
+            shutil.copy2(os.path.join(folder, name), os.path.join(dst, rel, name))
+PY
+printf '{"imports": {"zod": "./node_modules/zod/index.js", "zod/": "./node_modules/zod/"}}\n' > "$assets/import-map.json"
 for name in pyodide.mjs pyodide.asm.mjs pyodide.asm.wasm python_stdlib.zip package.json pyodide-lock.json; do
   cp "$pyodide_dir/$name" "$assets/pyodide/$name"
 done

@@ -92,7 +92,8 @@ describe("wasmbox serve --http, in process", () => {
     assert.deepEqual(await health.json(), { status: "ok" });
     const doc = (await (await fetch(open.url + "/openapi.json")).json()) as { openapi: string; paths: Record<string, Record<string, { responses: Record<string, unknown> }>> };
     assert.equal(doc.openapi, "3.1.0");
-    for (const path of ["/v1/run", "/v1/sessions", "/v1/sessions/{sessionId}/run", "/v1/sessions/{sessionId}", "/healthz", "/metrics", "/openapi.json"]) {
+    const routes = ["/v1/run", "/v1/sessions", "/v1/sessions/{sessionId}/run", "/v1/sessions/{sessionId}", "/v1/sessions/{sessionId}/files", "/v1/sessions/{sessionId}/files/{path}", "/v1/calls/{callId}"];
+    for (const path of [...routes, "/healthz", "/metrics", "/openapi.json"]) {
       assert.ok(doc.paths[path], `documents ${path}`);
     }
     assert.ok(doc.paths["/v1/sessions"]!.post!.responses["201"]);
@@ -233,6 +234,101 @@ describe("wasmbox serve --http, in process", () => {
 
     for (const id of ids) assert.equal((await fetch(`${open.url}/v1/sessions/${id}`, { method: "DELETE" })).status, 200);
     assert.equal(metricValue(await metrics(), "wasmbox_sessions_open"), 0);
+  });
+
+  test("host functions over HTTP: calls are events on the run's stream, answered at POST /v1/calls/{callId}, with results and errors reaching the guest", async () => {
+    const code = [
+      "from wasmbox import tools, ToolError",
+      "print(tools.add(a=2, b=3))",
+      "try:",
+      "    tools.add(a='x', b=1)",
+      "except ToolError as e:",
+      "    print('refused:', e)",
+    ].join("\n");
+    for (const accept of ["application/x-ndjson", "text/event-stream"]) {
+      const response = await post(open.url, "/v1/run", { code, tools: ["add"] }, { accept });
+      assert.equal(response.status, 200);
+      const calls: { callId: string; name: string; args: { a: unknown; b: unknown } }[] = [];
+      let result: { status: string; stdout: string } | null = null;
+      let sseEvent = "";
+      const answer = async (call: { callId: string; name: string; args: { a: unknown; b: unknown } }) => {
+        calls.push(call);
+        const { a, b } = call.args;
+        const body = typeof a === "number" && typeof b === "number" ? { result: a + b } : { error: "add takes numbers" };
+        const answered = await post(open.url, `/v1/calls/${encodeURIComponent(call.callId)}`, body);
+        assert.equal(answered.status, 200, await answered.clone().text());
+      };
+      const pending: Promise<void>[] = [];
+      await readLines(response, (line) => {
+        if (accept === "text/event-stream") {
+          if (line.startsWith("event: ")) sseEvent = line.slice(7);
+          else if (line.startsWith("data: ")) {
+            const data = JSON.parse(line.slice(6));
+            if (sseEvent === "call") pending.push(answer(data));
+            if (sseEvent === "result") result = data;
+          }
+          return;
+        }
+        const event = JSON.parse(line);
+        if (event.event === "call") pending.push(answer(event));
+        if (event.event === "result") result = event.result;
+      });
+      await Promise.all(pending);
+      assert.deepEqual(calls.map((c) => [c.name, c.args]), [["add", { a: 2, b: 3 }], ["add", { a: "x", b: 1 }]], accept);
+      assert.ok(calls.every((c) => /^c-[0-9a-f-]{36}$/.test(c.callId)), "call ids are unguessable");
+      assert.equal(result!.status, "ok", accept);
+      assert.equal(result!.stdout, "5\nrefused: add takes numbers\n", accept);
+    }
+  });
+
+  test("host functions need a streamed answer, and a call answer must name a waiting call", async () => {
+    const plain = await post(open.url, "/v1/run", { code: "1", tools: ["add"] });
+    assert.equal(plain.status, 400);
+    assert.match((await errorOf(plain)).message, /streamed answer/);
+    const badName = await post(open.url, "/v1/run", { code: "1", tools: ["__import__"] }, { accept: "application/x-ndjson" });
+    assert.equal(badName.status, 400);
+    assert.match((await errorOf(badName)).message, /must be a Python identifier/);
+    const unknown = await post(open.url, "/v1/calls/c-nothing", { result: 1 });
+    assert.equal(unknown.status, 400);
+    assert.equal((await errorOf(unknown)).code, "INVALID_REQUEST");
+  });
+
+  test("a session's files are listed, read and written between calls, as raw bytes; a session's tools are offered to each of its runs", async () => {
+    const opened = await post(open.url, "/v1/sessions", { tools: ["now"] });
+    assert.equal(opened.status, 201);
+    const { sessionId } = (await opened.json()) as { sessionId: string };
+    const base = `${open.url}/v1/sessions/${sessionId}`;
+    try {
+      const bytes = new Uint8Array([0, 1, 2, 250, 255]);
+      const put = await fetch(`${base}/files/data/in.bin`, { method: "PUT", body: bytes });
+      assert.equal(put.status, 200, await put.clone().text());
+      const run = await post(base, "/run", { code: "from wasmbox import tools\nd = open('data/in.bin', 'rb').read()\nopen('out.txt', 'w').write(str(list(d)) + tools.now())" }, { accept: "application/x-ndjson" });
+      let status = "";
+      await readLines(run, (line) => {
+        const event = JSON.parse(line);
+        if (event.event === "call") void post(open.url, `/v1/calls/${event.callId}`, { result: "!" });
+        if (event.event === "result") status = event.result.status;
+      });
+      assert.equal(status, "ok");
+      const listed = await fetch(`${base}/files`);
+      assert.equal(listed.status, 200);
+      const { files } = (await listed.json()) as { files: { path: string; size: number }[] };
+      assert.deepEqual(files.map((f) => f.path).sort(), ["data/in.bin", "out.txt"]);
+      const read = await fetch(`${base}/files/out.txt`);
+      assert.equal(read.headers.get("content-type"), "application/octet-stream");
+      assert.equal(await read.text(), "[0, 1, 2, 250, 255]!");
+      const back = new Uint8Array(await (await fetch(`${base}/files/data/in.bin`)).arrayBuffer());
+      assert.deepEqual([...back], [...bytes]);
+      const climbing = await fetch(`${base}/files/..%2F..%2Fetc%2Fpasswd`);
+      assert.equal(climbing.status, 400);
+      assert.equal((await errorOf(climbing)).code, "INVALID_PATH");
+      const missing = await fetch(`${base}/files/nothing.txt`);
+      assert.equal(missing.status, 400);
+    } finally {
+      await fetch(base, { method: "DELETE" });
+    }
+    const gone = await fetch(`${base}/files`);
+    assert.equal(gone.status, 410);
   });
 
   test("a body over the limit answers 413, whether its length is declared or it arrives chunked", async () => {

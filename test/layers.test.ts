@@ -52,14 +52,16 @@ const ALLOWED: Record<string, string[]> = {
   executor: ["core", "executor", "runtimes", "runtimes/*"],
   host: ["core", "vfs", "host", "node:", "npm"],
   sandbox: ["core", "vfs", "protocol", "host", "sandbox", "node:", "npm"],
-  cli: ["core", "vfs", "protocol", "sandbox", "cli", "http", "mcp", "node:", "npm"],
-  http: ["core", "vfs", "protocol", "sandbox", "cli", "http", "node:", "npm"],
-  mcp: ["core", "vfs", "protocol", "sandbox", "http", "mcp", "node:", "npm"],
+  service: ["core", "protocol", "sandbox", "service", "node:"],
+  cli: ["core", "vfs", "protocol", "sandbox", "service", "cli", "http", "mcp", "node:", "npm"],
+  http: ["core", "vfs", "protocol", "sandbox", "service", "cli", "http", "node:", "npm"],
+  mcp: ["core", "vfs", "protocol", "sandbox", "service", "http", "mcp", "node:", "npm"],
   index: ["core", "protocol", "sandbox"],
 };
 /** Type-only imports may also reach these (erased at build time). */
 const TYPES_ALSO: Record<string, string[]> = {
   host: ["executor", "runtimes"],
+  service: ["host"],
   cli: ["host"],
   http: ["host"],
   index: ["host"],

@@ -1,16 +1,13 @@
 import type { Readable, Writable } from "node:stream";
 import { WasmboxError } from "../core/errors.js";
 import { DEFAULT_MAX_REQUEST_BYTES } from "../core/limits.js";
-import type { HostFunction } from "../host/executor-process.js";
+import { contentBytes, validateRunRequest } from "../protocol/run-request.js";
+import { validateSessionRequest, validateToolNames } from "../protocol/session-request.js";
 import type { Sandbox } from "../sandbox/sandbox.js";
-import type { Session } from "../sandbox/session.js";
-import { validateRunRequest } from "../protocol/run-request.js";
-import { assertToolName } from "../sandbox/run-options.js";
+import { SandboxService } from "../service/sandbox-service.js";
 
 /** Fields of a request line that are protocol, not run fields. */
 const PROTOCOL_FIELDS = ["id", "op", "stream", "tools", "sessionId"] as const;
-/** How many closed or dead sessions are remembered, to answer them with SESSION_CLOSED/DEAD rather than NOT_FOUND. */
-const REMEMBERED_SESSIONS = 1000;
 
 type Id = string | number;
 
@@ -29,20 +26,13 @@ export interface StdioServerOptions {
  */
 export async function serveStdio(sandbox: Sandbox, input: Readable, output: Writable, options: StdioServerOptions = {}): Promise<void> {
   const maxRequestBytes = options.maxRequestBytes ?? DEFAULT_MAX_REQUEST_BYTES;
+  const service = new SandboxService(sandbox);
   const inFlight = new Set<Promise<void>>();
   let shuttingDown = false;
-  const sessions = new Map<string, { session: Session; tools: string[] }>();
-  const pendingCalls = new Map<string, { id: Id; settle: (reply: { result?: unknown; error?: unknown }) => void }>();
-  let nextCallId = 0;
-  /** Runs in flight by request id, so `{"op": "cancel", "id"}` can stop one. */
-  const running = new Map<Id, AbortController>();
-  const stopAll = () => {
-    for (const controller of running.values()) controller.abort();
-  };
   options.signal?.addEventListener(
     "abort",
     () => {
-      stopAll();
+      service.cancelAll();
       input.destroy(); // ends the read loop below even while no line is coming
     },
     { once: true },
@@ -76,45 +66,35 @@ export async function serveStdio(sandbox: Sandbox, input: Readable, output: Writ
       shuttingDown = true;
       return;
     }
-    if (fields.callId !== undefined) return answerCall(id, fields);
     const op = fields.op ?? (fields.code !== undefined || fields.entryPath !== undefined ? "run" : undefined);
     try {
+      if (fields.callId !== undefined) return service.answerCall(fields.callId, fields, id);
       switch (op) {
         case "run":
-          return await runOp(id, fields, null);
-        case "session.open":
-          return await openOp(id, fields);
         case "session.run":
-          return await runOp(id, fields, sessionFor(fields));
-        case "cancel": {
+          return await runOp(id, fields, op === "session.run" ? sessionIdField(fields) : undefined);
+        case "session.open": {
+          needId(id, "session.open");
+          const { id: _id, op: _op, ...options } = fields;
+          const session = await service.openSession(validateSessionRequest(options));
+          return reply({ id, sessionId: session.id });
+        }
+        case "cancel":
           // The cancelled run answers for itself, with status "cancelled".
-          const controller = running.get(needId(id, "cancel"));
-          if (!controller) throw new WasmboxError("NOT_FOUND", `no run with id ${JSON.stringify(id)} is in progress`);
-          controller.abort();
-          return;
-        }
-        case "session.close": {
-          const entry = sessionFor(fields);
-          await entry.session.close();
+          return service.cancel(needId(id, "cancel"));
+        case "session.close":
+          await service.closeSession(sessionIdField(fields));
           return reply({ id, closed: true });
-        }
-        case "session.files.list": {
-          const entry = sessionFor(fields);
-          return reply({ id, files: await entry.session.files.list() });
-        }
+        case "session.files.list":
+          return reply({ id, files: await service.listFiles(sessionIdField(fields)) });
         case "session.files.read": {
-          const entry = sessionFor(fields);
           const path = pathField(fields);
-          const bytes = await entry.session.files.read(path);
+          const bytes = await service.readFile(sessionIdField(fields), path);
           return reply({ id, path, encoding: "base64", content: Buffer.from(bytes).toString("base64") });
         }
         case "session.files.write": {
-          const entry = sessionFor(fields);
           const path = pathField(fields);
-          const { content, encoding = "utf8" } = fields;
-          if (typeof content !== "string") throw new WasmboxError("INVALID_REQUEST", "content must be a string");
-          if (encoding !== "utf8" && encoding !== "base64") throw new WasmboxError("INVALID_REQUEST", 'encoding must be "utf8" or "base64"');
-          await entry.session.files.write(path, encoding === "base64" ? Buffer.from(content, "base64") : content);
+          await service.writeFile(sessionIdField(fields), path, fileContent(fields));
           return reply({ id, written: true });
         }
         default:
@@ -127,119 +107,27 @@ export async function serveStdio(sandbox: Sandbox, input: Readable, output: Writ
     }
   };
 
-  const needId = (id: Id | undefined, op: string): Id => {
-    if (id === undefined) throw new WasmboxError("INVALID_REQUEST", `${op} needs an id`);
-    return id;
-  };
-
-  const toolNames = (value: unknown): string[] => {
-    if (value === undefined || value === null) return [];
-    if (!Array.isArray(value) || !value.every((n) => typeof n === "string")) {
-      throw new WasmboxError("INVALID_REQUEST", "tools must be an array of host function names");
-    }
-    return value;
-  };
-
-  const pathField = (fields: Record<string, unknown>): string => {
-    if (typeof fields.path !== "string") throw new WasmboxError("INVALID_REQUEST", "path must be a string");
-    return fields.path;
-  };
-
-  const sessionFor = (fields: Record<string, unknown>) => {
-    if (typeof fields.sessionId !== "string") throw new WasmboxError("INVALID_REQUEST", "sessionId must be a string");
-    const entry = sessions.get(fields.sessionId);
-    if (!entry) throw new WasmboxError("SESSION_NOT_FOUND", `no session ${JSON.stringify(fields.sessionId)}`);
-    return entry;
-  };
-
-  /** Host functions named in a request become call events answered by `{id, callId, result|error}` lines. */
-  const callProxies = (id: Id, names: string[]): Record<string, HostFunction> => {
-    const tools: Record<string, HostFunction> = {};
-    for (const name of names) {
-      tools[name] = (args) =>
-        new Promise((resolve, reject) => {
-          const callId = `c${nextCallId++}`;
-          pendingCalls.set(callId, {
-            id,
-            settle: (answer) => {
-              pendingCalls.delete(callId);
-              if (answer.error !== undefined) reject(new Error(typeof answer.error === "string" ? answer.error : JSON.stringify(answer.error)));
-              else resolve(answer.result);
-            },
-          });
-          reply({ id, event: "call", callId, name, args });
-        });
-    }
-    return tools;
-  };
-
-  const answerCall = (id: Id | undefined, fields: Record<string, unknown>) => {
-    const pending = typeof fields.callId === "string" ? pendingCalls.get(fields.callId) : undefined;
-    if (!pending || (id !== undefined && pending.id !== id)) {
-      return replyError(id, "INVALID_REQUEST", `no host function call ${JSON.stringify(fields.callId)} is waiting for an answer`);
-    }
-    if (!("result" in fields) && !("error" in fields)) {
-      return replyError(id, "INVALID_REQUEST", "a call answer needs result or error");
-    }
-    pending.settle({ result: fields.result, error: fields.error });
-  };
-
-  const openOp = async (rawId: Id | undefined, fields: Record<string, unknown>) => {
-    const id = needId(rawId, "session.open");
-    const tools = toolNames(fields.tools);
-    for (const name of tools) assertToolName(name);
-    for (const key of Object.keys(fields)) {
-      if (!["id", "op", "tools", "idleTimeoutMs", "maxLifetimeMs"].includes(key)) {
-        throw new WasmboxError("INVALID_REQUEST", `unknown field ${JSON.stringify(key)} for session.open`);
-      }
-    }
-    const ms = (name: "idleTimeoutMs" | "maxLifetimeMs") => {
-      const value = fields[name];
-      if (value === undefined) return undefined;
-      if (!Number.isInteger(value) || (value as number) < 1) throw new WasmboxError("INVALID_REQUEST", `${name} must be a positive integer`);
-      return value as number;
-    };
-    const session = await sandbox.session({ idleTimeoutMs: ms("idleTimeoutMs"), maxLifetimeMs: ms("maxLifetimeMs") });
-    sessions.set(session.id, { session, tools });
-    while (sessions.size > REMEMBERED_SESSIONS) {
-      const oldest = [...sessions].find(([, e]) => e.session.state !== "open");
-      if (!oldest) break;
-      sessions.delete(oldest[0]);
-    }
-    reply({ id, sessionId: session.id });
-  };
-
-  const runOp = async (id: Id | undefined, fields: Record<string, unknown>, entry: { session: Session; tools: string[] } | null) => {
+  const runOp = async (id: Id | undefined, fields: Record<string, unknown>, sessionId: string | undefined) => {
     if (fields.stream !== undefined && typeof fields.stream !== "boolean") {
       throw new WasmboxError("INVALID_REQUEST", "stream must be a boolean");
     }
-    const names = [...(entry?.tools ?? []), ...toolNames(fields.tools)];
-    for (const name of names) assertToolName(name);
-    if (names.length > 0) needId(id, "a run with tools");
+    const tools = validateToolNames(fields.tools);
+    if (tools.length > 0) needId(id, "a run with tools");
     const request: Record<string, unknown> = { ...fields };
     for (const key of PROTOCOL_FIELDS) delete request[key];
     // Validated once, before queueing, so bad input answers at once; the sandbox does not check it again.
-    const run = validateRunRequest(request, { defaultLanguage: entry?.session.language });
+    const run = validateRunRequest(request, { defaultLanguage: sessionId !== undefined ? service.usableSession(sessionId).language : undefined });
     const stream = fields.stream === true && id !== undefined;
-    const controller = new AbortController();
-    if (id !== undefined) {
-      if (running.has(id)) throw new WasmboxError("INVALID_REQUEST", `a run with id ${JSON.stringify(id)} is already in progress`);
-      running.set(id, controller);
-    }
-    if (options.signal?.aborted) controller.abort();
-    const runOptions = {
-      signal: controller.signal,
+    const result = await service.run({
+      run,
+      sessionId,
+      runId: id,
+      tools,
+      signal: options.signal,
       onStdout: stream ? (data: string) => reply({ id, event: "stdout", data }) : undefined,
       onStderr: stream ? (data: string) => reply({ id, event: "stderr", data }) : undefined,
-      tools: id !== undefined ? callProxies(id, names) : undefined,
-    };
-    let result;
-    try {
-      result = entry ? await entry.session.run(run, runOptions) : await sandbox.run(run, runOptions);
-    } finally {
-      if (id !== undefined && running.get(id) === controller) running.delete(id);
-      for (const [callId, pending] of pendingCalls) if (pending.id === id) pendingCalls.delete(callId);
-    }
+      onCall: id !== undefined ? (call) => reply({ id, event: "call", ...call }) : undefined,
+    });
     if (id !== undefined) return reply({ id, ...result });
     // The minimal protocol of hand-rolled Deno + Pyodide servers.
     if (result.status === "ok") {
@@ -278,7 +166,30 @@ export async function serveStdio(sandbox: Sandbox, input: Readable, output: Writ
     if (!options.signal?.aborted) throw error; // destroyed by the abort above: nothing more to read
   }
   while (inFlight.size > 0) await Promise.allSettled([...inFlight]);
-  await Promise.all([...sessions.values()].map((e) => e.session.close("the server shut down")));
+  await service.close({ cancelRuns: false });
+}
+
+function needId(id: Id | undefined, op: string): Id {
+  if (id === undefined) throw new WasmboxError("INVALID_REQUEST", `${op} needs an id`);
+  return id;
+}
+
+function pathField(fields: Record<string, unknown>): string {
+  if (typeof fields.path !== "string") throw new WasmboxError("INVALID_REQUEST", "path must be a string");
+  return fields.path;
+}
+
+function sessionIdField(fields: Record<string, unknown>): string {
+  if (typeof fields.sessionId !== "string") throw new WasmboxError("INVALID_REQUEST", "sessionId must be a string");
+  return fields.sessionId;
+}
+
+/** `content` of session.files.write: text, or base64 with `"encoding": "base64"`. */
+function fileContent(fields: Record<string, unknown>): string | Uint8Array {
+  const { content, encoding = "utf8" } = fields;
+  if (typeof content !== "string") throw new WasmboxError("INVALID_REQUEST", "content must be a string");
+  if (encoding !== "utf8" && encoding !== "base64") throw new WasmboxError("INVALID_REQUEST", 'encoding must be "utf8" or "base64"');
+  return encoding === "base64" ? contentBytes({ encoding, content }, "content") : content;
 }
 
 /** Reads the id from the start of a line that could not be parsed whole. */

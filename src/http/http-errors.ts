@@ -64,6 +64,7 @@ export class HttpError extends WasmboxError {
 /** Any thrown value as an HttpError; unknown failures become a 500 INTERNAL_ERROR. */
 export function toHttpError(error: unknown): HttpError {
   if (error instanceof HttpError) return error;
-  if (error instanceof WasmboxError) return new HttpError(error.code, error.message);
+  // A full queue is worth another try in a moment; the service's errors carry no headers of their own.
+  if (error instanceof WasmboxError) return new HttpError(error.code, error.message, error.code === "QUEUE_FULL" ? { "retry-after": "1" } : {});
   return new HttpError("INTERNAL_ERROR", error instanceof Error ? error.message : String(error));
 }

@@ -2,22 +2,21 @@ import type { IncomingMessage, Server, ServerResponse } from "node:http";
 import { WasmboxError } from "../core/errors.js";
 import type { RunResult } from "../core/result.js";
 import { validateRunRequest } from "../protocol/run-request.js";
-import type { RunOptions, Sandbox } from "../sandbox/sandbox.js";
+import { validateSessionRequest, validateToolNames } from "../protocol/session-request.js";
+import type { Sandbox } from "../sandbox/sandbox.js";
+import { SandboxService, type CallEvent } from "../service/sandbox-service.js";
 import type { Session } from "../sandbox/session.js";
 import { HttpError, toHttpError } from "./http-errors.js";
 import { HttpMetrics } from "./http-metrics.js";
 import { openApiDocument } from "./openapi.js";
 import { DEFAULT_MAX_BODY_BYTES, readBody } from "./read-body.js";
 import { bearerMatches, hostHeaderAllowed, isLoopbackHost } from "./request-guard.js";
-import { parseSessionOptions } from "./session-options.js";
 import { createLimitedServer, listen, type ConnectionLimits } from "./listen.js";
 
 /** Default number of runs that may wait for a slot beyond the running ones before requests get 429. */
 export const DEFAULT_MAX_QUEUE = 64;
 /** Default time in-flight runs get to finish on shutdown before they are cancelled. */
 export const DEFAULT_SHUTDOWN_GRACE_MS = 10_000;
-/** How many ended sessions are remembered, to answer them with 410 SESSION_CLOSED/DEAD rather than 404. */
-const REMEMBERED_SESSIONS = 1000;
 
 export interface HttpServerOptions extends ConnectionLimits {
   /** TCP port; 0 picks a free one (read it back from `port`). Default 0. */
@@ -65,6 +64,10 @@ function streamMode(accept: string | undefined): StreamMode {
   return "json";
 }
 
+function isPlainObject(value: unknown): value is Record<string, unknown> {
+  return typeof value === "object" && value !== null && !Array.isArray(value);
+}
+
 function isJsonContentType(header: string | undefined): boolean {
   if (!header) return false;
   const type = header.split(";")[0]!.trim().toLowerCase();
@@ -73,6 +76,9 @@ function isJsonContentType(header: string | undefined): boolean {
 
 const SESSION_RUN = /^\/v1\/sessions\/([^/]+)\/run$/;
 const SESSION = /^\/v1\/sessions\/([^/]+)$/;
+const SESSION_FILES = /^\/v1\/sessions\/([^/]+)\/files$/;
+const SESSION_FILE = /^\/v1\/sessions\/([^/]+)\/files\/(.+)$/;
+const CALL = /^\/v1\/calls\/([^/]+)$/;
 
 /** The session id of a path, decoded; an undecodable id is one no session has. */
 function pathId(encoded: string): string {
@@ -81,17 +87,6 @@ function pathId(encoded: string): string {
   } catch {
     return encoded;
   }
-}
-
-/** A session opened through this server. */
-interface SessionEntry {
-  session: Session;
-  /** Set by DELETE: later requests answer SESSION_CLOSED, whatever state the session ended in. */
-  deleted: boolean;
-  /** Calls of this session waiting or running. */
-  pending: number;
-  /** Controllers of this session's calls in flight; DELETE aborts them. */
-  calls: Set<AbortController>;
 }
 
 /**
@@ -116,7 +111,7 @@ export async function startHttpServer(sandbox: Sandbox, options: HttpServerOptio
   let draining = false;
   /** Requests doing work (runs, session calls, sessions opening): shutdown waits for them, then aborts them. */
   const work = new Set<{ controller: AbortController; done: Promise<void> }>();
-  const sessions = new Map<string, SessionEntry>();
+  const service = new SandboxService(sandbox, { maxQueue, queueName: "--max-queue" });
 
   const send = (res: ServerResponse, route: string, statusCode: number, body: string, headers: Record<string, string | number>) => {
     metrics.recordResponse(route, statusCode);
@@ -188,20 +183,34 @@ export async function startHttpServer(sandbox: Sandbox, options: HttpServerOptio
     res: ServerResponse,
     route: string,
     controller: AbortController,
-    execute: (options: RunOptions) => Promise<RunResult>,
+    body: unknown,
+    sessionId?: string,
   ) => {
+    const fields = isPlainObject(body) ? body : {};
+    const tools = validateToolNames(fields.tools);
+    const defaultLanguage = sessionId !== undefined ? service.usableSession(sessionId).language : undefined;
+    // Once, at the edge: the service and the sandbox take it as it is.
+    const run = validateRunRequest(body, { allowExtraFields: ["tools"], defaultLanguage });
+    const mode = streamMode(req.headers.accept);
+    const sessionTools = sessionId !== undefined && service.sessionTools(sessionId).length > 0;
+    if (mode === "json" && (tools.length > 0 || sessionTools)) {
+      throw new HttpError("INVALID_REQUEST", "host functions need a streamed answer (Accept: text/event-stream or application/x-ndjson): their calls are events on it");
+    }
     res.once("close", () => {
       if (!res.writableFinished) controller.abort();
     });
-    const mode = streamMode(req.headers.accept);
     const stream = mode === "json" ? null : openStream(res, mode, draining);
     if (stream) metrics.recordResponse(route, 200);
     let result: RunResult;
     try {
-      result = await execute({
+      result = await service.run({
+        run,
+        sessionId,
+        tools,
         signal: controller.signal,
         onStdout: stream ? (chunk) => stream.event("stdout", chunk) : undefined,
         onStderr: stream ? (chunk) => stream.event("stderr", chunk) : undefined,
+        onCall: stream ? (call) => stream.call(call) : undefined,
       });
     } catch (error) {
       if (!stream) throw error;
@@ -228,40 +237,10 @@ export async function startHttpServer(sandbox: Sandbox, options: HttpServerOptio
       await tracked(async (controller) => {
         const body = await readJson(req);
         if (!body) return;
-        const run = validateRunRequest(body.value); // once, before taking a slot, so bad input answers at once
-        await answerRun(req, res, route, controller, (runOptions) => sandbox.run(run, runOptions));
+        await answerRun(req, res, route, controller, body.value);
       });
     } finally {
       admitted--;
-    }
-  };
-
-  /** The session of an id from a path: 404 when this server never issued it (or has forgotten it). */
-  const sessionEntry = (id: string): SessionEntry => {
-    const entry = sessions.get(id);
-    if (!entry) throw new HttpError("SESSION_NOT_FOUND", `no session ${JSON.stringify(id)}; open one with POST /v1/sessions`);
-    return entry;
-  };
-
-  /** 410 for a session that has ended, with the code saying how. */
-  const assertUsable = (entry: SessionEntry) => {
-    const id = entry.session.id;
-    if (entry.deleted) throw new HttpError("SESSION_CLOSED", `session ${id} was deleted; open a new one`);
-    const state = entry.session.state;
-    if (state === "closed") {
-      throw new HttpError("SESSION_CLOSED", `session ${id} is closed (it reached its idle timeout or maximum lifetime, or the server is shutting down); open a new one`);
-    }
-    if (state === "dead") {
-      throw new HttpError("SESSION_DEAD", `session ${id} is dead: a call had to be killed (a limit, or a cancelled request) and its interpreter with it; open a new one`);
-    }
-  };
-
-  const remember = (session: Session) => {
-    sessions.set(session.id, { session, deleted: false, pending: 0, calls: new Set() });
-    if (sessions.size <= REMEMBERED_SESSIONS) return;
-    for (const [id, entry] of sessions) {
-      if (sessions.size <= REMEMBERED_SESSIONS) break;
-      if (entry.deleted || entry.session.state !== "open") sessions.delete(id);
     }
   };
 
@@ -270,14 +249,14 @@ export async function startHttpServer(sandbox: Sandbox, options: HttpServerOptio
     await tracked(async (controller) => {
       const body = await readJson(req, true);
       if (!body) return;
-      const opts = parseSessionOptions(body.value);
+      const opts = validateSessionRequest(body.value);
       // Starting the executor can take a moment: a client that goes away meanwhile gives up on it.
       res.once("close", () => {
         if (!res.writableFinished) controller.abort();
       });
       let session: Session;
       try {
-        session = await sandbox.session({ ...opts, signal: controller.signal });
+        session = await service.openSession(opts, controller.signal);
       } catch (error) {
         if (draining && error instanceof WasmboxError && error.code === "ABORTED") throw new HttpError("SANDBOX_CLOSED", "the server is shutting down");
         throw error;
@@ -287,7 +266,6 @@ export async function startHttpServer(sandbox: Sandbox, options: HttpServerOptio
         if (draining) throw new HttpError("SANDBOX_CLOSED", "the server is shutting down");
         return;
       }
-      remember(session);
       metrics.recordSessionOpened();
       sendJson(res, route, 201, { sessionId: session.id }, { location: `/v1/sessions/${encodeURIComponent(session.id)}` });
     });
@@ -298,44 +276,45 @@ export async function startHttpServer(sandbox: Sandbox, options: HttpServerOptio
     if (!isJsonContentType(req.headers["content-type"])) {
       throw new HttpError("UNSUPPORTED_MEDIA_TYPE", "send the run request as application/json");
     }
-    const entry = sessionEntry(id);
-    assertUsable(entry);
-    // Calls of one session run one after another: bound how many may wait, as for /v1/run.
-    if (entry.pending > maxQueue) {
-      throw new HttpError("QUEUE_FULL", `1 call of this session is running and ${maxQueue} waiting; retry later`, { "retry-after": "1" });
-    }
-    entry.pending++;
-    try {
-      await tracked(async (controller) => {
-        entry.calls.add(controller);
-        try {
-          const body = await readJson(req);
-          if (!body) return;
-          const run = validateRunRequest(body.value, { defaultLanguage: entry.session.language });
-          if (run.run.language !== entry.session.language) {
-            throw new HttpError("INVALID_REQUEST", `this session runs ${entry.session.language}, not ${run.run.language}`);
-          }
-          assertUsable(entry); // it may have ended while the body arrived
-          await answerRun(req, res, route, controller, (runOptions) => entry.session.run(run, runOptions));
-        } finally {
-          entry.calls.delete(controller);
-        }
-      });
-    } finally {
-      entry.pending--;
-    }
+    service.usableSession(id); // 404 or 410 before the body is read
+    await tracked(async (controller) => {
+      const body = await readJson(req);
+      if (!body) return;
+      await answerRun(req, res, route, controller, body.value, id);
+    });
   };
 
   const handleDeleteSession = async (res: ServerResponse, route: string, id: string) => {
-    const entry = sessionEntry(id);
     // Idempotent, like `session.close` of serve --stdio: deleting an ended session answers the same.
-    if (!entry.deleted) {
-      entry.deleted = true;
-      // Reject first, then kill: calls in flight answer "cancelled" before the executor goes.
-      for (const call of entry.calls) call.abort();
-      await entry.session.close("it was deleted");
-    }
+    // Calls in flight answer "cancelled" before the executor goes.
+    await service.closeSession(id);
     sendJson(res, route, 200, { closed: true });
+  };
+
+  /** POST /v1/calls/{callId}: the caller's answer to a host function call it read on a run's stream. */
+  const handleCallAnswer = async (req: IncomingMessage, res: ServerResponse, route: string, callId: string) => {
+    const body = await readJson(req);
+    if (!body) return;
+    if (!isPlainObject(body.value)) throw new HttpError("INVALID_REQUEST", 'a call answer is {"result": ...} or {"error": "message"}');
+    service.answerCall(callId, body.value);
+    sendJson(res, route, 200, { answered: true });
+  };
+
+  /** GET lists a session's files; GET and PUT of …/files/{path} read and write one, as raw bytes. */
+  const handleSessionFiles = async (req: IncomingMessage, res: ServerResponse, route: string, id: string, path: string | null) => {
+    if (path === null) return sendJson(res, route, 200, { files: await service.listFiles(id) });
+    if (req.method === "PUT") {
+      service.usableSession(id);
+      const body = await readBody(req, maxBodyBytes);
+      if (body.kind === "aborted") return;
+      if (body.kind === "too-large") throw new HttpError("REQUEST_TOO_LARGE", `request body is larger than ${maxBodyBytes} bytes`, { connection: "close" });
+      await service.writeFile(id, path, new Uint8Array(body.bytes.buffer, body.bytes.byteOffset, body.bytes.length));
+      return sendJson(res, route, 200, { written: true });
+    }
+    const bytes = await service.readFile(id, path);
+    metrics.recordResponse(route, 200);
+    res.writeHead(200, { "content-type": "application/octet-stream", "content-length": bytes.length, ...(draining ? { connection: "close" } : {}) });
+    res.end(bytes);
   };
 
   const handle = async (req: IncomingMessage, res: ServerResponse) => {
@@ -386,6 +365,24 @@ export async function startHttpServer(sandbox: Sandbox, options: HttpServerOptio
         allow(req, ["DELETE"]);
         return await handleDeleteSession(res, route, pathId(match[1]!));
       }
+      match = SESSION_FILES.exec(path);
+      if (match) {
+        route = "/v1/sessions/{sessionId}/files";
+        allow(req, ["GET", "HEAD"]);
+        return await handleSessionFiles(req, res, route, pathId(match[1]!), null);
+      }
+      match = SESSION_FILE.exec(path);
+      if (match) {
+        route = "/v1/sessions/{sessionId}/files/{path}";
+        allow(req, ["GET", "HEAD", "PUT"]);
+        return await handleSessionFiles(req, res, route, pathId(match[1]!), pathId(match[2]!));
+      }
+      match = CALL.exec(path);
+      if (match) {
+        route = "/v1/calls/{callId}";
+        allow(req, ["POST"]);
+        return await handleCallAnswer(req, res, route, pathId(match[1]!));
+      }
       throw new HttpError("NOT_FOUND", `no route ${path}`);
     } catch (error) {
       sendError(res, route, toHttpError(error));
@@ -419,7 +416,7 @@ export async function startHttpServer(sandbox: Sandbox, options: HttpServerOptio
     } finally {
       clearTimeout(timer);
       // Sessions opened here end with the server (their own idle and lifetime timers would reap them later).
-      await Promise.allSettled([...sessions.values()].map((entry) => entry.session.close("the server shut down")));
+      await service.close({ cancelRuns: true });
     }
     // Answers are written; give sockets a turn to flush, then drop whatever is still open.
     await new Promise((resolve) => setImmediate(resolve));
@@ -441,6 +438,8 @@ export async function startHttpServer(sandbox: Sandbox, options: HttpServerOptio
 
 interface EventStream {
   event(name: "stdout" | "stderr", data: string): void;
+  /** A host function call for the caller to answer at POST /v1/calls/{callId}. */
+  call(call: CallEvent): void;
   end(name: "result" | "error", payload: unknown): void;
 }
 
@@ -463,6 +462,11 @@ function openStream(res: ServerResponse, mode: "sse" | "ndjson", draining: boole
   };
   return {
     event: (name, data) => write(name, data),
+    call: (call) => {
+      if (res.writableEnded || res.destroyed) return;
+      if (mode === "sse") res.write(`event: call\ndata: ${JSON.stringify(call)}\n\n`);
+      else res.write(JSON.stringify({ event: "call", ...call }) + "\n");
+    },
     end: (name, payload) => {
       write(name, payload);
       res.end();

@@ -8,4 +8,4 @@ export {
 } from "./http-server.js";
 export { DEFAULT_MAX_BODY_BYTES } from "./read-body.js";
 export { HTTP_ERROR_CODES } from "./http-errors.js";
-export { MAX_SESSION_TIMEOUT_MS } from "./session-options.js";
+export { MAX_SESSION_TIMEOUT_MS } from "../protocol/session-request.js";

@@ -1,9 +1,7 @@
-import { LANGUAGES } from "../core/request.js";
 import { runRequestJsonSchemaDocument } from "../protocol/run-request.js";
 import { errorBodySchema, jsonSchemaOf, runResultSchema } from "../protocol/run-result.js";
-import { DEFAULT_SESSION_IDLE_TIMEOUT_MS, DEFAULT_SESSION_MAX_LIFETIME_MS } from "../sandbox/session.js";
+import { sessionOptionsJsonSchema, toolNamesSchema } from "../protocol/session-request.js";
 import { HTTP_ERROR_CODES } from "./http-errors.js";
-import { MAX_SESSION_TIMEOUT_MS } from "./session-options.js";
 
 const errorResponse = (description: string, codes: string[]) => ({
   description: `${description} Codes: ${codes.join(", ")}.`,
@@ -19,6 +17,13 @@ const runResponse = {
   },
 };
 const sessionIdParameter = { name: "sessionId", in: "path", required: true, schema: { type: "string" }, description: "From `POST /v1/sessions`." };
+const filePathParameter = {
+  name: "path",
+  in: "path",
+  required: true,
+  schema: { type: "string" },
+  description: "Relative to /sandbox, its / separators as they are (e.g. `data/in.csv`); absolute or climbing paths are refused.",
+};
 const sessionNotFound = errorResponse(
   "This server never opened a session with that id (or has forgotten it: it remembers the last 1000 that ended).",
   ["SESSION_NOT_FOUND"],
@@ -35,6 +40,13 @@ const tooLarge = errorResponse(
 const hostFailed = errorResponse("The host failed.", ["EXECUTOR_START_FAILED", "INTERNAL_ERROR"]);
 const shuttingDown = errorResponse("The server is shutting down.", ["SANDBOX_CLOSED"]);
 const unauthorized = errorResponse("A token is configured and the request has no matching `Authorization: Bearer` header.", ["UNAUTHORIZED"]);
+
+/** The run request, plus the host functions (`tools`) an HTTP caller answers on the run's stream. */
+function runRequestWithTools(): Record<string, unknown> {
+  const document = runRequestJsonSchemaDocument();
+  (document.properties as Record<string, unknown>).tools = jsonSchemaOf(toolNamesSchema, "input");
+  return document;
+}
 
 /** The OpenAPI 3.1 document served at `GET /openapi.json`. */
 export function openApiDocument(version: string, options: { auth: boolean }): object {
@@ -60,8 +72,9 @@ export function openApiDocument(version: string, options: { auth: boolean }): ob
             "JSON string, then `result` with the result object or `error` with `{code, message}`) " +
             'or `Accept: application/x-ndjson` (lines `{"event":"stdout","data":"..."}`, ' +
             '`{"event":"stderr","data":"..."}`, then `{"event":"result","result":{...}}` or `{"event":"error","error":{...}}`) ' +
-            "output is streamed as it is produced. Closing the connection cancels the run. The request body must be " +
-            "`application/json`.",
+            "output is streamed as it is produced. With `tools` (host function names), the answer must be streamed: each call " +
+            "the guest makes is a `call` event, answered at `POST /v1/calls/{callId}`. Closing the connection cancels the run. " +
+            "The request body must be `application/json`.",
           requestBody: { required: true, content: { "application/json": { schema: { $ref: "#/components/schemas/RunRequest" } } } },
           responses: {
             "200": runResponse,
@@ -84,7 +97,8 @@ export function openApiDocument(version: string, options: { auth: boolean }): ob
           summary: "Open a session: one interpreter whose globals, imports and files persist between its runs.",
           description:
             "The session holds an executor of its own until it is deleted, goes unused for `idleTimeoutMs`, reaches " +
-            "`maxLifetimeMs`, or the server shuts down. The body is optional (none, or `{}`, takes the defaults).",
+            "`maxLifetimeMs`, or the server shuts down. The body is optional (none, or `{}`, takes the defaults). `tools` names host " +
+            "functions every run of the session offers (its runs must then be streamed, as with `tools` on a run).",
           requestBody: { required: false, content: { "application/json": { schema: { $ref: "#/components/schemas/SessionOptions" } } } },
           responses: {
             "201": {
@@ -148,6 +162,87 @@ export function openApiDocument(version: string, options: { auth: boolean }): ob
           },
         },
       },
+      "/v1/calls/{callId}": {
+        post: {
+          operationId: "answerCall",
+          summary: "Answer a host function call a run made: the guest's `tools.<name>(...)` returns `result`, or raises ToolError(`error`).",
+          description:
+            "A run (or session run) whose body names `tools` (or whose session was opened with them) must be streamed; each call is an " +
+            'event on its stream: SSE `event: call` with `data: {"callId", "name", "args"}`, or an NDJSON line ' +
+            '`{"event": "call", "callId", "name", "args"}`. The guest waits (within its timeout) until this route answers.',
+          parameters: [{ name: "callId", in: "path", required: true, schema: { type: "string" }, description: "From the call event." }],
+          requestBody: {
+            required: true,
+            content: {
+              "application/json": {
+                schema: {
+                  oneOf: [
+                    { type: "object", required: ["result"], properties: { result: { description: "Any JSON value: what the call returns." } } },
+                    { type: "object", required: ["error"], properties: { error: { type: "string", description: "The message of the ToolError the call raises." } } },
+                  ],
+                },
+              },
+            },
+          },
+          responses: {
+            "200": { description: "Answered.", content: { "application/json": { schema: { type: "object", properties: { answered: { const: true } } } } } },
+            "400": errorResponse("No call with that id is waiting (never made, already answered, or its run has ended), or the body is neither.", ["INVALID_REQUEST"]),
+            "401": unauthorized,
+          },
+        },
+      },
+      "/v1/sessions/{sessionId}/files": {
+        get: {
+          operationId: "listSessionFiles",
+          summary: "The session's files under /sandbox, between its calls.",
+          parameters: [sessionIdParameter],
+          responses: {
+            "200": {
+              description: "Every regular file, with its size in bytes.",
+              content: {
+                "application/json": {
+                  schema: {
+                    type: "object",
+                    required: ["files"],
+                    properties: { files: { type: "array", items: { type: "object", required: ["path", "size"], properties: { path: { type: "string" }, size: { type: "integer" } } } } },
+                  },
+                },
+              },
+            },
+            "401": unauthorized,
+            "404": sessionNotFound,
+            "410": sessionGone,
+          },
+        },
+      },
+      "/v1/sessions/{sessionId}/files/{path}": {
+        get: {
+          operationId: "readSessionFile",
+          summary: "One file of the session, as its raw bytes.",
+          parameters: [sessionIdParameter, filePathParameter],
+          responses: {
+            "200": { description: "The file's bytes.", content: { "application/octet-stream": { schema: { type: "string", contentMediaType: "application/octet-stream" } } } },
+            "400": errorResponse("The path is absolute, climbs out of /sandbox, or names no file.", ["INVALID_PATH"]),
+            "401": unauthorized,
+            "404": sessionNotFound,
+            "410": sessionGone,
+          },
+        },
+        put: {
+          operationId: "writeSessionFile",
+          summary: "Create or replace one file of the session with the request body's raw bytes (any content type).",
+          parameters: [sessionIdParameter, filePathParameter],
+          requestBody: { required: true, content: { "application/octet-stream": { schema: { type: "string", contentMediaType: "application/octet-stream" } } } },
+          responses: {
+            "200": { description: "Written.", content: { "application/json": { schema: { type: "object", properties: { written: { const: true } } } } } },
+            "400": errorResponse("The path is absolute or climbs out of /sandbox.", ["INVALID_PATH"]),
+            "401": unauthorized,
+            "404": sessionNotFound,
+            "410": sessionGone,
+            "413": tooLarge,
+          },
+        },
+      },
       "/healthz": {
         get: {
           operationId: "health",
@@ -173,28 +268,8 @@ export function openApiDocument(version: string, options: { auth: boolean }): ob
     components: {
       securitySchemes: { bearer: { type: "http", scheme: "bearer", description: "`--token` or WASMBOX_TOKEN; required whenever the server binds beyond loopback." } },
       schemas: {
-        RunRequest: runRequestJsonSchemaDocument(),
-        SessionOptions: {
-          type: "object",
-          additionalProperties: false,
-          properties: {
-            idleTimeoutMs: {
-              type: "integer",
-              minimum: 1,
-              maximum: MAX_SESSION_TIMEOUT_MS,
-              default: DEFAULT_SESSION_IDLE_TIMEOUT_MS,
-              description: "Close the session after this long without a call.",
-            },
-            maxLifetimeMs: {
-              type: "integer",
-              minimum: 1,
-              maximum: MAX_SESSION_TIMEOUT_MS,
-              default: DEFAULT_SESSION_MAX_LIFETIME_MS,
-              description: "Close the session this long after it opened, however busy.",
-            },
-            language: { type: "string", enum: [...LANGUAGES], default: "python" },
-          },
-        },
+        RunRequest: runRequestWithTools(),
+        SessionOptions: sessionOptionsJsonSchema(),
         RunResult: jsonSchemaOf(runResultSchema),
         Error: jsonSchemaOf(errorBodySchema(HTTP_ERROR_CODES)),
       },

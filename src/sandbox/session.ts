@@ -5,6 +5,7 @@ import type { RunResult } from "../core/result.js";
 import type { ExecutorProcess, FileEntry, HostFunction } from "../host/executor-process.js";
 import { normalizeSandboxPath } from "../vfs/sandbox-path.js";
 import { contentBytes, normalizeRunRequest, ValidRun, type FileContent, type RunRequest } from "../protocol/run-request.js";
+import { DEFAULT_SESSION_IDLE_TIMEOUT_MS, DEFAULT_SESSION_MAX_LIFETIME_MS } from "../protocol/session-request.js";
 import { outputListener, validateTools, type RunOptions } from "./run-options.js";
 
 export interface SessionOptions {
@@ -22,8 +23,7 @@ export interface SessionOptions {
 
 export type SessionState = "open" | "closed" | "dead";
 
-export const DEFAULT_SESSION_IDLE_TIMEOUT_MS = 10 * 60 * 1000;
-export const DEFAULT_SESSION_MAX_LIFETIME_MS = 60 * 60 * 1000;
+export { DEFAULT_SESSION_IDLE_TIMEOUT_MS, DEFAULT_SESSION_MAX_LIFETIME_MS };
 
 /**
  * A notebook-style interpreter bound to one executor that no other session or run shares: globals,

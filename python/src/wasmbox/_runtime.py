@@ -32,7 +32,10 @@ class HostRuntime:
         # -A: the host is trusted code that spawns executors, reads its assets and writes the
         # snapshot cache; each executor it starts gets no permissions at all. --no-config: a
         # deno.json or package.json in the caller's working directory must not change how it loads.
-        return [self.deno, "run", "-A", "--no-config", str(self.cli), *args]
+        # The import map (written by build.sh next to dist/) resolves the host's vendored npm dependency.
+        import_map = self.dist_dir.parent / "import-map.json"
+        mapped = ["--import-map", str(import_map)] if import_map.is_file() else []
+        return [self.deno, "run", "-A", "--no-config", *mapped, str(self.cli), *args]
 
     def env(self, base: dict[str, str] | None = None) -> dict[str, str]:
         env = dict(os.environ if base is None else base)
