@@ -33,6 +33,7 @@ mkdir -p "$assets/pyodide"
 # npm's, so both share one cached Python snapshot, whose name hashes the executor's files.
 "$tsc" -p "$root/tsconfig.json" --outDir "$assets/dist" --declaration false --noCheck
 chmod +x "$assets/dist/cli/bin.js"
+node "$root/scripts/copy-assets.mjs" "$assets/dist"
 # dist/cli/main.js reads ../../package.json for --version; "type": "module" makes dist/*.js ES modules.
 node -e '
   const pkg = require(process.argv[1]);

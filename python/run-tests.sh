@@ -61,3 +61,7 @@ echo "one-line example printed '$out' in $((($(date +%s%N) - start_ns) / 1000000
 [ "$out" = "2" ] || { echo "run-tests.sh: the one-line example did not print 2" >&2; exit 1; }
 
 run "$work/venv/bin/pytest" --rootdir "$here" -c "$here/pyproject.toml" -p no:cacheprovider "$here/tests" "$@"
+
+# The runner the executor puts into the interpreter (src/runtimes/python/*.py), under plain CPython.
+root="$(dirname "$here")"
+"$work/venv/bin/pytest" --rootdir "$root/src/runtimes/python" -p no:cacheprovider -q "$root/src/runtimes/python"

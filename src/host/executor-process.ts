@@ -1,18 +1,17 @@
 import { spawn, type ChildProcessWithoutNullStreams } from "node:child_process";
-import { createHash, createHmac, randomBytes, timingSafeEqual } from "node:crypto";
+import { randomBytes } from "node:crypto";
 import { closeSync } from "node:fs";
 import { WasmboxError } from "../core/errors.js";
-import { ERROR_MESSAGE_MAX_CHARS, INTERRUPT_GRACE_MS, MAX_OUTPUT_FILES_BYTES_LIMIT, TRACEBACK_MAX_CHARS, VALUE_REPR_MAX_CHARS } from "../core/limits.js";
+import { INTERRUPT_GRACE_MS } from "../core/limits.js";
 import type { NormalizedRun } from "../core/request.js";
-import { extractBlobs, FrameError, FrameReader, frameParts, reviveBlobs, type Frame } from "../core/frames.js";
-import type { GuestError, OutputFile, RunResult, RunStatus } from "../core/result.js";
-import { encodeOutputFile } from "./output-encoding.js";
-import type { ExecutorFile, ExecutorFrame, ExecutorOutcome, FileOverLimit, RunMessage } from "../executor/protocol.js";
-import { normalizeSandboxPath } from "../vfs/sandbox-path.js";
-import { PRIVATE_STORAGE_BUDGET_BYTES, type ExecutorLaunch, type PrivateStorage } from "./executor-launch.js";
+import type { RunResult, RunStatus } from "../core/result.js";
+import type { ExecutorFrame, ExecutorOutcome, RunMessage } from "../executor/protocol.js";
+import { ChannelFault, ExecutorChannel, IDLE_MAX_BLOB_BYTES, IDLE_MAX_HEADER_BYTES } from "./executor-channel.js";
+import { answerHostCall, type HostFunction } from "./host-calls.js";
+import { assembleResult, judgeOutcome, validateOutcome, type RunRecord } from "./run-outcome.js";
+import type { ExecutorLaunch } from "./executor-launch.js";
 import { removeOwnedTempDir } from "./host-temp.js";
-import { canMeasureMemory, cpuTicks, processTree, residentBytes, runningPids, workerThreadCount } from "./process-memory.js";
-import { storageBytes } from "./storage-usage.js";
+import { ExecutorMeter } from "./executor-meter.js";
 
 /** How often the watchdog reads an executor's resident memory while it runs guest code. */
 const MEMORY_POLL_MS = 20;
@@ -31,9 +30,6 @@ const IDLE_CPU_BUDGET_TICKS = 20;
 /** Resident memory an executor may use beyond its idle baseline and the guest's limit (JS glue, buffers). */
 const MEMORY_SLACK_BYTES = 64 * 1024 * 1024;
 const STDERR_KEEP_BYTES = 16 * 1024;
-/** Frame limits when no run is active (ready, session file replies): headers of file listings, a session file. */
-const IDLE_MAX_HEADER_BYTES = 64 * 1024 * 1024;
-const IDLE_MAX_BLOB_BYTES = 1024 * 1024 * 1024;
 /**
  * How long an executor may take to receive a run and hand it to its runtime before the guest's
  * clock starts: a base, plus time for the input at a rate any working pipe beats by far. Past it
@@ -71,8 +67,7 @@ export interface ExecutorStartOptions {
 
 export type OutputListener = (fd: 1 | 2, chunk: Uint8Array) => void;
 
-/** A function the guest may call by name; it gets the keyword arguments as an object. */
-export type HostFunction = (args: Record<string, unknown>) => unknown;
+export type { HostFunction } from "./host-calls.js";
 
 export interface ExecutorRunOptions {
   signal?: AbortSignal;
@@ -92,14 +87,9 @@ export type FileEntry = { path: string; size: number };
 
 type EndReason = "timeout" | "memory_limit" | "output_limit" | "cancelled" | "crash";
 
-interface ActiveRun {
-  run: NormalizedRun;
-  startedAt: number;
-  chunks: { fd: 1 | 2; bytes: Uint8Array }[];
+interface ActiveRun extends RunRecord {
   outputBytes: number;
   reason: EndReason | null;
-  crashMessage: string | null;
-  interrupted: boolean;
   timers: NodeJS.Timeout[];
   resolve: (result: RunResult) => void;
   onOutput?: OutputListener;
@@ -108,8 +98,6 @@ interface ActiveRun {
   reuse: boolean;
   /** A guest blocks on each host call, so an honest run has at most one in flight. */
   callInFlight: boolean;
-  /** What crossed a limit the host enforced, for the error message. */
-  limitDetail?: string | null;
   /** The executor said it has the whole run (the guest's clock runs from then). */
   started?: boolean;
   /** Ends the run as a crash if the executor does not take it in time. */
@@ -131,9 +119,8 @@ export class ExecutorProcess {
   private readonly child: ChildProcessWithoutNullStreams;
   private readonly key: Buffer;
   private readonly cleanupDir: string | null;
-  private readonly storage: PrivateStorage | null;
-  /** Bytes the private storage held when the executor became ready (its copy of the compile cache). */
-  private storageBaseline = 0;
+  /** Memory, storage, threads and CPU of the executor, read from outside it; the signals that stop it. */
+  private readonly meter: ExecutorMeter;
   /** SIGSTOPped between calls or runs: no guest code runs until resume(). */
   private paused: { timer: NodeJS.Timeout; cpuTicks: number | null; limitBytes: number } | null = null;
   /** Why the host killed this executor, when it did so for a reason (a limit between calls, …). */
@@ -141,15 +128,12 @@ export class ExecutorProcess {
   /** The memory limit of the last run, which also bounds the executor between runs. */
   private lastMemoryLimitBytes = 0;
   /** Frames from the executor. Limits between runs are small; a run raises them to what its result may carry. */
-  private readonly reader = new FrameReader({ macBytes: 32, maxHeaderBytes: IDLE_MAX_HEADER_BYTES, maxBlobBytes: IDLE_MAX_BLOB_BYTES });
-  private nextSeq = 0;
+  private readonly channel: ExecutorChannel;
   private stderrTail = "";
   private active: ActiveRun | null = null;
   private nextRid = 0;
   private readonly fsWaiters = new Map<number, (reply: FsReply) => void>();
   private exitInfo: { code: number | null; signal: NodeJS.Signals | null } | null = null;
-  private baselineBytes = 0;
-  private pids: number[] = [];
   private readyWaiter: { resolve: () => void; reject: (error: Error) => void } | null = null;
   private snapshotWaiter: { resolve: () => void; reject: (error: Error) => void } | null = null;
   /** Set between a reused run's result and the executor's next `ready` (true) or its end (false). */
@@ -167,8 +151,9 @@ export class ExecutorProcess {
   private constructor(launch: ExecutorLaunch, init: ExecutorStartOptions) {
     this.isolate = init.isolate === true;
     this.key = randomBytes(32);
+    this.channel = new ExecutorChannel(this.key);
     this.cleanupDir = launch.cleanupDir;
-    this.storage = launch.storage;
+
     // detached: the executor leads its own process group, so a kill reaches everything it started.
     // The cwd is neutral (the executor's own empty temp dir, or /tmp inside bwrap's view) so
     // Deno.cwd() tells the guest nothing about the host. Extra fds carry files bwrap copies in.
@@ -183,6 +168,7 @@ export class ExecutorProcess {
       for (const fd of launch.passFds) closeSync(fd);
     }
     this.pid = this.child.pid ?? -1;
+    this.meter = new ExecutorMeter(this.pid, launch.storage);
     this.exited = new Promise((resolve) => {
       this.child.once("exit", (code, signal) => {
         this.exitInfo = { code, signal };
@@ -209,11 +195,7 @@ export class ExecutorProcess {
   ): Promise<ExecutorProcess> {
     const executor = new ExecutorProcess(launch, options);
     await executor.waitFor("ready", options.startTimeoutMs ?? 60_000, options.signal);
-    if (canMeasureMemory) {
-      executor.pids = processTree(executor.pid);
-      executor.baselineBytes = executor.residentBytes() ?? 0;
-    }
-    if (executor.storage) executor.storageBaseline = storageBytes(executor.storage, executor.pids) ?? 0;
+    executor.meter.calibrate();
     return executor;
   }
 
@@ -252,50 +234,6 @@ export class ExecutorProcess {
     });
   }
 
-  /** Resident bytes of the executor's processes (pids fixed at start: the guest cannot spawn). */
-  private residentBytes(): number | null {
-    return residentBytes(this.pids);
-  }
-
-  /** What the guest made Deno write into the private storage beyond its starting copy, in bytes (0 when unmeasurable). */
-  private storageGrowthBytes(): number {
-    if (!this.storage) return 0;
-    const now = storageBytes(this.storage, this.pids);
-    return now === null ? 0 : Math.max(0, now - this.storageBaseline);
-  }
-
-  /** Names what is over a limit now (resident memory against `limitBytes`, or the storage budget), or null. */
-  private overLimit(limitBytes: number, checkStorage: boolean): string | null {
-    if (canMeasureMemory && this.pids.length > 0) {
-      const resident = this.residentBytes();
-      if (resident !== null && resident > limitBytes) return `its resident memory reached ${resident} bytes`;
-    }
-    if (checkStorage) {
-      const grown = this.storageGrowthBytes();
-      if (grown > PRIVATE_STORAGE_BUDGET_BYTES) {
-        return `it made Deno write ${Number.isFinite(grown) ? `${grown} bytes` : "too many files"} to the executor's private storage (module and code caches), over its budget of ${PRIVATE_STORAGE_BUDGET_BYTES} bytes`;
-      }
-    }
-    return null;
-  }
-
-  private signalAll(signal: NodeJS.Signals): void {
-    // bwrap --new-session puts Deno in a session (and process group) of its own: signal every
-    // process of the tree as well as the group the executor leads.
-    for (const pid of this.pids) {
-      try {
-        process.kill(pid, signal);
-      } catch {
-        // gone
-      }
-    }
-    try {
-      process.kill(-this.pid, signal);
-    } catch {
-      // gone, or no group
-    }
-  }
-
   /**
    * Stops every process of the executor (SIGSTOP) while it holds state between calls or runs, so
    * no guest code (a timer, a nested Worker) runs while nobody is watching the clock. Checked every
@@ -304,8 +242,8 @@ export class ExecutorProcess {
    */
   private pause(): void {
     if (!this.alive || this.paused) return;
-    this.signalAll("SIGSTOP");
-    const limitBytes = this.baselineBytes + this.lastMemoryLimitBytes + MEMORY_SLACK_BYTES;
+    this.meter.signalAll("SIGSTOP");
+    const limitBytes = this.meter.baselineBytes + this.lastMemoryLimitBytes + MEMORY_SLACK_BYTES;
     const timer = setInterval(() => this.checkPaused(), IDLE_POLL_MS);
     timer.unref();
     this.paused = { timer, cpuTicks: null, limitBytes };
@@ -317,13 +255,13 @@ export class ExecutorProcess {
   private checkPaused(): void {
     const paused = this.paused;
     if (!paused || !this.alive) return;
-    const over = this.overLimit(paused.limitBytes, true);
+    const over = this.meter.overLimit(paused.limitBytes, true);
     if (over) return this.killFor(`between calls ${over} (limit ${this.lastMemoryLimitBytes} bytes)`);
-    if (!canMeasureMemory || this.pids.length === 0) return;
+    if (!this.meter.measurable) return;
     // Threads finish stopping asynchronously: measure CPU from the first check that sees them stopped.
-    const running = runningPids(this.pids);
-    if (running.length > 0 && paused.cpuTicks === null) return this.signalAll("SIGSTOP");
-    const ticks = cpuTicks(this.pids);
+    const running = this.meter.runningPids();
+    if (running.length > 0 && paused.cpuTicks === null) return this.meter.signalAll("SIGSTOP");
+    const ticks = this.meter.cpuTicks();
     if (ticks === null) return;
     if (paused.cpuTicks === null) paused.cpuTicks = ticks;
     else if (ticks - paused.cpuTicks > IDLE_CPU_BUDGET_TICKS || running.length > 0) {
@@ -337,7 +275,7 @@ export class ExecutorProcess {
     if (!paused) return;
     this.paused = null;
     clearInterval(paused.timer);
-    this.signalAll("SIGCONT");
+    this.meter.signalAll("SIGCONT");
   }
 
   /** Kills the executor and remembers why, for whoever asks next (a session's next call). */
@@ -374,10 +312,10 @@ export class ExecutorProcess {
    * ended within the grace means the executor is discarded.
    */
   private async endedWorkersGone(): Promise<boolean> {
-    if (!canMeasureMemory || this.pids.length === 0) return true;
+    if (!this.meter.measurable) return true;
     const deadline = performance.now() + ENDED_WORKER_GRACE_MS;
     for (;;) {
-      const count = workerThreadCount(this.pids);
+      const count = this.meter.workerThreads();
       if (count === null || count <= 1) return this.alive;
       if (performance.now() > deadline || !this.alive) {
         this.killFor(`a run left ${count - 1} worker thread(s) running after its end`);
@@ -396,15 +334,15 @@ export class ExecutorProcess {
    * is checked against the baseline plus this.
    */
   private isolateOverheadBytes(): number {
-    return 2 * this.baselineBytes;
+    return 2 * this.meter.baselineBytes;
   }
 
   private withinReuseBudget(): boolean {
-    const resident = canMeasureMemory && this.pids.length > 0 ? this.residentBytes() : null;
+    const resident = this.meter.measurable ? this.meter.residentBytes() : null;
     const tooOld = this.runsServed >= MAX_RUNS_PER_EXECUTOR || performance.now() - this.startedAt > MAX_EXECUTOR_AGE_MS;
     // An isolate-mode executor frees each ended worker's isolate lazily: its slack is two workers.
     const slackBytes = this.isolate ? this.isolateOverheadBytes() : REUSE_RESIDENT_SLACK_BYTES;
-    if (tooOld || (resident !== null && resident > this.baselineBytes + slackBytes)) {
+    if (tooOld || (resident !== null && resident > this.meter.baselineBytes + slackBytes)) {
       this.kill();
       return false;
     }
@@ -415,7 +353,7 @@ export class ExecutorProcess {
     // ≤0.5 MiB, once per process), so a small allowance is tolerated: entries a guest could add
     // within it are never readable by a later guest (no read permission) and change nothing it
     // runs, and the allowance keeps a guest from filling the budget a later run's loads need.
-    if (this.storageGrowthBytes() > (this.isolate ? ISOLATE_STORAGE_ALLOWANCE_BYTES : 0)) {
+    if (this.meter.storageGrowthBytes() > (this.isolate ? ISOLATE_STORAGE_ALLOWANCE_BYTES : 0)) {
       this.kill();
       return false;
     }
@@ -461,7 +399,7 @@ export class ExecutorProcess {
       this.resume();
       // A result carries at most the output caps in files as blobs; its header holds the value (at
       // most maxOutputBytes as JSON), the repr, the error and the traceback.
-      this.reader.setLimits({
+      this.channel.setLimits({
         maxHeaderBytes: Math.max(IDLE_MAX_HEADER_BYTES, 2 * run.maxOutputBytes + 8 * 1024 * 1024),
         maxBlobBytes: Math.max(IDLE_MAX_BLOB_BYTES, run.maxOutputFilesTotalBytes + run.maxOutputBytes + 1024 * 1024),
       });
@@ -483,15 +421,15 @@ export class ExecutorProcess {
         deliveryMs,
       );
       active.timers.push(active.delivery);
-      if ((canMeasureMemory && this.pids.length > 0) || this.storage) {
+      if (this.meter.watchable) {
         // The executor holds the run's input (stdin, files) besides the guest's own memory.
         const spareBytes = this.isolate && options.reuse === true ? this.isolateOverheadBytes() : 0;
-        const limitBytes = this.baselineBytes + run.memoryLimitBytes + MEMORY_SLACK_BYTES + 2 * run.inputBytes + spareBytes;
+        const limitBytes = this.meter.baselineBytes + run.memoryLimitBytes + MEMORY_SLACK_BYTES + 2 * run.inputBytes + spareBytes;
         // A statfs is cheap enough for every poll; a directory walk is done every few.
-        const storageEvery = this.storage?.kind === "dir" ? Math.ceil(STORAGE_DIR_POLL_MS / MEMORY_POLL_MS) : 1;
+        const storageEvery = this.meter.storage?.kind === "dir" ? Math.ceil(STORAGE_DIR_POLL_MS / MEMORY_POLL_MS) : 1;
         let tick = 0;
         const poll = setInterval(() => {
-          const over = this.overLimit(limitBytes, ++tick % storageEvery === 0);
+          const over = this.meter.overLimit(limitBytes, ++tick % storageEvery === 0);
           if (over) this.end("memory_limit", undefined, over);
         }, MEMORY_POLL_MS);
         active.timers.push(poll as unknown as NodeJS.Timeout);
@@ -534,8 +472,7 @@ export class ExecutorProcess {
   /** Writes one frame to the executor; bytes in the message go as blobs, without a copy. */
   private send(message: object): void {
     if (!this.alive || this.child.stdin.destroyed) return;
-    const { value, blobs } = extractBlobs(message);
-    for (const part of frameParts(value, blobs)) this.child.stdin.write(part);
+    for (const part of this.channel.encode(message)) this.child.stdin.write(part);
   }
 
   /** Closes the executor's stdin (it exits on its own) and waits; kills it after `timeoutMs`. */
@@ -552,7 +489,7 @@ export class ExecutorProcess {
     if (this.exitInfo) return;
     if (this.paused) clearInterval(this.paused.timer);
     this.paused = null;
-    for (const pid of this.pids.slice(1)) {
+    for (const pid of this.meter.pids.slice(1)) {
       try {
         process.kill(pid, "SIGKILL"); // bwrap's inner processes lead a session of their own
       } catch {
@@ -572,45 +509,19 @@ export class ExecutorProcess {
 
   private onStdout(chunk: Buffer): void {
     if (!this.alive && this.exitInfo) return;
-    this.reader.push(chunk);
-    for (;;) {
-      let frame: Frame | null;
-      try {
-        frame = this.reader.next();
-      } catch (error) {
-        this.fault(error instanceof FrameError ? `executor sent a malformed frame: ${error.message}` : "executor sent a malformed frame");
-        return;
-      }
-      if (!frame || !this.onFrame(frame)) return;
+    let frames: ExecutorFrame[];
+    try {
+      frames = this.channel.push(chunk);
+    } catch (error) {
+      if (!(error instanceof ChannelFault)) throw error;
+      this.fault(error.message);
+      return;
     }
+    for (const frame of frames) if (!this.onFrame(frame)) return;
   }
 
-  /**
-   * Verifies and dispatches one frame: the HMAC over its header, each blob's SHA-256 named there,
-   * its sequence number. Returns false once the executor has been given up on.
-   */
-  private onFrame(received: Frame): boolean {
-    const expected = createHmac("sha256", this.key).update(received.headerBytes).digest();
-    if (received.mac.length !== expected.length || !timingSafeEqual(received.mac, expected)) {
-      return this.fault("executor sent a frame with a bad signature (forged output?)");
-    }
-    const entries = received.header.$blobs;
-    if (entries !== undefined) {
-      if (!Array.isArray(entries) || entries.length !== received.blobs.length) return this.fault("executor sent a frame with malformed blobs");
-      for (let i = 0; i < entries.length; i++) {
-        const digest = createHash("sha256").update(received.blobs[i]!).digest("hex");
-        if (!Array.isArray(entries[i]) || entries[i][1] !== digest) return this.fault("executor sent a frame whose data does not match its signature");
-      }
-    }
-    let frame: ExecutorFrame;
-    try {
-      const { $blobs: _, ...header } = received.header;
-      frame = reviveBlobs<ExecutorFrame>(header, received.blobs, (text) => new Uint8Array(Buffer.from(text, "base64")));
-    } catch {
-      return this.fault("executor sent a frame with malformed blobs");
-    }
-    if (frame.seq !== this.nextSeq) return this.fault("executor frames out of sequence (replayed?)");
-    this.nextSeq++;
+  /** Dispatches one verified frame. Returns false once the executor has been given up on. */
+  private onFrame(frame: ExecutorFrame): boolean {
     switch (frame.t) {
       case "ready":
         this.readyWaiter?.resolve();
@@ -684,8 +595,7 @@ export class ExecutorProcess {
   }
 
   /**
-   * A guest called a host function. Only names registered for this run are callable (own
-   * properties: never `constructor` or anything else inherited); the reply goes back even if the
+   * A guest called a host function (host-calls.ts answers it). The reply goes back even if the
    * function throws; a reply that arrives after the run ended is dropped.
    */
   private onCall(callId: unknown, name: unknown, rawArgs: unknown): void {
@@ -697,36 +607,10 @@ export class ExecutorProcess {
       return;
     }
     active.callInFlight = true;
-    const respond = (reply: { ok: true; value: unknown } | { ok: false; error: string }) => {
+    void answerHostCall(active.tools, name, rawArgs).then((reply) => {
       active.callInFlight = false;
-      if (this.active !== active || active.reason) return;
-      let text: string;
-      try {
-        text = JSON.stringify(reply.ok ? { ok: true, value: reply.value === undefined ? null : reply.value } : reply);
-      } catch (error) {
-        text = JSON.stringify({ ok: false, error: `host function ${String(name)} returned a value that is not JSON-serialisable: ${(error as Error).message}` });
-      }
-      this.send({ t: "call-result", callId, reply: text });
-    };
-    if (typeof name !== "string" || !Object.hasOwn(active.tools, name)) {
-      return respond({ ok: false, error: `no host function named ${JSON.stringify(name)} is registered for this run` });
-    }
-    let args: unknown;
-    try {
-      args = JSON.parse(String(rawArgs));
-    } catch {
-      return respond({ ok: false, error: "host function arguments are not JSON" });
-    }
-    if (typeof args !== "object" || args === null || Array.isArray(args)) {
-      return respond({ ok: false, error: "host function arguments must be keyword arguments" });
-    }
-    const tool = active.tools[name]!;
-    Promise.resolve()
-      .then(() => tool(args as Record<string, unknown>))
-      .then(
-        (value) => respond({ ok: true, value }),
-        (error: unknown) => respond({ ok: false, error: error instanceof Error ? error.message : String(error) }),
-      );
+      if (this.active === active && !active.reason) this.send({ t: "call-result", callId, reply });
+    });
   }
 
   private onResult(raw: unknown): void {
@@ -734,22 +618,7 @@ export class ExecutorProcess {
     if (!active || active.reason) return;
     const outcome = validateOutcome(raw, active.run);
     if (!outcome) return void this.end("crash", "executor sent a malformed result");
-    let status: RunStatus = active.interrupted ? "timeout" : outcome.status;
-    const over = outcome.filesOverLimit?.[0];
-    if (over && (status === "ok" || status === "error")) {
-      // Files past an output cap end the run as output_limit, as stdout past its cap does; the
-      // files within the caps come back.
-      status = "output_limit";
-      const capBytes = over.cap === "maxOutputFileBytes" ? active.run.maxOutputFileBytes : active.run.maxOutputFilesTotalBytes;
-      const what = over.cap === "maxOutputFileBytes" ? `output file ${JSON.stringify(over.path)} is ${over.size} bytes` : `output file ${JSON.stringify(over.path)} (${over.size} bytes) takes the run's files past ${capBytes} bytes`;
-      const others = outcome.filesOverLimit!.length > 1 ? ` (and ${outcome.filesOverLimit!.length - 1} more files)` : "";
-      outcome.error = {
-        type: "OutputLimit",
-        message: `${what}, over ${over.cap} (${capBytes} bytes)${others}; it is left out of the result: raise ${over.cap} (up to ${MAX_OUTPUT_FILES_BYTES_LIMIT})`,
-        traceback: outcome.error?.traceback ?? "",
-      };
-    }
-    this.finish(status, outcome);
+    this.finish(judgeOutcome(outcome, active), outcome);
   }
 
   /** Gives up on the executor: kills it and ends any run as "crash". */
@@ -817,120 +686,6 @@ export class ExecutorProcess {
       );
     } else if (!active.keepAlive) this.kill();
     else this.pause(); // a session between calls: stopped until its next call
-    const stdout = decode(active.chunks, 1);
-    const stderr = decode(active.chunks, 2);
-    const error: GuestError | null = outcome?.error ?? hostError(status, active);
-    active.resolve({
-      status,
-      exitCode: outcome?.exitCode ?? null,
-      stdout,
-      stderr,
-      value: outcome?.value ?? null,
-      valueRepr: outcome?.valueRepr ?? null,
-      error,
-      files: (outcome?.files ?? []).map((f) => encodeOutputFile(f.path, f.data)),
-      durationMs: Math.round((performance.now() - active.startedAt) * 100) / 100,
-    });
+    active.resolve(assembleResult(status, outcome, active));
   }
-}
-
-function decode(chunks: { fd: 1 | 2; bytes: Uint8Array }[], fd: 1 | 2): string {
-  const parts = chunks.filter((c) => c.fd === fd).map((c) => c.bytes);
-  return new TextDecoder("utf-8").decode(Buffer.concat(parts));
-}
-
-/** The error object for outcomes the host decided (the guest never got to report). */
-function hostError(status: RunStatus, active: ActiveRun): GuestError | null {
-  const seconds = (active.run.timeoutMs / 1000).toString();
-  switch (status) {
-    case "timeout":
-      return { type: "Timeout", message: `run exceeded its time limit of ${seconds} s`, traceback: "" };
-    case "memory_limit":
-      return {
-        type: "MemoryLimit",
-        message: `run exceeded its memory limit of ${active.run.memoryLimitBytes} bytes${active.limitDetail ? `: ${active.limitDetail}` : ""}`,
-        traceback: "",
-      };
-    case "output_limit":
-      return { type: "OutputLimit", message: `run exceeded its output limit of ${active.run.maxOutputBytes} bytes`, traceback: "" };
-    case "cancelled":
-      return { type: "Cancelled", message: "run was cancelled", traceback: "" };
-    case "crash":
-      return { type: "Crash", message: active.crashMessage ?? "executor crashed", traceback: "" };
-    default:
-      return null;
-  }
-}
-
-function isString(value: unknown): value is string {
-  return typeof value === "string";
-}
-
-/** Cuts text the guest could have made arbitrarily long (the runner cuts honest results the same way). */
-function cut(text: string, limit: number): string {
-  return text.length <= limit ? text : text.slice(0, limit) + "…";
-}
-
-/**
- * Checks an outcome's shape. The executor's main isolate relays it from the worker, where guest
- * code could have forged it, so it is input like any other: paths are validated again, sizes are
- * checked against contents, and text fields are bounded (a value that would not fit the output cap
- * as JSON is dropped, as the runner does).
- */
-function validateOutcome(raw: unknown, run: NormalizedRun): ExecutorOutcome | null {
-  const maxValueBytes = run.maxOutputBytes;
-  if (typeof raw !== "object" || raw === null) return null;
-  const o = raw as Record<string, unknown>;
-  if (o.status !== "ok" && o.status !== "error" && o.status !== "memory_limit") return null;
-  if (o.exitCode !== null && !Number.isInteger(o.exitCode)) return null;
-  if (o.valueRepr !== null && !isString(o.valueRepr)) return null;
-  let error: GuestError | null = null;
-  if (o.error !== null) {
-    const e = o.error as Record<string, unknown>;
-    if (typeof e !== "object" || !isString(e.type) || !isString(e.message) || !isString(e.traceback)) return null;
-    error = { type: cut(e.type, 256), message: cut(e.message, ERROR_MESSAGE_MAX_CHARS), traceback: cut(e.traceback, TRACEBACK_MAX_CHARS) };
-  }
-  if (!Array.isArray(o.files)) return null;
-  const validPath = (path: unknown): string | null => {
-    if (!isString(path)) return null;
-    try {
-      return normalizeSandboxPath(path);
-    } catch {
-      return null;
-    }
-  };
-  const overLimit: FileOverLimit[] = [];
-  if (o.filesOverLimit !== undefined) {
-    if (!Array.isArray(o.filesOverLimit)) return null;
-    for (const f of o.filesOverLimit as Record<string, unknown>[]) {
-      const path = typeof f === "object" && f !== null ? validPath(f.path) : null;
-      if (path === null || !Number.isSafeInteger(f.size) || (f.cap !== "maxOutputFileBytes" && f.cap !== "maxOutputFilesTotalBytes")) return null;
-      overLimit.push({ path, size: f.size as number, cap: f.cap });
-    }
-  }
-  // The caps again, here: the worker that applied them shares a realm with the guest.
-  const files: ExecutorFile[] = [];
-  let total = 0;
-  for (const f of o.files as Record<string, unknown>[]) {
-    const path = typeof f === "object" && f !== null ? validPath(f.path) : null;
-    if (path === null || !(f.data instanceof Uint8Array)) return null;
-    const size = f.data.length;
-    if (size > run.maxOutputFileBytes) overLimit.push({ path, size, cap: "maxOutputFileBytes" });
-    else if (total + size > run.maxOutputFilesTotalBytes) overLimit.push({ path, size, cap: "maxOutputFilesTotalBytes" });
-    else {
-      total += size;
-      files.push({ path, data: f.data });
-    }
-  }
-  let value = o.value ?? null;
-  if (value !== null && (JSON.stringify(value)?.length ?? 0) > maxValueBytes) value = null;
-  return {
-    status: o.status,
-    exitCode: o.exitCode as number | null,
-    value,
-    valueRepr: o.valueRepr === null ? null : cut(o.valueRepr as string, VALUE_REPR_MAX_CHARS),
-    error,
-    files,
-    filesOverLimit: overLimit,
-  };
 }

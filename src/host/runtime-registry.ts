@@ -171,6 +171,7 @@ export function runtimeFor(language: Language): RuntimeDefinition | undefined {
 export function executorFiles(runtime: string): string[] {
   return ["core", "executor", "runtimes", join("runtimes", runtime)].flatMap((dir) => {
     const path = join(distDir(), dir);
-    return readdirSync(path).filter((f) => f.endsWith(".js")).sort().map((f) => join(path, f));
+    // The Python put into the interpreter before the snapshot (runner.py, …) shapes it as much as the JavaScript.
+    return readdirSync(path).filter((f) => f.endsWith(".js") || f.endsWith(".py")).sort().map((f) => join(path, f));
   });
 }

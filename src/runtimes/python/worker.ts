@@ -10,7 +10,7 @@ import { ringWriter } from "../output-ring.js";
 import { collectOutputFiles, type FileListing } from "../../vfs/output-files.js";
 import { setGrowCap } from "../memory-cap.js";
 import { CALL_INTERRUPTED, CALL_WAITING, HOST_CALL_DATA_OFFSET } from "./host-call-layout.js";
-import { GUEST_MODULE_SOURCE, PRELOADED_MODULES, RUNNER_SOURCE } from "./runner-source.js";
+import { snapshotSetupSource } from "./runner-source.js";
 import { pyodideModuleFactory } from "./shared-module.js";
 import { afterMicrotasks, cancelRunTimers, capturePristine, forgetPristine, restorePristine, trackRunResources } from "./pristine-state.js";
 
@@ -86,18 +86,7 @@ async function load(init: WorkerInit): Promise<void> {
   };
   if (init.makeSnapshot) {
     pyodide = await loadPyodide({ ...options, _makeSnapshot: true });
-    pyodide.runPython(`
-import sys, types
-for _name in ${JSON.stringify(PRELOADED_MODULES)}:
-    __import__(_name)
-_runner = types.ModuleType("_wasmbox_runner")
-exec(compile(${JSON.stringify(RUNNER_SOURCE)}, "<wasmbox>", "exec"), _runner.__dict__)
-sys.modules["_wasmbox_runner"] = _runner
-_guest = types.ModuleType("wasmbox")
-exec(compile(${JSON.stringify(GUEST_MODULE_SOURCE)}, "<wasmbox>", "exec"), _guest.__dict__)
-sys.modules["wasmbox"] = _guest
-del _runner, _guest, _name
-`);
+    pyodide.runPython(snapshotSetupSource());
     const bytes: Uint8Array = pyodide.makeMemorySnapshot();
     post({ t: "snapshot", bytes }, [bytes.buffer]);
     return;

@@ -1,0 +1,102 @@
+/**
+ * What the host's watchdog reads of one executor from outside it, where the guest cannot reach:
+ * the resident memory of its process tree, the growth of its private storage (Deno's caches), its
+ * worker threads, CPU time and run state (Linux /proc), and the signals that stop and continue it.
+ * The tree is fixed when the executor is ready: a guest cannot start processes.
+ */
+import type { PrivateStorage } from "./executor-launch.js";
+import { PRIVATE_STORAGE_BUDGET_BYTES } from "./executor-launch.js";
+import { canMeasureMemory, cpuTicks, processTree, residentBytes, runningPids, workerThreadCount } from "./process-memory.js";
+import { storageBytes } from "./storage-usage.js";
+
+export class ExecutorMeter {
+  /** The executor's processes (bubblewrap's and Deno), leader first; empty where /proc cannot be read. */
+  pids: number[] = [];
+  /** Resident bytes of the ready executor, before any run. */
+  baselineBytes = 0;
+  private storageBaseline = 0;
+
+  constructor(
+    private readonly leaderPid: number,
+    readonly storage: PrivateStorage | null,
+  ) {}
+
+  /** Reads the process tree, its resident memory and its storage once the executor is ready: the baselines. */
+  calibrate(): void {
+    if (canMeasureMemory) {
+      this.pids = processTree(this.leaderPid);
+      this.baselineBytes = this.residentBytes() ?? 0;
+    }
+    if (this.storage) this.storageBaseline = storageBytes(this.storage, this.pids) ?? 0;
+  }
+
+  /** Whether memory, threads and CPU can be read here (Linux, and the tree was found). */
+  get measurable(): boolean {
+    return canMeasureMemory && this.pids.length > 0;
+  }
+
+  /** Whether any limit can be watched: memory, or the private storage. */
+  get watchable(): boolean {
+    return this.measurable || this.storage !== null;
+  }
+
+  residentBytes(): number | null {
+    return residentBytes(this.pids);
+  }
+
+  /** What the guest made Deno write into the private storage beyond its starting copy, in bytes (0 when unmeasurable). */
+  storageGrowthBytes(): number {
+    if (!this.storage) return 0;
+    const now = storageBytes(this.storage, this.pids);
+    return now === null ? 0 : Math.max(0, now - this.storageBaseline);
+  }
+
+  /** Names what is over a limit now (resident memory against `limitBytes`, or the storage budget), or null. */
+  overLimit(limitBytes: number, checkStorage: boolean): string | null {
+    if (this.measurable) {
+      const resident = this.residentBytes();
+      if (resident !== null && resident > limitBytes) return `its resident memory reached ${resident} bytes`;
+    }
+    if (checkStorage) {
+      const grown = this.storageGrowthBytes();
+      if (grown > PRIVATE_STORAGE_BUDGET_BYTES) {
+        return `it made Deno write ${Number.isFinite(grown) ? `${grown} bytes` : "too many files"} to the executor's private storage (module and code caches), over its budget of ${PRIVATE_STORAGE_BUDGET_BYTES} bytes`;
+      }
+    }
+    return null;
+  }
+
+  /** Worker threads of the executor (Deno names them worker-<id>), or null when unreadable. */
+  workerThreads(): number | null {
+    return workerThreadCount(this.pids);
+  }
+
+  /** CPU ticks the tree has used, or null. */
+  cpuTicks(): number | null {
+    return cpuTicks(this.pids);
+  }
+
+  /** Processes of the tree that are not stopped. */
+  runningPids(): number[] {
+    return runningPids(this.pids);
+  }
+
+  /**
+   * Signals every process of the tree and the group the executor leads: bwrap --new-session puts
+   * Deno in a session (and process group) of its own.
+   */
+  signalAll(signal: NodeJS.Signals): void {
+    for (const pid of this.pids) {
+      try {
+        process.kill(pid, signal);
+      } catch {
+        // gone
+      }
+    }
+    try {
+      process.kill(-this.leaderPid, signal);
+    } catch {
+      // gone, or no group
+    }
+  }
+}

@@ -1,0 +1,60 @@
+import assert from "node:assert/strict";
+import { describe, test } from "node:test";
+import { normalizeRunRequest } from "../protocol/run-request.js";
+import { assembleResult, judgeOutcome, validateOutcome, type RunRecord } from "./run-outcome.js";
+
+const run = normalizeRunRequest({ code: "1", maxOutputBytes: 1000, maxOutputFileBytes: 10, maxOutputFilesTotalBytes: 15 });
+const honest = { status: "ok", exitCode: 0, value: 42, valueRepr: "42", error: null, files: [] };
+const record = (over: Partial<RunRecord> = {}): RunRecord => ({ run, startedAt: performance.now(), chunks: [], interrupted: false, crashMessage: null, ...over });
+
+describe("validateOutcome", () => {
+  test("keeps an honest outcome", () => {
+    assert.deepEqual(validateOutcome(honest, run), { ...honest, filesOverLimit: [] });
+  });
+
+  test("refuses what guest code could forge: another status, a climbing path, files that are not bytes", () => {
+    for (const forged of [
+      { ...honest, status: "timeout" },
+      { ...honest, exitCode: "0" },
+      { ...honest, files: [{ path: "../../etc/passwd", data: new Uint8Array(1) }] },
+      { ...honest, files: [{ path: "a.txt", data: "text" }] },
+      { ...honest, error: { type: 1, message: "m", traceback: "" } },
+      null,
+      "ok",
+    ]) {
+      assert.equal(validateOutcome(forged, run), null, JSON.stringify(forged));
+    }
+  });
+
+  test("applies the output caps again, drops a value too large for the output cap, and cuts a huge repr", () => {
+    const outcome = validateOutcome(
+      {
+        ...honest,
+        value: "x".repeat(2000),
+        valueRepr: "y".repeat(100_000),
+        files: [{ path: "a.txt", data: new Uint8Array(8) }, { path: "big.bin", data: new Uint8Array(11) }, { path: "b.txt", data: new Uint8Array(8) }],
+      },
+      run,
+    )!;
+    assert.equal(outcome.value, null);
+    assert.equal(outcome.valueRepr!.length, 65_537);
+    assert.deepEqual(outcome.files.map((f) => f.path), ["a.txt"]);
+    assert.deepEqual(outcome.filesOverLimit!.map((f) => [f.path, f.cap]), [["big.bin", "maxOutputFileBytes"], ["b.txt", "maxOutputFilesTotalBytes"]]);
+  });
+});
+
+describe("judgeOutcome and assembleResult", () => {
+  test("a file past a cap ends the run as output_limit, naming the file and the cap", () => {
+    const outcome = validateOutcome({ ...honest, files: [{ path: "big.bin", data: new Uint8Array(11) }] }, run)!;
+    assert.equal(judgeOutcome(outcome, record()), "output_limit");
+    assert.match(outcome.error!.message, /output file "big.bin" is 11 bytes, over maxOutputFileBytes \(10 bytes\)/);
+  });
+
+  test("a result after the interrupt is a timeout; the host's own endings carry its error", () => {
+    assert.equal(judgeOutcome(validateOutcome(honest, run)!, record({ interrupted: true })), "timeout");
+    const crashed = assembleResult("crash", null, record({ crashMessage: "executor exited (SIGKILL)", chunks: [{ fd: 1, bytes: new TextEncoder().encode("partial") }] }));
+    assert.equal(crashed.stdout, "partial");
+    assert.deepEqual(crashed.error, { type: "Crash", message: "executor exited (SIGKILL)", traceback: "" });
+    assert.equal(assembleResult("memory_limit", null, record({ limitDetail: "its resident memory reached 1 bytes" })).error!.message, `run exceeded its memory limit of ${run.memoryLimitBytes} bytes: its resident memory reached 1 bytes`);
+  });
+});

@@ -1,0 +1,268 @@
+"""_wasmbox_runner: runs one program in the interpreter and reports its outcome as JSON text.
+
+Executed once inside Pyodide, before the memory snapshot is taken (src/runtimes/python/worker.ts),
+so every executor starts with it and the common stdlib modules already imported. Plain CPython can
+import it too: src/runtimes/python/test_runner.py tests it there.
+"""
+import ast, builtins, json, linecache, os, random, sys, traceback, types
+
+# Bounds on the text a result carries (valueRepr, error message, traceback). configure() sets them
+# from src/core/limits.ts, their one source, before the memory snapshot is taken.
+_REPR_MAX_CHARS = 0
+_MESSAGE_MAX_CHARS = 0
+_TRACEBACK_MAX_CHARS = 0
+# Bound before any guest code runs: a guest that patches json.dumps (say, to None) must not break
+# the report of its own run.
+_json_dumps = json.dumps
+_json_loads = json.loads
+# The generator's state is part of the memory snapshot, so every run would draw the same numbers:
+# each fresh interpreter reseeds it from os.urandom (crypto.getRandomValues) before guest code.
+_reseed_random = random._inst.seed
+_INTERNAL_PATH_PARTS = ("/_pyodide/", "/pyodide/", "<wasmbox>")
+
+
+class _BlockedImports:
+    """A meta-path finder that refuses the modules that hand guest code the executor's JS realm."""
+
+    BLOCKED = frozenset({"js", "pyodide_js"})
+
+    def find_spec(self, name, path=None, target=None):
+        if name.split(".")[0] in self.BLOCKED:
+            raise ImportError(f"module {name!r} is not available in the wasmbox sandbox")
+        return None
+
+
+def harden():
+    for name in list(sys.modules):
+        if name.split(".")[0] in _BlockedImports.BLOCKED:
+            del sys.modules[name]
+    sys.meta_path.insert(0, _BlockedImports())
+    # os.system() reaches into the JS runtime's environment and kills the interpreter with a
+    # permission error; make it (and os.popen) fail like any missing shell instead.
+    def _no_subprocess(*args, **kwargs):
+        import errno
+        raise OSError(errno.ENOSYS, "there are no subprocesses in the wasmbox sandbox")
+    for _name in ("system", "popen"):
+        if hasattr(os, _name):
+            setattr(os, _name, _no_subprocess)
+    try:
+        # Pyodide's fatal-error handler would dump internal frames onto the guest's stdout.
+        import faulthandler
+        faulthandler.disable()
+    except Exception:
+        pass
+    try:
+        import pyodide.code
+        if hasattr(pyodide.code, "run_js"):
+            del pyodide.code.run_js
+    except Exception:
+        pass
+
+
+def _is_internal(filename):
+    return any(part in filename for part in _INTERNAL_PATH_PARTS)
+
+
+def _user_traceback(exc, filename):
+    """Formats like CPython, starting at the user's code and without the runner's or Pyodide's frames."""
+    tb = exc.__traceback__
+    while tb is not None and tb.tb_frame.f_code.co_filename != filename:
+        tb = tb.tb_next
+    exc.__traceback__ = tb
+    te = traceback.TracebackException(type(exc), exc, tb, compact=True)
+    seen = set()
+    pending = [te]
+    while pending:
+        current = pending.pop()
+        if id(current) in seen:
+            continue
+        seen.add(id(current))
+        current.stack = traceback.StackSummary.from_list(
+            [frame for frame in current.stack if not _is_internal(frame.filename)]
+        )
+        pending.extend(e for e in (current.__cause__, current.__context__) if e is not None)
+    return "".join(te.format())
+
+
+def _cut(text, limit):
+    return text if len(text) <= limit else text[:limit] + "…"
+
+
+def _cut_start(text, limit):
+    """Keeps the end of a long traceback: the innermost frames and the exception are there."""
+    return text if len(text) <= limit else "…" + text[-limit:]
+
+
+def _safe_repr(value):
+    try:
+        text = repr(value)
+    except BaseException as exc:  # a hostile __repr__ must not break the result
+        return f"<repr failed: {type(exc).__name__}>"
+    if len(text) > _REPR_MAX_CHARS:
+        text = text[:_REPR_MAX_CHARS] + "…"
+    return text
+
+
+def _safe_str(value):
+    try:
+        return str(value)
+    except BaseException as exc:  # a hostile __str__ must not break the result
+        return f"<str failed: {type(exc).__name__}>"
+
+
+_SAFE_INTEGER = 2**53 - 1  # beyond it a JSON number loses digits in JavaScript and most parsers
+
+
+def _exact_in_json(value, depth=0):
+    if depth > 200:
+        return False
+    if isinstance(value, bool) or value is None or isinstance(value, (str, float)):
+        return True
+    if isinstance(value, int):
+        return -_SAFE_INTEGER <= value <= _SAFE_INTEGER
+    if isinstance(value, dict):
+        return all(_exact_in_json(v, depth + 1) for v in value.values())
+    if isinstance(value, (list, tuple)):
+        return all(_exact_in_json(v, depth + 1) for v in value)
+    return True
+
+
+def _json_value(value, max_bytes):
+    """The value as JSON text, or None when it does not convert exactly (valueRepr still has it)."""
+    try:
+        text = _json_dumps(value, allow_nan=False)
+    except BaseException:
+        return None
+    if len(text) > max_bytes or not _exact_in_json(value):
+        return None
+    return text
+
+
+def _exit_code(exc):
+    code = exc.code
+    if code is None:
+        return 0
+    if isinstance(code, bool):
+        return int(code)
+    if isinstance(code, int):
+        return code & 0xFF  # what a POSIX shell would see, as with CPython
+    try:
+        print(code, file=sys.stderr)
+    except BaseException:
+        pass
+    return 1
+
+
+_session_main = None
+_host_call = None
+
+
+def configure(repr_max_chars, message_max_chars, traceback_max_chars):
+    """Called once by the worker before the snapshot: the bounds of src/core/limits.ts."""
+    global _REPR_MAX_CHARS, _MESSAGE_MAX_CHARS, _TRACEBACK_MAX_CHARS
+    _REPR_MAX_CHARS = repr_max_chars
+    _MESSAGE_MAX_CHARS = message_max_chars
+    _TRACEBACK_MAX_CHARS = traceback_max_chars
+
+
+def set_host_call(function):
+    """Called once after the snapshot is restored with the worker's synchronous host-call bridge."""
+    global _host_call
+    _host_call = function
+
+
+def _loads(text, empty):
+    # Most runs pass no argv, env or tools: skip the decoder for those.
+    return empty() if text == "[]" or text == "{}" else _json_loads(text)
+
+
+_env_for = {}  # env JSON -> os.environ's internal mapping for it
+
+
+def _set_environ(env_json):
+    """Makes os.environ exactly the run's environment (guest code may have changed it)."""
+    data = _env_for.get(env_json)
+    if data is None:
+        os.environ.clear()
+        os.environ.update(_loads(env_json, dict))
+        if len(_env_for) < 16:
+            _env_for[env_json] = dict(os.environ._data)
+        return
+    if os.environ._data != data:
+        os.environ.clear()
+        os.environ.update({os.environ.decodekey(k): os.environ.decodevalue(v) for k, v in data.items()})
+
+
+def run(code, filename, argv_json, env_json, max_value_bytes, keep_state=False, tools_json="[]"):
+    """Runs one program. Lists and dicts arrive as JSON text: no JS proxies outlive the call."""
+    global _session_main
+    import wasmbox
+    object.__setattr__(wasmbox.tools, "_names", frozenset(_loads(tools_json, list)))
+    if not keep_state or _session_main is None:
+        _reseed_random()
+    argv0 = "-c" if filename == "<string>" else filename
+    sys.argv = [argv0, *_loads(argv_json, list)]
+    _set_environ(env_json)
+    os.chdir("/sandbox")
+    # Like CPython: sys.path[0] is the script's directory (the working directory for code).
+    script_dir = "/sandbox" if filename == "<string>" else os.path.dirname("/sandbox/" + filename)
+    if script_dir not in sys.path:
+        sys.path.insert(0, script_dir)
+    if keep_state and _session_main is not None:
+        main = _session_main  # a session: globals carry over from the previous call
+    else:
+        main = types.ModuleType("__main__")
+        main.__dict__["__builtins__"] = builtins
+        if keep_state:
+            _session_main = main
+    if filename != "<string>":
+        main.__file__ = "/sandbox/" + filename
+    sys.modules["__main__"] = main
+    scope = main.__dict__
+    linecache.cache[filename] = (len(code), None, code.splitlines(True), filename)
+
+    outcome = {"status": "ok", "exitCode": 0, "value": None, "valueRepr": None, "error": None}
+    try:
+        try:
+            tree = ast.parse(code, filename)
+            last = None
+            if tree.body and isinstance(tree.body[-1], ast.Expr):
+                last = ast.Expression(tree.body.pop().value)
+            exec(compile(tree, filename, "exec"), scope)
+            if last is not None:
+                value = eval(compile(last, filename, "eval"), scope)
+                if value is not None:
+                    outcome["valueRepr"] = _safe_repr(value)
+                    outcome["value"] = _json_value(value, max_value_bytes)
+        except SystemExit as exc:
+            code_ = _exit_code(exc)
+            outcome["exitCode"] = code_
+            if code_ != 0:
+                outcome["status"] = "error"
+                # sys.exit("msg") keeps its message; a numeric exit says its (shell-visible) code.
+                message = str(code_) if exc.code is None or isinstance(exc.code, int) else _safe_str(exc.code)
+                outcome["error"] = {"type": "SystemExit", "message": message, "traceback": ""}
+        except BaseException as exc:
+            tb_text = _user_traceback(exc, filename)
+            outcome["status"] = "memory_limit" if isinstance(exc, MemoryError) else "error"
+            outcome["exitCode"] = 1
+            outcome["error"] = {
+                "type": type(exc).__name__,
+                "message": _cut(_safe_str(exc), _MESSAGE_MAX_CHARS),
+                "traceback": _cut_start(tb_text, _TRACEBACK_MAX_CHARS),
+            }
+            try:
+                sys.stderr.write(tb_text)
+            except BaseException:
+                pass
+        finally:
+            for stream in (sys.stdout, sys.stderr):
+                try:
+                    stream.flush()
+                except BaseException:
+                    pass
+    except BaseException as exc:  # e.g. a second KeyboardInterrupt while reporting the first
+        outcome["status"] = "error"
+        outcome["exitCode"] = 1
+        outcome["error"] = {"type": type(exc).__name__, "message": _cut(_safe_str(exc), _MESSAGE_MAX_CHARS), "traceback": ""}
+    return _json_dumps(outcome)
