@@ -4,6 +4,7 @@ import { z } from "zod";
 import { WasmboxError } from "../core/errors.js";
 import { LANGUAGES, type Language } from "../core/request.js";
 import { validateRunRequest, type RunRequest } from "../protocol/run-request.js";
+import { SandboxService } from "../service/sandbox-service.js";
 import type { Sandbox } from "../sandbox/sandbox.js";
 import { McpSessionScope } from "./mcp-session-scope.js";
 import { progressReporter, type Extra } from "./progress-reporter.js";
@@ -33,11 +34,12 @@ export interface WasmboxMcpServer {
   close(): Promise<void>;
 }
 
-async function runTool(sandbox: Sandbox, request: RunRequest, extra: Extra): Promise<CallToolResult> {
+async function runTool(service: SandboxService, request: RunRequest, extra: Extra): Promise<CallToolResult> {
   const progress = progressReporter(extra);
   try {
     const run = validateRunRequest(request); // at the edge, once: a bad path answers before a slot is taken
-    const result = await sandbox.run(run, {
+    const result = await service.run({
+      run,
       // A client's cancellation (notifications/cancelled, or the session ending) stops the run.
       signal: extra.signal,
       onStdout: progress?.push,
@@ -63,6 +65,8 @@ export function createMcpServer(sandbox: Sandbox, options: McpServerOptions = {}
     { capabilities: { tools: {} }, instructions: INSTRUCTIONS },
   );
   const annotations = { readOnlyHint: true, destructiveHint: false, openWorldHint: false };
+  // The same service stdio and HTTP call; the session tools keep one conversation-scoped Session.
+  const service = new SandboxService(sandbox);
 
   server.registerTool(
     "run_python",
@@ -73,7 +77,7 @@ export function createMcpServer(sandbox: Sandbox, options: McpServerOptions = {}
       outputSchema: runResultShape,
       annotations,
     },
-    (args, extra) => runTool(sandbox, { ...args, language: "python" }, extra),
+    (args, extra) => runTool(service, { ...args, language: "python" }, extra),
   );
 
   server.registerTool(
@@ -87,7 +91,7 @@ export function createMcpServer(sandbox: Sandbox, options: McpServerOptions = {}
       outputSchema: runResultShape,
       annotations,
     },
-    (args, extra) => runTool(sandbox, args, extra),
+    (args, extra) => runTool(service, args, extra),
   );
 
   const scope = new McpSessionScope();
