@@ -171,6 +171,15 @@ describe("isolate isolation", () => {
     }
   });
 
+  it("catches memory guest JavaScript holds outside the wasm heap, beyond what the next worker's load is allowed", async () => {
+    // ArrayBuffers are outside both the wasm cap and V8's heap limit: only the host's resident-memory watch sees them.
+    const hog = guest(js("globalThis.__hold = []; for (let i = 0; i < 48; i++) globalThis.__hold.push(new Uint8Array(32 * 1024 * 1024).fill(1)); return globalThis.__hold.length"), "print('held')");
+    const result = await sandbox.run({ code: hog, memoryLimitBytes: 64 * 1024 * 1024, timeoutMs: 60_000 });
+    assert.equal(result.status, "memory_limit", `${result.status}: ${result.error?.message}`);
+    assert.match(result.error!.message, /resident memory reached/);
+    assert.deepEqual((await sandbox.run({ code: PROBE })).value, freshView);
+  });
+
   it("ends the executor process when a run makes Deno write more than loading a worker does to its caches", async () => {
     const started = sandbox.stats.executorsStarted;
     // ~200 distinct data: modules, ~20 KB of cache entries each: past the allowance, within the budget.

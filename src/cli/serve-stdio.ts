@@ -166,7 +166,7 @@ export async function serveStdio(sandbox: Sandbox, input: Readable, output: Writ
     if (!options.signal?.aborted) throw error; // destroyed by the abort above: nothing more to read
   }
   while (inFlight.size > 0) await Promise.allSettled([...inFlight]);
-  await service.close({ cancelRuns: false });
+  await service.close();
 }
 
 function needId(id: Id | undefined, op: string): Id {

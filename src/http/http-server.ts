@@ -416,7 +416,7 @@ export async function startHttpServer(sandbox: Sandbox, options: HttpServerOptio
     } finally {
       clearTimeout(timer);
       // Sessions opened here end with the server (their own idle and lifetime timers would reap them later).
-      await service.close({ cancelRuns: true });
+      await service.close();
     }
     // Answers are written; give sockets a turn to flush, then drop whatever is still open.
     await new Promise((resolve) => setImmediate(resolve));

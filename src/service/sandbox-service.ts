@@ -143,7 +143,6 @@ export class SandboxService {
     const onAbort = () => controller.abort();
     if (request.signal?.aborted) controller.abort();
     request.signal?.addEventListener("abort", onAbort, { once: true });
-    if (this.closing) controller.abort();
     const options = {
       signal: controller.signal,
       onStdout: request.onStdout,
@@ -216,10 +215,12 @@ export class SandboxService {
     await entry.session.close("it was closed");
   }
 
-  /** Refuses new work; cancels runs in flight when `cancelRuns`; ends every session opened here. */
-  async close(options: { cancelRuns: boolean }): Promise<void> {
+  /**
+   * Refuses new work and ends every session opened here (their calls in flight answer "cancelled").
+   * Fresh runs still going are the transport's to wait for or cancel (cancelAll, or their signals).
+   */
+  async close(): Promise<void> {
     this.closing = true;
-    if (options.cancelRuns) for (const controller of this.running.values()) controller.abort();
     await Promise.allSettled([...this.sessions.values()].map((entry) => entry.session.close("the server shut down")));
   }
 
