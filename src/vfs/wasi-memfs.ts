@@ -261,7 +261,6 @@ export class MemFs {
     oldParent.mtimeNs = newParent.mtimeNs = nowNs();
   }
 
-  /** Every regular file under `dirPath`, by path relative to it ("a/b.txt"), as copies. */
   /** Regular files under `dirPath` with their sizes, read only on demand (output-files.ts). */
   listing(dirPath: string): FileListing[] {
     const out: FileListing[] = [];
@@ -282,6 +281,7 @@ export class MemFs {
     return out;
   }
 
+  /** Every regular file under `dirPath`, by path relative to it ("a/b.txt"), as copies. */
   files(dirPath: string): Map<string, Uint8Array> {
     const out = new Map<string, Uint8Array>();
     let start: MemNode;

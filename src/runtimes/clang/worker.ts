@@ -5,7 +5,7 @@
  * Compile time counts against the run's timeout (the host's watchdog sees one run); compiler
  * diagnostics go to stderr and a failed compile ends "error" with error.type "CompileError".
  */
-import { readAsset, serveRuntime, type RunContext, type RunOutcome } from "../wasi/worker-kit.js";
+import { readAsset, serveRuntime, type RunContext, type RunOutcome } from "../worker-kit.js";
 import { prepareModule, runCommand } from "../wasi/run-wasi.js";
 
 type Tree = { [name: string]: string | Uint8Array | Tree };
@@ -90,4 +90,4 @@ function concat(chunks: Uint8Array[]): Uint8Array {
   return out;
 }
 
-serveRuntime({ load, run: compileAndRun });
+serveRuntime({ load: ({ init }) => load(init.args), run: compileAndRun });

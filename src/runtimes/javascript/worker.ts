@@ -10,7 +10,7 @@
  */
 import type { QuickJSContext, QuickJSHandle, QuickJSRuntime, QuickJSWASMModule } from "quickjs-emscripten-core";
 import { FsError } from "../../vfs/wasi-memfs.js";
-import { readAsset, SANDBOX, serveRuntime, setGrowCap, type RunContext, type RunOutcome } from "../wasi/worker-kit.js";
+import { readAsset, SANDBOX, serveRuntime, setGrowCap, type RunContext, type RunOutcome } from "../worker-kit.js";
 import { GUEST_PRELUDE } from "./guest-prelude.js";
 import { importModuleGraph } from "./module-graph.js";
 
@@ -324,4 +324,4 @@ function runGuest(context: RunContext): RunOutcome {
   return { status: "ok", exitCode: 0, value, valueRepr, error: null };
 }
 
-serveRuntime({ load, run: runGuest });
+serveRuntime({ load: ({ init }) => load(init.args), run: runGuest });

@@ -12,7 +12,7 @@
 import { WasiInterrupted } from "../../vfs/wasi-host.js";
 import { Errno } from "../../vfs/wasi-memfs.js";
 import { PREOPENS, wasiHostFor } from "../wasi/run-wasi.js";
-import { readAsset, serveRuntime, setGrowCap, type RunContext, type RunOutcome } from "../wasi/worker-kit.js";
+import { readAsset, serveRuntime, setGrowCap, type RunContext, type RunOutcome } from "../worker-kit.js";
 
 let module: WebAssembly.Module;
 let luaVersion = "5.4";
@@ -412,7 +412,7 @@ function runLua(context: RunContext): RunOutcome {
 }
 
 serveRuntime({
-  async load(args) {
+  async load({ init: { args } }) {
     // args: [wasmoon package dir]
     const bytes = await readAsset(`${args[0]}/dist/glue.wasm`);
     module = await WebAssembly.compile(bytes as Uint8Array<ArrayBuffer>);

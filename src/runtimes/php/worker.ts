@@ -12,7 +12,7 @@
  * loop is ended by the host's watchdog ("timeout"). Sockets fail (the executor has no network) and
  * the process functions are disabled (PROCESS_FUNCTIONS).
  */
-import { readAsset, SANDBOX, serveRuntime, setGrowCap, type RunContext, type RunOutcome } from "../wasi/worker-kit.js";
+import { readAsset, SANDBOX, serveRuntime, setGrowCap, type RunContext, type RunOutcome } from "../worker-kit.js";
 
 // deno-lint-ignore no-explicit-any
 type Emscripten = any;
@@ -165,4 +165,4 @@ async function runPhp(context: RunContext): Promise<RunOutcome> {
   };
 }
 
-serveRuntime({ load, run: runPhp });
+serveRuntime({ load: ({ init }) => load(init.args), run: runPhp });

@@ -1,26 +1,26 @@
 /**
- * Runs INSIDE the executor, in a Deno worker: loads Pyodide (from the memory snapshot when one is
- * given), then runs one program. Guest code shares this worker's JS realm, so nothing secret lives
- * here: the frame key stays in the executor's main isolate, and everything this worker posts is
- * treated there as untrusted input.
+ * Runs INSIDE the executor, in a Deno worker: language "python". Loads Pyodide (from the memory
+ * snapshot when one is given), then runs programs through the runner (runner.py). Served by the
+ * same kit as every other runtime; what is Python's own here is the snapshot, Pyodide's file
+ * system as the run's workspace, host-function calls, and the reset for "interpreter" isolation.
+ * Guest code shares this worker's JS realm, so nothing secret lives here: the frame key stays in
+ * the executor's main isolate, and everything this worker posts is treated there as untrusted input.
  */
-import "../worker-hardening.js";
-import type { WorkerFiles, WorkerInit, WorkerMessage, WorkerRun } from "../worker-protocol.js";
-import { ringWriter } from "../output-ring.js";
-import { collectOutputFiles, type FileListing } from "../../vfs/output-files.js";
-import { setGrowCap } from "../memory-cap.js";
+import type { WorkerInit } from "../worker-protocol.js";
+import { serveRuntime, type LoadContext, type RunContext, type RunOutcome, type SandboxTree, type Workspace } from "../worker-kit.js";
+import type { FileListing } from "../../vfs/output-files.js";
 import { CALL_INTERRUPTED, CALL_WAITING, HOST_CALL_DATA_OFFSET } from "./host-call-layout.js";
 import { snapshotSetupSource } from "./runner-source.js";
 import { pyodideModuleFactory } from "./shared-module.js";
 import { afterMicrotasks, cancelRunTimers, capturePristine, forgetPristine, restorePristine, trackRunResources } from "./pristine-state.js";
 
-declare const self: {
-  onmessage: ((event: MessageEvent) => void) | null;
-  postMessage(message: unknown, transfer?: Transferable[]): void;
-};
-
 // deno-lint-ignore no-explicit-any
 type Pyodide = any;
+/** Emscripten's FS object, as Pyodide exposes it. */
+// deno-lint-ignore no-explicit-any
+type PyodideFs = any;
+
+declare const Deno: { readFile(path: string): Promise<Uint8Array> };
 
 let pyodide: Pyodide | null = null;
 /** The runner's run(), looked up once: a proxy made per run would outlive a memory reset. */
@@ -28,45 +28,39 @@ let runnerRun: Pyodide = null;
 let callState: Int32Array;
 let callData: Uint8Array;
 let callSeq = 0;
+let stdinBytes: Uint8Array = new Uint8Array(0);
+let stdinOffset = 0;
+/** Set once os._exit() has ended the interpreter. */
+let exited = false;
+
+/**
+ * Trusted programs run once through the whole run path before the executor says it is ready. Each
+ * executor is a fresh process, so otherwise the first call of every wasm function a run touches
+ * (parsing, compiling, tracebacks, JSON) would be compiled lazily inside the guest's time. Their
+ * output is discarded and the next run resets argv, env, cwd and __main__; no guest code is involved.
+ */
+const WARM_UP_PROGRAMS = [
+  "import io\n_out = io.StringIO()\nprint('warm', 1, 2.5, file=_out)\ndata = {'k': [i * 2 for i in range(50)], 's': 'x' * 10}\ndata",
+  "def f(x):\n    return 1 / x\nf(0)",
+  "raise SystemExit(3)",
+];
 
 /** Called from Python (wasmbox.tools): posts the call and blocks until the main isolate answers. */
 function hostCall(name: string, argsJson: string): string {
   const callId = ++callSeq;
   Atomics.store(callState, 0, CALL_WAITING);
-  post({ t: "call", callId, name, args: argsJson });
+  (self as unknown as { postMessage(message: unknown): void }).postMessage({ t: "call", callId, name, args: argsJson });
   while (Atomics.load(callState, 0) === CALL_WAITING) Atomics.wait(callState, 0, CALL_WAITING);
   if (Atomics.load(callState, 0) === CALL_INTERRUPTED) return '{"interrupted": true}';
   const length = Atomics.load(callState, 1);
   return new TextDecoder().decode(callData.slice(0, length));
 }
-let stdinBytes: Uint8Array = new Uint8Array(0);
-let stdinOffset = 0;
 
-function post(message: unknown, transfer: Transferable[] = []): void {
-  self.postMessage(message, transfer);
-}
-
-let writeOutput: (fd: 1 | 2, bytes: Uint8Array) => boolean = () => false;
-
-function writer(fd: 1 | 2) {
-  return {
-    write(buffer: Uint8Array): number {
-      writeOutput(fd, buffer);
-      return buffer.length;
-    },
-    isatty: false,
-  };
-}
-
-declare const Deno: { readFile(path: string): Promise<Uint8Array> };
-
-async function load(init: WorkerInit): Promise<void> {
+/** Pyodide's loader, its options, and the compiled module it used (to offer to later workers in isolate mode). */
+async function pyodideLoader(init: WorkerInit) {
   // args: [pyodide package directory, snapshot path] (the snapshot is only read when serving)
-  const [dir, snapshotPath] = init.args as [string, string];
+  const dir = init.args[0]!;
   const pyodideDir = dir.endsWith("/") ? dir : dir + "/";
-  // The 30 MB snapshot is read off-thread while Pyodide's JavaScript loads.
-  const snapshot = init.makeSnapshot ? null : Deno.readFile(snapshotPath);
-  snapshot?.catch(() => {}); // awaited below; a failure surfaces there
   const asmUrl = new URL(`file://${pyodideDir}pyodide.asm.mjs`).href;
   const factory = import(asmUrl).then((m) => m.default);
   factory.catch(() => {}); // awaited by loadPyodide
@@ -74,7 +68,7 @@ async function load(init: WorkerInit): Promise<void> {
   // Isolate mode: later workers instantiate the module the first one compiled and offered.
   const shared = init.shared as { module?: unknown } | undefined;
   const sharedModule = shared?.module instanceof WebAssembly.Module ? shared.module : null;
-  let compiled: WebAssembly.Module | null = null;
+  const state = { compiled: null as WebAssembly.Module | null };
   const options = {
     indexURL: pyodideDir,
     env: {},
@@ -82,18 +76,32 @@ async function load(init: WorkerInit): Promise<void> {
     stderr: () => {},
     // The snapshot already holds the interpreter; skip the checks that would read more files.
     checkAPIVersion: true,
-    createPyodideModule: pyodideModuleFactory(factory, sharedModule, init.offerShared ? (m) => (compiled = m) : undefined),
+    createPyodideModule: pyodideModuleFactory(factory, sharedModule, init.offerShared ? (m) => (state.compiled = m) : undefined),
   };
-  if (init.makeSnapshot) {
-    pyodide = await loadPyodide({ ...options, _makeSnapshot: true });
-    pyodide.runPython(snapshotSetupSource());
-    const bytes: Uint8Array = pyodide.makeMemorySnapshot();
-    post({ t: "snapshot", bytes }, [bytes.buffer]);
-    return;
-  }
+  return { loadPyodide, options, state };
+}
+
+async function makeSnapshot(init: WorkerInit): Promise<Uint8Array> {
+  const { loadPyodide, options } = await pyodideLoader(init);
+  const snapshotting = await loadPyodide({ ...options, _makeSnapshot: true });
+  snapshotting.runPython(snapshotSetupSource());
+  return snapshotting.makeMemorySnapshot();
+}
+
+async function load({ init, write }: LoadContext): Promise<{ shared?: unknown }> {
+  // The 30 MB snapshot is read off-thread while Pyodide's JavaScript loads.
+  const snapshot = Deno.readFile(init.args[1]!);
+  snapshot.catch(() => {}); // awaited below; a failure surfaces there
+  const { loadPyodide, options, state } = await pyodideLoader(init);
   if (init.keepPristine) trackRunResources();
   pyodide = await loadPyodide({ ...options, _loadSnapshot: await snapshot });
-  writeOutput = ringWriter(init.output);
+  const writer = (fd: 1 | 2) => ({
+    write(buffer: Uint8Array): number {
+      write(fd, buffer);
+      return buffer.length;
+    },
+    isatty: false,
+  });
   pyodide.setStdout(writer(1));
   pyodide.setStderr(writer(2));
   pyodide.setStdin({
@@ -120,117 +128,58 @@ async function load(init: WorkerInit): Promise<void> {
     }
   }
   runner.harden();
-  if (init.warmUp) warmUp();
-  if (init.keepPristine) capturePristine(pyodide);
-  // Still before any guest code: nothing here can have been touched by a run.
-  if (init.offerShared && compiled) post({ t: "shared", assets: { module: compiled } });
-  post({ t: "ready" });
-}
-
-function writeFiles(files: [string, Uint8Array][]): void {
-  const FS = pyodide.FS;
-  FS.mkdirTree("/sandbox");
-  for (const [path, bytes] of files) {
-    const full = "/sandbox/" + path;
-    FS.mkdirTree(full.slice(0, full.lastIndexOf("/")));
-    FS.writeFile(full, bytes);
-  }
-}
-
-/** Regular files under /sandbox (relative paths, sizes), read on demand. */
-function sandboxListing(): FileListing[] {
-  const FS = pyodide.FS;
-  const out: FileListing[] = [];
-  const walk = (dir: string, prefix: string) => {
-    for (const name of FS.readdir(dir) as string[]) {
-      if (name === "." || name === "..") continue;
-      const full = `${dir}/${name}`;
-      const rel = prefix ? `${prefix}/${name}` : name;
-      const stat = FS.lstat(full);
-      if (FS.isDir(stat.mode)) walk(full, rel);
-      else if (FS.isFile(stat.mode)) out.push({ path: rel, size: stat.size, read: () => FS.readFile(full), peek: () => memfsView(full, stat.size) });
-    }
-  };
-  FS.mkdirTree("/sandbox");
-  walk("/sandbox", "");
-  return out;
+  return state.compiled ? { shared: { module: state.compiled } } : {};
 }
 
 /** A MEMFS file's bytes without a copy (Emscripten keeps them in node.contents), else a copy. */
-function memfsView(path: string, size: number): Uint8Array {
-  const node = pyodide.FS.lookupPath(path).node as { contents?: unknown; usedBytes?: number };
+function memfsView(FS: PyodideFs, path: string, size: number): Uint8Array {
+  const node = FS.lookupPath(path).node as { contents?: unknown; usedBytes?: number };
   if (node.contents instanceof Uint8Array && node.usedBytes === size) return node.contents.subarray(0, size);
-  return pyodide.FS.readFile(path);
+  return FS.readFile(path);
 }
 
-function readAllFiles(): Map<string, Uint8Array> {
-  return new Map(sandboxListing().map((f) => [f.path, f.read()]));
+/** The kit's view of /sandbox in Pyodide's file system (after os._exit the runtime refuses use: no files). */
+function pyodideTree(FS: PyodideFs): SandboxTree {
+  return {
+    write(path, bytes) {
+      const full = "/sandbox/" + path;
+      FS.mkdirTree(full.slice(0, full.lastIndexOf("/")));
+      FS.writeFile(full, bytes);
+    },
+    read: (path) => FS.readFile("/sandbox/" + path),
+    listing() {
+      if (exited) return [];
+      const out: FileListing[] = [];
+      const walk = (dir: string, prefix: string) => {
+        for (const name of FS.readdir(dir) as string[]) {
+          if (name === "." || name === "..") continue;
+          const full = `${dir}/${name}`;
+          const rel = prefix ? `${prefix}/${name}` : name;
+          const stat = FS.lstat(full);
+          if (FS.isDir(stat.mode)) walk(full, rel);
+          else if (FS.isFile(stat.mode)) out.push({ path: rel, size: stat.size, read: () => FS.readFile(full), peek: () => memfsView(FS, full, stat.size) });
+        }
+      };
+      FS.mkdirTree("/sandbox");
+      walk("/sandbox", "");
+      return out;
+    },
+  };
 }
 
-/** Set once os._exit() has ended the interpreter. */
-let exited = false;
-
-/**
- * Trusted programs run once through the whole run path before the executor says it is ready. Each
- * executor is a fresh process, so otherwise the first call of every wasm function a run touches
- * (parsing, compiling, tracebacks, JSON) would be compiled lazily inside the guest's time. Their
- * output is discarded and the next run resets argv, env, cwd and __main__; no guest code is involved.
- */
-const WARM_UP_PROGRAMS = [
-  "import io\n_out = io.StringIO()\nprint('warm', 1, 2.5, file=_out)\ndata = {'k': [i * 2 for i in range(50)], 's': 'x' * 10}\ndata",
-  "def f(x):\n    return 1 / x\nf(0)",
-  "raise SystemExit(3)",
-];
-
-function warmUp(): void {
-  const write = writeOutput;
-  writeOutput = () => true;
-  try {
-    for (const code of WARM_UP_PROGRAMS) {
-      execute({
-        t: "run", code, filename: "<string>", files: [], stdin: new Uint8Array(0), argv: [], env: {},
-        memoryLimitBytes: Number.POSITIVE_INFINITY, maxOutputBytes: 1024 * 1024, maxOutputFileBytes: 0, maxOutputFilesTotalBytes: 0,
-        keepState: false, tools: [], reset: false,
-      });
-    }
-  } finally {
-    writeOutput = write;
-    setGrowCap(Number.POSITIVE_INFINITY);
-  }
+/** One interpreter per executor: every run and file operation works in its file system. */
+function workspace(previous: Workspace<PyodideFs> | null): Workspace<PyodideFs> {
+  if (previous) return previous;
+  pyodide.FS.mkdirTree("/sandbox");
+  return { fs: pyodide.FS, tree: pyodideTree(pyodide.FS) };
 }
 
-function run(message: WorkerRun): void {
-  const outcome = execute(message);
-  if (!message.reset) return post({ t: "result", outcome }, outcomeBuffers(outcome));
-  // Nothing the run scheduled may fire after its result: its output would reach the next run.
-  cancelRunTimers();
-  post({ t: "result", outcome }, outcomeBuffers(outcome));
-  afterMicrotasks(() => {
-    let why: string | null;
-    try {
-      why = exited ? "the interpreter exited (os._exit)" : restorePristine(pyodide);
-    } catch (error) {
-      why = `restoring failed: ${error instanceof Error ? error.message : String(error)}`;
-    }
-    post(why === null ? { t: "ready" } : { t: "retire", reason: why });
-  });
-}
-
-/** The result's file contents are handed over, not copied. */
-function outcomeBuffers(outcome: { files?: { data: Uint8Array }[] }): Transferable[] {
-  return (outcome.files ?? []).map((f) => f.data.buffer as ArrayBuffer);
-}
-
-function execute(message: WorkerRun) {
+function run({ run: message }: RunContext<PyodideFs>): RunOutcome {
   if (exited) throw new Error("the interpreter exited (os._exit) in an earlier call");
   if (message.keepState) forgetPristine();
-  setGrowCap(message.memoryLimitBytes);
   stdinBytes = message.stdin;
   stdinOffset = 0;
-  writeFiles(message.files);
-  // What the run starts from: its input files, and in a session whatever earlier calls left.
-  const inputs = message.keepState ? readAllFiles() : new Map(message.files);
-  let outcome;
+  let outcome: RunOutcome;
   try {
     const { code, filename, argv, env, maxOutputBytes, keepState, tools } = message;
     outcome = JSON.parse(runnerRun(code, filename, JSON.stringify(argv), JSON.stringify(env), maxOutputBytes, keepState, JSON.stringify(tools)));
@@ -253,44 +202,29 @@ function execute(message: WorkerRun) {
   }
   // Values become JSON text in Python; parse here so the host gets a plain object.
   if (typeof outcome.value === "string") outcome.value = JSON.parse(outcome.value);
-  try {
-    const { files, overLimit } = collectOutputFiles(sandboxListing(), inputs, message);
-    outcome.files = files;
-    outcome.filesOverLimit = overLimit;
-  } catch (error) {
-    if (!exited) throw error;
-    outcome.files = []; // after os._exit the runtime refuses further use
-  }
   return outcome;
 }
 
-/** Session file access between runs, without running guest code. */
-function files(message: WorkerFiles): void {
-  const FS = pyodide.FS;
-  try {
-    if (message.op === "list") {
-      const entries = [...readAllFiles()].map(([path, bytes]) => ({ path, size: bytes.length }));
-      post({ t: "fs-reply", rid: message.rid, ok: true, entries });
-    } else if (message.op === "read") {
-      const data: Uint8Array = FS.readFile("/sandbox/" + message.path);
-      post({ t: "fs-reply", rid: message.rid, ok: true, data }, [data.buffer]);
-    } else {
-      writeFiles([[message.path, message.data]]);
-      post({ t: "fs-reply", rid: message.rid, ok: true });
-    }
-  } catch (error) {
-    const code = (error as { code?: string; errno?: number }).code ?? "EIO";
-    post({ t: "fs-reply", rid: message.rid, ok: false, error: code });
-  }
-}
-
-self.onmessage = (event: MessageEvent) => {
-  const message = event.data as WorkerMessage;
-  const task =
-    message.t === "init"
-      ? load(message)
-      : Promise.resolve().then(() => (message.t === "run" ? run(message) : files(message)));
-  task.catch((error: unknown) => {
-    post({ t: "fatal", message: error instanceof Error ? `${error.name}: ${error.message}` : String(error) });
-  });
-};
+serveRuntime<PyodideFs>({
+  load,
+  makeSnapshot,
+  workspace,
+  run,
+  warmUpPrograms: WARM_UP_PROGRAMS,
+  reset: {
+    capture: () => capturePristine(pyodide),
+    // Nothing the run scheduled may fire after its result: its output would reach the next run.
+    beforeResult: cancelRunTimers,
+    restore: () =>
+      new Promise((resolve, reject) =>
+        // On the next macrotask: the run's microtasks have drained.
+        afterMicrotasks(() => {
+          try {
+            resolve(exited ? "the interpreter exited (os._exit)" : restorePristine(pyodide));
+          } catch (error) {
+            reject(error);
+          }
+        }),
+      ),
+  },
+});

@@ -13,7 +13,7 @@
 import { WasiExit, WasiInterrupted } from "../../vfs/wasi-host.js";
 import { cappedMemory, nearMemoryCap } from "../../vfs/wasi-memory.js";
 import { memoryLimit, prepareModule, wasiHostFor, type PreparedModule } from "../wasi/run-wasi.js";
-import { readAsset, serveRuntime, type RunContext, type RunOutcome } from "../wasi/worker-kit.js";
+import { readAsset, serveRuntime, type RunContext, type RunOutcome } from "../worker-kit.js";
 
 let prepared: PreparedModule;
 
@@ -206,7 +206,7 @@ function runRuby(context: RunContext): RunOutcome {
 }
 
 serveRuntime({
-  async load(args) {
+  async load({ init: { args } }) {
     // args: [@ruby/3.4-wasm-wasi package dir]
     prepared = await prepareModule(await readAsset(`${args[0]}/dist/ruby+stdlib.wasm`));
     if (!prepared.memory) throw new Error("ruby.wasm has no memory to cap");

@@ -13,7 +13,7 @@
  *   ends in SQLite's "out of memory" ("memory_limit"). sql.js exposes no progress handler, so a
  *   query that never ends is stopped by the host's watchdog ("timeout").
  */
-import { readAsset, SANDBOX, serveRuntime, type RunContext, type RunOutcome } from "../wasi/worker-kit.js";
+import { readAsset, SANDBOX, serveRuntime, type RunContext, type RunOutcome } from "../worker-kit.js";
 
 // deno-lint-ignore no-explicit-any
 type SqlJs = any;
@@ -244,4 +244,4 @@ function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
   return true;
 }
 
-serveRuntime({ load, run: runScript });
+serveRuntime({ load: ({ init }) => load(init.args), run: runScript });

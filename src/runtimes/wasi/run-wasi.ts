@@ -4,7 +4,7 @@
  */
 import { WasiExit, WasiHost, WasiInterrupted, wasiImportsOnly } from "../../vfs/wasi-host.js";
 import { cappedMemory, makeMemoryImported, nearMemoryCap, type MemoryShape } from "../../vfs/wasi-memory.js";
-import { exitOutcome, SANDBOX, type RunContext, type RunOutcome } from "./worker-kit.js";
+import { exitOutcome, SANDBOX, type RunContext, type RunOutcome } from "../worker-kit.js";
 
 /** A compiled module and where its (capped) memory comes from. */
 export interface PreparedModule {

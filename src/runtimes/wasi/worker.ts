@@ -4,7 +4,7 @@
  * checked against the host's, and it has no way to the worker's JavaScript.
  */
 import { prepareModule, runCommand } from "./run-wasi.js";
-import { serveRuntime } from "./worker-kit.js";
+import { serveRuntime } from "../worker-kit.js";
 
 function fromBase64(text: string): Uint8Array {
   const binary = atob(text);
