@@ -117,7 +117,7 @@ describe("wasmbox serve --stdio", () => {
   for (const [name, line, expected] of [
     ["a line that is not JSON", "{not json", { error: "request is not valid JSON" }],
     ["a JSON value that is not an object", "[1, 2]", { error: "request must be a JSON object" }],
-    ["an object with neither code nor a known op", JSON.stringify({ id: 7, hello: 1 }), { id: 7, error: { code: "UNKNOWN_OP", message: "request has neither code nor a known op" } }],
+    ["an object with neither code nor a known op", JSON.stringify({ id: 7, hello: 1 }), { id: 7, error: { code: "UNKNOWN_OP", message: "request has neither code (nor entryPath or wasm) nor a known op" } }],
     ["an unknown op", JSON.stringify({ id: 8, op: "launch" }), { id: 8, error: { code: "UNKNOWN_OP", message: 'unknown op "launch"' } }],
     ["a field of the wrong type", JSON.stringify({ id: 9, code: "1", timeoutMs: "soon" }), { id: 9, error: { code: "INVALID_REQUEST", message: 'timeoutMs must be an integer, got "soon"' } }],
     ["a path that climbs out of the sandbox", JSON.stringify({ id: 10, code: "1", files: { "../x": "y" } }), { id: 10, error: { code: "INVALID_PATH", message: 'file path "../x" climbs out of the sandbox directory with ".."' } }],

@@ -1,7 +1,7 @@
 import type { Readable, Writable } from "node:stream";
 import { WasmboxError } from "../core/errors.js";
 import { DEFAULT_MAX_REQUEST_BYTES } from "../core/limits.js";
-import { contentBytes, validateRunRequest } from "../protocol/run-request.js";
+import { contentBytes, RUN_SOURCE_FIELDS, validateRunRequest } from "../protocol/run-request.js";
 import { validateSessionRequest, validateToolNames } from "../protocol/session-request.js";
 import type { Sandbox } from "../sandbox/sandbox.js";
 import { SandboxService } from "../service/sandbox-service.js";
@@ -66,7 +66,7 @@ export async function serveStdio(sandbox: Sandbox, input: Readable, output: Writ
       shuttingDown = true;
       return;
     }
-    const op = fields.op ?? (fields.code !== undefined || fields.entryPath !== undefined ? "run" : undefined);
+    const op = fields.op ?? (RUN_SOURCE_FIELDS.some((name) => fields[name] !== undefined) ? "run" : undefined);
     try {
       if (fields.callId !== undefined) return service.answerCall(fields.callId, fields, id);
       switch (op) {
@@ -98,7 +98,7 @@ export async function serveStdio(sandbox: Sandbox, input: Readable, output: Writ
           return reply({ id, written: true });
         }
         default:
-          return replyError(id, "UNKNOWN_OP", op === undefined ? "request has neither code nor a known op" : `unknown op ${JSON.stringify(op)}`);
+          return replyError(id, "UNKNOWN_OP", op === undefined ? "request has neither code (nor entryPath or wasm) nor a known op" : `unknown op ${JSON.stringify(op)}`);
       }
     } catch (error) {
       if (error instanceof WasmboxError) return replyError(id, error.code, error.message);

@@ -65,7 +65,7 @@ export function createMcpServer(sandbox: Sandbox, options: McpServerOptions = {}
     { capabilities: { tools: {} }, instructions: INSTRUCTIONS },
   );
   const annotations = { readOnlyHint: true, destructiveHint: false, openWorldHint: false };
-  // The same service stdio and HTTP call; the session tools keep one conversation-scoped Session.
+  // The same service stdio and HTTP call: run tools and the conversation's session tools alike.
   const service = new SandboxService(sandbox);
 
   server.registerTool(
@@ -95,7 +95,7 @@ export function createMcpServer(sandbox: Sandbox, options: McpServerOptions = {}
   );
 
   const scope = new McpSessionScope();
-  registerSessionTools(server, sandbox, scope, {
+  registerSessionTools(server, service, scope, {
     idleTimeoutMs: options.sessionIdleTimeoutMs,
     maxLifetimeMs: options.sessionMaxLifetimeMs,
   });

@@ -2,8 +2,8 @@ import type { McpServer } from "@modelcontextprotocol/sdk/server/mcp.js";
 import type { CallToolResult } from "@modelcontextprotocol/sdk/types.js";
 import { WasmboxError } from "../core/errors.js";
 import { validateRunRequest } from "../protocol/run-request.js";
-import type { Sandbox } from "../sandbox/sandbox.js";
 import { DEFAULT_SESSION_MAX_LIFETIME_MS, type Session } from "../sandbox/session.js";
+import type { SandboxService } from "../service/sandbox-service.js";
 import type { McpSessionScope } from "./mcp-session-scope.js";
 import { progressReporter } from "./progress-reporter.js";
 import { errorToolResult, toCallToolResult } from "./tool-result.js";
@@ -29,8 +29,9 @@ const STARTS_FRESH =
 
 /**
  * `session_run` and `session_reset`, registered once per MCP session by createMcpServer(). The
- * interpreter is one wasmbox Session, opened on the first session_run and kept for the MCP
- * session, so variables, imports and files carry over; it is closed when the MCP session ends
+ * interpreter is one session of the service every transport uses (so it counts against the same
+ * limits and is cancelled and closed the same way), opened on the first session_run and kept for
+ * the MCP session, so variables, imports and files carry over; it is closed when the MCP session ends
  * (stdio: end of input; HTTP: DELETE, idle reaping, shutdown), on session_reset, or by its own
  * idle and lifetime timers. Over HTTP each MCP session has its own scope, so one client never
  * sees another's state.
@@ -39,7 +40,7 @@ const STARTS_FRESH =
  * calls) the model is told before anything else runs: code written against state that no longer
  * exists must not silently run in a fresh interpreter.
  */
-export function registerSessionTools(server: McpServer, sandbox: Sandbox, scope: McpSessionScope, options: SessionToolsOptions = {}): void {
+export function registerSessionTools(server: McpServer, service: SandboxService, scope: McpSessionScope, options: SessionToolsOptions = {}): void {
   const idleTimeoutMs = options.idleTimeoutMs ?? DEFAULT_MCP_SESSION_IDLE_MS;
   const maxLifetimeMs = options.maxLifetimeMs ?? DEFAULT_SESSION_MAX_LIFETIME_MS;
   /** The interpreter, or its opening; null until the first session_run and after it is dropped. */
@@ -48,19 +49,24 @@ export function registerSessionTools(server: McpServer, sandbox: Sandbox, scope:
   let unreported: string | null = null;
 
   /** Forgets `session` (when it is still the current one) and makes sure it is closed. */
-  const drop = (opening: Promise<Session>, session: Session, why: string) => {
+  const drop = (opening: Promise<Session>, session: Session) => {
     if (current === opening) current = null;
-    void session.close(why);
+    void service.closeSession(session.id).catch(() => {});
+  };
+  const close = async (opening: Promise<Session> | null) => {
+    const session = await opening?.catch(() => null);
+    if (session) await service.closeSession(session.id).catch(() => {});
+    return session;
   };
   scope.onClose(async () => {
-    const session = await current?.catch(() => null);
+    const opening = current;
     current = null;
-    await session?.close("the MCP session ended");
+    await close(opening);
   });
 
   const open = (): Promise<Session> => {
     if (current) return current;
-    const opening = sandbox.session({ language: "python", idleTimeoutMs, maxLifetimeMs });
+    const opening = service.openSession({ language: "python", idleTimeoutMs, maxLifetimeMs });
     current = opening;
     opening.catch(() => {
       if (current === opening) current = null;
@@ -103,11 +109,11 @@ export function registerSessionTools(server: McpServer, sandbox: Sandbox, scope:
         }
         opening = open();
         session = await opening;
-        const result = await session.run(request, { signal: extra.signal, onStdout: progress?.push, onStderr: progress?.push });
+        const result = await service.run({ run: request, sessionId: session.id, signal: extra.signal, onStdout: progress?.push, onStderr: progress?.push });
         await progress?.flush();
         const answer = toCallToolResult(result);
         if (session.state !== "open") {
-          drop(opening, session, "it did not survive a call");
+          drop(opening, session);
           if (extra.signal.aborted) {
             unreported = "The previous session_run was cancelled, and the interpreter was stopped with it.";
           } else {
@@ -123,7 +129,7 @@ export function registerSessionTools(server: McpServer, sandbox: Sandbox, scope:
         if (!(error instanceof WasmboxError)) throw error;
         const lost = error.code === "SESSION_CLOSED" || error.code === "SESSION_DEAD";
         if (lost && opening && session) {
-          drop(opening, session, "it had ended");
+          drop(opening, session);
           unreported = null;
         }
         switch (error.code) {
@@ -156,9 +162,8 @@ export function registerSessionTools(server: McpServer, sandbox: Sandbox, scope:
       const discarded = current;
       current = null;
       unreported = null;
-      const session = await discarded?.catch(() => null);
-      const had = session?.state === "open";
-      await session?.close("session_reset was called");
+      const had = (await discarded?.catch(() => null))?.state === "open";
+      await close(discarded);
       return {
         content: [
           {

@@ -116,6 +116,9 @@ export type RunRequest = z.input<typeof runRequestSchema>;
 /** File content as given by a caller: text, raw bytes, or an explicit encoding (the wire form). */
 export type FileContent = string | Uint8Array | { encoding?: "utf8" | "base64"; content: string };
 
+/** The fields that say what a run runs: a request with none of them is not a run. */
+export const RUN_SOURCE_FIELDS = ["code", "entryPath", "wasm"] as const;
+
 /** Names of the fields a run request may carry. */
 export const RUN_REQUEST_FIELDS: readonly FieldName[] = Object.keys(FIELDS) as FieldName[];
 

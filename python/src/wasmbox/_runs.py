@@ -13,59 +13,46 @@ import asyncio
 import inspect
 import queue
 import threading
-from typing import TYPE_CHECKING, Any, Awaitable, Callable, Mapping, Sequence, Union
+from typing import TYPE_CHECKING, Any, Awaitable, Callable, Mapping, Union
 
 from . import _tools
 from ._connection import Connection, NotSent, Sink
 from ._errors import WasmboxError
 from ._result import RunResult
+from ._schema import RUN_FIELDS
 from ._tools import HostFunction, answer_call, answer_call_async
-from ._wire import FileContent, decode_reply, decode_session_opened, encode_run_request, encode_session_close
+from ._wire import decode_reply, decode_session_opened, encode_run_request, encode_session_close
 
 if TYPE_CHECKING:
     from ._sandbox import _Core
 
-__all__ = ["Submit", "build_run_request", "run_sync", "run_async", "open_session_sync", "open_session_async", "request_sync", "request_async", "close_quietly"]
+__all__ = ["Submit", "run_fields", "build_run_request", "run_sync", "run_async", "open_session_sync", "open_session_async", "request_sync", "request_async", "close_quietly"]
 
 #: Sends a request with a fresh id and registers its sink; returns the connection and the id.
 Submit = Callable[[dict, Sink], "tuple[Connection, Any]"]
 OutputCallback = Callable[[str], Any]
 
 
+def run_fields(arguments: Mapping[str, Any]) -> dict[str, Any]:
+    """The run request's fields among a ``run`` method's arguments (its ``locals()``): every keyword
+    the host's schema names (see _schema.RUN_FIELDS), so a field added there needs only its keyword."""
+    return {name: arguments[name] for name in RUN_FIELDS if name in arguments}
+
+
 def build_run_request(
-    code: str | None,
-    entry_path: str | None,
-    language: str,
-    files: Mapping[str, FileContent] | None,
-    stdin: Union[str, bytes, None],
-    argv: Sequence[str] | None,
-    env: Mapping[str, str] | None,
-    timeout_ms: int | None,
-    memory_limit_bytes: int | None,
-    max_output_bytes: int | None,
+    fields: Mapping[str, Any],
     on_stdout: Callable[..., Any] | None,
     on_stderr: Callable[..., Any] | None,
     tools: Mapping[str, HostFunction],
-    caps: Mapping[str, int | None] | None = None,
 ) -> dict[str, Any]:
     for name, callback in (("on_stdout", on_stdout), ("on_stderr", on_stderr)):
         if callback is not None and not callable(callback):
             raise TypeError(f"{name} must be callable with one str argument, got {type(callback).__name__}")
     return encode_run_request(
         0,  # replaced by the sandbox's own id when sent
-        code=code,
-        entry_path=entry_path,
-        language=language,
-        files=files,
-        stdin=stdin,
-        argv=argv,
-        env=env,
-        timeout_ms=timeout_ms,
-        memory_limit_bytes=memory_limit_bytes,
-        max_output_bytes=max_output_bytes,
-        caps=caps,
         stream=on_stdout is not None or on_stderr is not None,
         tools=list(tools),
+        **fields,
     )
 
 

@@ -12,10 +12,11 @@ from typing import Any, Awaitable, Callable, Mapping, Sequence, Union
 from ._connection import Connection, NotSent, Sink
 from ._errors import HostExitedError, SandboxClosedError
 from ._result import RunResult
-from ._runs import build_run_request, open_session_async, open_session_sync, run_async, run_sync
+from ._runs import build_run_request, run_fields, open_session_async, open_session_sync, run_async, run_sync
 from ._runtime import HostRuntime, find_runtime
 from ._session import AsyncSession, AsyncSessionOpening, Session, _SessionState
 from ._tools import HostFunction, check_tools
+from ._schema import SESSION_FIELDS
 from ._wire import FileContent, encode_session_open
 
 __all__ = ["Sandbox", "AsyncSandbox", "run_code", "run_fs"]
@@ -179,8 +180,10 @@ class _SandboxBase:
         self._core.kill_host()
 
 
-def _session_request(tools: Mapping[str, HostFunction], idle_timeout_ms: int | None, max_lifetime_ms: int | None) -> dict[str, Any]:
-    return encode_session_open(0, tools=list(tools), idle_timeout_ms=idle_timeout_ms, max_lifetime_ms=max_lifetime_ms)
+def _session_request(tools: Mapping[str, HostFunction], arguments: Mapping[str, Any]) -> dict[str, Any]:
+    """``session.open`` from a ``session`` method's arguments (its ``locals()``): every option the host's schema names."""
+    options = {name: arguments[name] for name in SESSION_FIELDS if name in arguments and name != "tools"}
+    return encode_session_open(0, tools=list(tools), **options)
 
 
 class Sandbox(_SandboxBase):
@@ -228,6 +231,7 @@ class Sandbox(_SandboxBase):
         *,
         entry_path: str | None = None,
         language: str = "python",
+        wasm: bytes | None = None,
         files: Mapping[str, FileContent] | None = None,
         stdin: Union[str, bytes, None] = None,
         timeout_ms: int | None = None,
@@ -249,6 +253,8 @@ class Sandbox(_SandboxBase):
         Every guest outcome is a RunResult (check ``.ok`` or call ``.raise_for_status()``); a bad
         request raises InvalidRequestError (or a subclass), a host failure another WasmboxError.
 
+        ``language``: "python" (default), "javascript", "ruby", "c", "cpp", "sqlite", "php", "lua" or
+        "wasi" (then ``wasm``: the WASI command module's bytes, or ``entry_path`` naming it in ``files``).
         ``files``: sandbox path (relative to /sandbox) -> str or bytes. ``stdin``: everything the
         program reads (then EOF). ``argv``: sys.argv[1:]. ``env``: the guest's whole environment.
         ``timeout_ms`` wall-clock limit (default 30000); ``memory_limit_bytes`` (default 256 MiB,
@@ -271,7 +277,7 @@ class Sandbox(_SandboxBase):
         callback), the run is cancelled on the host, then the exception goes on.
         """
         own = check_tools(tools, allow_async=False)
-        request = build_run_request(code, entry_path, language, files, stdin, argv, env, timeout_ms, memory_limit_bytes, max_output_bytes, on_stdout, on_stderr, own, {"max_stdin_bytes": max_stdin_bytes, "max_input_file_bytes": max_input_file_bytes, "max_input_bytes": max_input_bytes, "max_output_file_bytes": max_output_file_bytes, "max_output_files_total_bytes": max_output_files_total_bytes})
+        request = build_run_request(run_fields(locals()), on_stdout, on_stderr, own)
         return run_sync(self._core.submit, request, tools=own, max_request_bytes=self._core.max_request_bytes, on_stdout=on_stdout, on_stderr=on_stderr)
 
     def run_fs(self, entry_path: str, files: Mapping[str, FileContent], **options: Any) -> RunResult:
@@ -284,17 +290,19 @@ class Sandbox(_SandboxBase):
         tools: Mapping[str, HostFunction] | None = None,
         idle_timeout_ms: int | None = None,
         max_lifetime_ms: int | None = None,
+        language: str = "python",
     ) -> Session:
         """Opens a Session: a Python interpreter whose state carries over between its runs.
 
         ``tools``: host functions every run of the session may call (as in ``run``).
+        ``language``: the session's language (default "python").
         ``idle_timeout_ms``: the host closes the session after this long without a run (default
         10 minutes); ``max_lifetime_ms``: this long after it opened (default 1 hour). Use it in
         ``with``, or call ``close()``: each open session holds an executor process.
         """
         own = check_tools(tools, allow_async=False)
-        conn, session_id = open_session_sync(self._core, _session_request(own, idle_timeout_ms, max_lifetime_ms))
-        return Session(_SessionState(self._core, conn, session_id, own))
+        conn, session_id = open_session_sync(self._core, _session_request(own, locals()))
+        return Session(_SessionState(self._core, conn, session_id, own, language))
 
 
 class AsyncSandbox(_SandboxBase):
@@ -328,6 +336,7 @@ class AsyncSandbox(_SandboxBase):
         *,
         entry_path: str | None = None,
         language: str = "python",
+        wasm: bytes | None = None,
         files: Mapping[str, FileContent] | None = None,
         stdin: Union[str, bytes, None] = None,
         timeout_ms: int | None = None,
@@ -346,7 +355,7 @@ class AsyncSandbox(_SandboxBase):
     ) -> RunResult:
         """As ``Sandbox.run``, awaitable; ``tools`` may be coroutine functions."""
         own = check_tools(tools, allow_async=True)
-        request = build_run_request(code, entry_path, language, files, stdin, argv, env, timeout_ms, memory_limit_bytes, max_output_bytes, on_stdout, on_stderr, own, {"max_stdin_bytes": max_stdin_bytes, "max_input_file_bytes": max_input_file_bytes, "max_input_bytes": max_input_bytes, "max_output_file_bytes": max_output_file_bytes, "max_output_files_total_bytes": max_output_files_total_bytes})
+        request = build_run_request(run_fields(locals()), on_stdout, on_stderr, own)
         return await run_async(self._core.submit, request, tools=own, max_request_bytes=self._core.max_request_bytes, on_stdout=on_stdout, on_stderr=on_stderr)
 
     async def run_fs(self, entry_path: str, files: Mapping[str, FileContent], **options: Any) -> RunResult:
@@ -359,15 +368,16 @@ class AsyncSandbox(_SandboxBase):
         tools: Mapping[str, HostFunction] | None = None,
         idle_timeout_ms: int | None = None,
         max_lifetime_ms: int | None = None,
+        language: str = "python",
     ) -> AsyncSessionOpening:
         """As ``Sandbox.session``: ``async with sb.session() as s:`` (closed on the way out), or
         ``s = await sb.session()``. ``tools`` may be coroutine functions."""
         own = check_tools(tools, allow_async=True)
-        request = _session_request(own, idle_timeout_ms, max_lifetime_ms)
+        request = _session_request(own, locals())
 
         async def open() -> AsyncSession:
             conn, session_id = await open_session_async(self._core, dict(request))
-            return AsyncSession(_SessionState(self._core, conn, session_id, own))
+            return AsyncSession(_SessionState(self._core, conn, session_id, own, language))
 
         return AsyncSessionOpening(open)
 
@@ -388,6 +398,7 @@ def run_code(
     code: str,
     *,
     language: str = "python",
+    wasm: bytes | None = None,
     files: Mapping[str, FileContent] | None = None,
     stdin: Union[str, bytes, None] = None,
     timeout_ms: int | None = None,
@@ -409,25 +420,7 @@ def run_code(
     Defaults: ``timeout_ms`` 30000, ``memory_limit_bytes`` 256 MiB, ``max_output_bytes`` 1 MiB.
     See ``Sandbox.run`` for every argument.
     """
-    return _default_sandbox().run(
-        code,
-        language=language,
-        files=files,
-        stdin=stdin,
-        timeout_ms=timeout_ms,
-        memory_limit_bytes=memory_limit_bytes,
-        max_output_bytes=max_output_bytes,
-        max_stdin_bytes=max_stdin_bytes,
-        max_input_file_bytes=max_input_file_bytes,
-        max_input_bytes=max_input_bytes,
-        max_output_file_bytes=max_output_file_bytes,
-        max_output_files_total_bytes=max_output_files_total_bytes,
-        env=env,
-        argv=argv,
-        on_stdout=on_stdout,
-        on_stderr=on_stderr,
-        tools=tools,
-    )
+    return _default_sandbox().run(**run_fields(locals()), on_stdout=on_stdout, on_stderr=on_stderr, tools=tools)
 
 
 def run_fs(
@@ -435,6 +428,7 @@ def run_fs(
     files: Mapping[str, FileContent],
     *,
     language: str = "python",
+    wasm: bytes | None = None,
     stdin: Union[str, bytes, None] = None,
     timeout_ms: int | None = None,
     memory_limit_bytes: int | None = None,
@@ -451,22 +445,4 @@ def run_fs(
     tools: Mapping[str, HostFunction] | None = None,
 ) -> RunResult:
     """Runs the file ``entry_path`` from ``files`` on the process-wide Sandbox. See ``Sandbox.run``."""
-    return _default_sandbox().run(
-        entry_path=entry_path,
-        files=files,
-        language=language,
-        stdin=stdin,
-        timeout_ms=timeout_ms,
-        memory_limit_bytes=memory_limit_bytes,
-        max_output_bytes=max_output_bytes,
-        max_stdin_bytes=max_stdin_bytes,
-        max_input_file_bytes=max_input_file_bytes,
-        max_input_bytes=max_input_bytes,
-        max_output_file_bytes=max_output_file_bytes,
-        max_output_files_total_bytes=max_output_files_total_bytes,
-        env=env,
-        argv=argv,
-        on_stdout=on_stdout,
-        on_stderr=on_stderr,
-        tools=tools,
-    )
+    return _default_sandbox().run(**run_fields(locals()), on_stdout=on_stdout, on_stderr=on_stderr, tools=tools)

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any, Awaitable, Callable, Generator, Mapping, 
 from ._connection import Connection, NotSent
 from ._errors import HostExitedError, SandboxClosedError, SessionClosedError, SessionDeadError, SessionNotFoundError
 from ._result import RunResult
-from ._runs import Submit, build_run_request, close_quietly, request_async, request_sync, run_async, run_sync
+from ._runs import Submit, build_run_request, run_fields, close_quietly, request_async, request_sync, run_async, run_sync
 from ._tools import HostFunction, check_tools
 from ._wire import FileContent, encode_session_close, encode_session_files, encode_session_run
 
@@ -27,8 +27,9 @@ _GONE = (SessionClosedError, SessionDeadError, SessionNotFoundError, SandboxClos
 class _SessionState:
     """What both session classes hold: the session's id on the host that opened it, and its tools."""
 
-    def __init__(self, core: "_Core", conn: Connection, session_id: str, tools: Mapping[str, HostFunction]) -> None:
+    def __init__(self, core: "_Core", conn: Connection, session_id: str, tools: Mapping[str, HostFunction], language: str = "python") -> None:
         self.core = core
+        self.language = language
         self.conn = conn
         self.id = session_id
         self.tools = dict(tools)
@@ -209,7 +210,8 @@ class Session(_SessionBase):
         code: str | None = None,
         *,
         entry_path: str | None = None,
-        language: str = "python",
+        language: str | None = None,
+        wasm: bytes | None = None,
         files: Mapping[str, FileContent] | None = None,
         stdin: Union[str, bytes, None] = None,
         timeout_ms: int | None = None,
@@ -226,10 +228,11 @@ class Session(_SessionBase):
         on_stderr: Callable[[str], Any] | None = None,
         tools: Mapping[str, HostFunction] | None = None,
     ) -> RunResult:
-        """Runs code in the session's interpreter; arguments as in ``Sandbox.run``. ``files`` are
+        """Runs code in the session's interpreter; arguments as in ``Sandbox.run`` (``language``: the
+        session's, which is the only one it runs). ``files`` are
         added to the session's files; ``tools`` add to the session's own for this run."""
         own, every = self._state.tools_for(tools, allow_async=False)
-        request = build_run_request(code, entry_path, language, files, stdin, argv, env, timeout_ms, memory_limit_bytes, max_output_bytes, on_stdout, on_stderr, own, {"max_stdin_bytes": max_stdin_bytes, "max_input_file_bytes": max_input_file_bytes, "max_input_bytes": max_input_bytes, "max_output_file_bytes": max_output_file_bytes, "max_output_files_total_bytes": max_output_files_total_bytes})
+        request = build_run_request({**run_fields(locals()), "language": language or self._state.language}, on_stdout, on_stderr, own)
         return run_sync(
             self._state.submit_run, request, tools=every, max_request_bytes=self._state.core.max_request_bytes, on_stdout=on_stdout, on_stderr=on_stderr
         )
@@ -271,7 +274,8 @@ class AsyncSession(_SessionBase):
         code: str | None = None,
         *,
         entry_path: str | None = None,
-        language: str = "python",
+        language: str | None = None,
+        wasm: bytes | None = None,
         files: Mapping[str, FileContent] | None = None,
         stdin: Union[str, bytes, None] = None,
         timeout_ms: int | None = None,
@@ -290,7 +294,7 @@ class AsyncSession(_SessionBase):
     ) -> RunResult:
         """As ``Session.run``, awaitable."""
         own, every = self._state.tools_for(tools, allow_async=True)
-        request = build_run_request(code, entry_path, language, files, stdin, argv, env, timeout_ms, memory_limit_bytes, max_output_bytes, on_stdout, on_stderr, own, {"max_stdin_bytes": max_stdin_bytes, "max_input_file_bytes": max_input_file_bytes, "max_input_bytes": max_input_bytes, "max_output_file_bytes": max_output_file_bytes, "max_output_files_total_bytes": max_output_files_total_bytes})
+        request = build_run_request({**run_fields(locals()), "language": language or self._state.language}, on_stdout, on_stderr, own)
         return await run_async(
             self._state.submit_run, request, tools=every, max_request_bytes=self._state.core.max_request_bytes, on_stdout=on_stdout, on_stderr=on_stderr
         )

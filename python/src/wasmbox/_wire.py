@@ -12,6 +12,7 @@ from typing import Any, Callable, Mapping, Sequence, Union
 
 from ._errors import InvalidRequestError, ProtocolError, error_from_wire
 from ._result import RunResult
+from ._schema import RUN_FIELDS, SESSION_FIELDS, Field
 
 __all__ = [
     "FileContent",
@@ -39,14 +40,12 @@ def _content(value: Any, what: str) -> Any:
     raise InvalidRequestError(f"{what} must be str or bytes, got {type(value).__name__}")
 
 
-#: Input and output caps of a run (snake_case keyword -> wire field). Inputs past a cap are refused
-#: before the run (RequestTooLargeError); output files past one end it as "output_limit".
+#: Input and output caps of a run (snake_case keyword -> wire field), for the ``caps`` mapping. Inputs
+#: past a cap are refused before the run (RequestTooLargeError); output files past one end it as
+#: "output_limit".
 CAP_FIELDS: dict[str, str] = {
-    "max_stdin_bytes": "maxStdinBytes",
-    "max_input_file_bytes": "maxInputFileBytes",
-    "max_input_bytes": "maxInputBytes",
-    "max_output_file_bytes": "maxOutputFileBytes",
-    "max_output_files_total_bytes": "maxOutputFilesTotalBytes",
+    name: RUN_FIELDS[name].wire
+    for name in ("max_stdin_bytes", "max_input_file_bytes", "max_input_bytes", "max_output_file_bytes", "max_output_files_total_bytes")
 }
 
 
@@ -56,71 +55,72 @@ def _int(value: Any, name: str, unit: str) -> int:
     return value
 
 
+def _encode_field(name: str, field: Field, value: Any) -> Any:
+    """One keyword's value in its wire form. Only types are checked: ranges are the host's to judge."""
+    kind = field.kind
+    if kind == "integer":
+        return _int(value, name, field.unit)
+    if kind == "string":
+        if not isinstance(value, str):
+            raise InvalidRequestError(f"{name} must be a str, got {type(value).__name__}")
+        return value
+    if kind == "strings":
+        if isinstance(value, (str, bytes)) or not isinstance(value, Sequence) or not all(isinstance(a, str) for a in value):
+            what = " (the program's sys.argv[1:])" if name == "argv" else ""
+            raise InvalidRequestError(f"{name} must be a list of str{what}")
+        return list(value)
+    if kind == "string-map":
+        if not isinstance(value, Mapping) or not all(isinstance(k, str) and isinstance(v, str) for k, v in value.items()):
+            what = " (the guest's whole environment)" if name == "env" else ""
+            raise InvalidRequestError(f"{name} must be a mapping of str -> str{what}")
+        return dict(value)
+    if kind == "content":
+        return _content(value, name)
+    if kind == "content-map":
+        if not isinstance(value, Mapping):
+            raise InvalidRequestError(f"{name} must be a mapping of sandbox path -> str or bytes, got {type(value).__name__}")
+        encoded: dict[str, Any] = {}
+        for path, content in value.items():
+            if not isinstance(path, str):
+                raise InvalidRequestError(f"{name} paths must be str, got {path!r}")
+            encoded[path] = _content(content, f"{name}[{path!r}]")
+        return encoded
+    if kind == "bytes":
+        if not isinstance(value, (bytes, bytearray, memoryview)):
+            raise InvalidRequestError(f"{name} must be bytes, got {type(value).__name__}")
+        return {"encoding": "base64", "content": base64.b64encode(bytes(value)).decode("ascii")}
+    return value  # a field this client has no special form for goes as the JSON value given
+
+
 def encode_run_request(
     id: str | int,
     *,
-    code: str | None = None,
-    entry_path: str | None = None,
-    language: str = "python",
-    files: Mapping[str, FileContent] | None = None,
-    stdin: str | bytes | bytearray | memoryview | None = None,
-    argv: Sequence[str] | None = None,
-    env: Mapping[str, str] | None = None,
-    timeout_ms: int | None = None,
-    memory_limit_bytes: int | None = None,
-    max_output_bytes: int | None = None,
     stream: bool = False,
     tools: Sequence[str] = (),
     caps: Mapping[str, int | None] | None = None,
+    **fields: Any,
 ) -> dict[str, Any]:
     """The JSON object for one run. ``id`` comes first so the host can name it even in a line it refuses.
 
-    ``tools``: names of the host functions the guest may call (answered by the client).
+    ``fields``: the run's keywords (``code``, ``entry_path``, ``files``, ``timeout_ms``, ... every
+    field of the host's schema in snake_case, see _schema.RUN_FIELDS); None means absent.
+    ``caps``: more of them, as a mapping (the input and output caps). ``tools``: names of the host
+    functions the guest may call (answered by the client).
     """
-    request: dict[str, Any] = {"id": id}
-    if code is not None:
-        if not isinstance(code, str):
-            raise InvalidRequestError(f"code must be a str, got {type(code).__name__}")
-        request["code"] = code
-    if entry_path is not None:
-        if not isinstance(entry_path, str):
-            raise InvalidRequestError(f"entry_path must be a str, got {type(entry_path).__name__}")
-        request["entryPath"] = entry_path
-    if code is None and entry_path is None:
-        raise InvalidRequestError("give code (a str) or entry_path (a path among files)")
-    if not isinstance(language, str):
-        raise InvalidRequestError(f"language must be a str, got {type(language).__name__}")
-    request["language"] = language
-    if files is not None:
-        if not isinstance(files, Mapping):
-            raise InvalidRequestError(f"files must be a mapping of sandbox path -> str or bytes, got {type(files).__name__}")
-        encoded: dict[str, Any] = {}
-        for path, content in files.items():
-            if not isinstance(path, str):
-                raise InvalidRequestError(f"file paths must be str, got {path!r}")
-            encoded[path] = _content(content, f"files[{path!r}]")
-        request["files"] = encoded
-    if stdin is not None:
-        request["stdin"] = _content(stdin, "stdin")
-    if argv is not None:
-        if isinstance(argv, (str, bytes)) or not isinstance(argv, Sequence) or not all(isinstance(a, str) for a in argv):
-            raise InvalidRequestError("argv must be a list of str (the program's sys.argv[1:])")
-        request["argv"] = list(argv)
-    if env is not None:
-        if not isinstance(env, Mapping) or not all(isinstance(k, str) and isinstance(v, str) for k, v in env.items()):
-            raise InvalidRequestError("env must be a mapping of str -> str (the guest's whole environment)")
-        request["env"] = dict(env)
-    if timeout_ms is not None:
-        request["timeoutMs"] = _int(timeout_ms, "timeout_ms", "milliseconds")
-    if memory_limit_bytes is not None:
-        request["memoryLimitBytes"] = _int(memory_limit_bytes, "memory_limit_bytes", "bytes")
-    if max_output_bytes is not None:
-        request["maxOutputBytes"] = _int(max_output_bytes, "max_output_bytes", "bytes")
     for name, value in (caps or {}).items():
         if name not in CAP_FIELDS:
             raise InvalidRequestError(f"unknown cap {name!r}; caps are {', '.join(CAP_FIELDS)}")
+        fields.setdefault(name, value)
+    if fields.get("code") is None and fields.get("entry_path") is None and fields.get("wasm") is None:
+        raise InvalidRequestError("give code (a str) or entry_path (a path among files)")
+    fields.setdefault("language", "python")
+    request: dict[str, Any] = {"id": id}
+    for name, value in fields.items():
+        field = RUN_FIELDS.get(name)
+        if field is None:
+            raise InvalidRequestError(f"unknown run option {name!r}; options are {', '.join(RUN_FIELDS)}")
         if value is not None:
-            request[CAP_FIELDS[name]] = _int(value, name, "bytes")
+            request[field.wire] = _encode_field(name, field, value)
     if stream:
         request["stream"] = True
     if tools:
@@ -128,21 +128,21 @@ def encode_run_request(
     return request
 
 
-def encode_session_open(
-    id: str | int,
-    *,
-    tools: Sequence[str] = (),
-    idle_timeout_ms: int | None = None,
-    max_lifetime_ms: int | None = None,
-) -> dict[str, Any]:
-    """``session.open``: a Python interpreter of its own whose state carries over between runs."""
+def encode_session_open(id: str | int, *, tools: Sequence[str] = (), **options: Any) -> dict[str, Any]:
+    """``session.open``: an interpreter of its own whose state carries over between runs.
+
+    ``options``: the session's fields in snake_case (``idle_timeout_ms``, ``max_lifetime_ms``,
+    ``language``: see _schema.SESSION_FIELDS); None means absent.
+    """
     request: dict[str, Any] = {"id": id, "op": "session.open"}
     if tools:
         request["tools"] = list(tools)
-    if idle_timeout_ms is not None:
-        request["idleTimeoutMs"] = _int(idle_timeout_ms, "idle_timeout_ms", "milliseconds")
-    if max_lifetime_ms is not None:
-        request["maxLifetimeMs"] = _int(max_lifetime_ms, "max_lifetime_ms", "milliseconds")
+    for name, value in options.items():
+        field = SESSION_FIELDS.get(name)
+        if field is None or name == "tools":
+            raise InvalidRequestError(f"unknown session option {name!r}; options are {', '.join(n for n in SESSION_FIELDS if n != 'tools')}")
+        if value is not None:
+            request[field.wire] = _encode_field(name, field, value)
     return request
 
 
