@@ -6,6 +6,7 @@ export type { Language } from "./core/request.js";
 export type { RunRequest, FileContent } from "./protocol/run-request.js";
 export type { RunResult, RunStatus, GuestError, OutputFile } from "./core/result.js";
 export { RUN_STATUSES, fileBytes } from "./core/result.js";
+export { decodeLosslessValue, isLosslessValue, LOSSLESS_TAGS } from "./core/value.js";
 export { WasmboxError, type WasmboxErrorCode } from "./core/errors.js";
 export {
   DEFAULT_TIMEOUT_MS,

@@ -14,12 +14,13 @@ import {
   RUN_STATUSES,
   Sandbox,
   WasmboxError,
+  decodeLosslessValue,
   type RunRequest,
   type RunResult,
   type WasmboxErrorCode,
 } from "../dist/index.js";
 
-const RESULT_KEYS = ["durationMs", "error", "exitCode", "files", "status", "stderr", "stdout", "value", "valueRepr"];
+const RESULT_KEYS = ["durationMs", "error", "exitCode", "files", "status", "stderr", "stdout", "value", "valueLossless", "valueRepr"];
 /** Spellings of internal frames that must never reach a user's traceback. */
 const INTERNAL_MARKERS = ["_pyodide", "pyodide", "<wasmbox>", "_wasmbox_runner"];
 
@@ -94,6 +95,7 @@ describe("status ok, stdout and the value of the last expression", () => {
       stdout: "hello\nworld\n",
       stderr: "",
       value: null,
+      valueLossless: null,
       valueRepr: null,
       error: null,
       files: [],
@@ -708,5 +710,41 @@ describe("values that do not convert exactly", () => {
     const result = await sandbox.run({ code: "[1, 2**70]" });
     assert.equal(result.value, null);
     assert.equal(result.valueRepr, "[1, 1180591620717411303424]");
+  });
+});
+
+describe("values keep their Python types in valueLossless", () => {
+  test("ints of any size, integral and non-finite floats, tuples, other keys, bytes, sets, dates and decimals come back tagged, and decode", async () => {
+    await using sandbox = await Sandbox.create({ poolSize: 0 });
+    const code = [
+      "import datetime, decimal, fractions, uuid",
+      "[2.0, 2**70, -0.0, float('nan'), float('inf'), (1, 'a'), {1: 'a', '$x': 2}, {'k': 1.5}, b'\\x00\\xff', bytearray(b'a'),",
+      " {3, 1, 2}, frozenset(), 1+2j, datetime.datetime(2024, 5, 6, 7, 8, 9, 123456, tzinfo=datetime.timezone.utc),",
+      " datetime.date(2024, 1, 2), datetime.timedelta(days=1, microseconds=5), decimal.Decimal('1.10'), fractions.Fraction(1, 3),",
+      " uuid.UUID(int=1), None, True, 'text']",
+    ].join("\n");
+    const result = await sandbox.run({ code });
+    assert.equal(result.status, "ok", result.stderr);
+    assert.equal(result.value, null, "nan has no JSON form");
+    assert.deepEqual(result.valueLossless, [
+      { $float: "2.0" }, { $int: "1180591620717411303424" }, { $float: "-0.0" }, { $float: "nan" }, { $float: "inf" },
+      { $tuple: [1, "a"] }, { $dict: [[1, "a"], ["$x", 2]] }, { k: 1.5 }, { $bytes: "AP8=" }, { $bytearray: "YQ==" },
+      { $set: [1, 2, 3] }, { $frozenset: [] }, { $complex: [{ $float: "1.0" }, { $float: "2.0" }] },
+      { $datetime: "2024-05-06T07:08:09.123456+00:00" }, { $date: "2024-01-02" }, { $timedelta: [1, 0, 5] },
+      { $decimal: "1.10" }, { $fraction: [1, 3] }, { $uuid: "00000000-0000-0000-0000-000000000001" }, null, true, "text",
+    ]);
+    const decoded = decodeLosslessValue(result.valueLossless) as unknown[];
+    assert.equal(decoded[1], 2n ** 70n);
+    assert.ok(Object.is(decoded[2], -0) && Number.isNaN(decoded[3]) && decoded[4] === Infinity);
+    assert.deepEqual(decoded[6], new Map<unknown, unknown>([[1, "a"], ["$x", 2]]));
+    assert.deepEqual(decoded[8], new Uint8Array([0, 255]));
+    assert.deepEqual(decoded[10], new Set([1, 2, 3]));
+  });
+
+  test("a value with a part the form cannot carry gives null there, and valueRepr still shows it", async () => {
+    await using sandbox = await Sandbox.create({ poolSize: 0 });
+    const result = await sandbox.run({ code: "class P:\n    def __repr__(self):\n        return 'P()'\n[1, P()]" });
+    assert.equal(result.valueLossless, null);
+    assert.equal(result.valueRepr, "[1, P()]");
   });
 });

@@ -56,6 +56,7 @@ def test_run_code_prints_and_returns_every_result_field() -> None:
         error=None,
         files={},
         duration_ms=result.duration_ms,
+        value_json={"a": [1, 2.5, None]},
     )
     assert isinstance(result.duration_ms, float) and result.duration_ms > 0
     assert result.ok and result.raise_for_status() is result
@@ -477,3 +478,32 @@ def test_wasmbox_errors_keep_their_code_in_str_and_wire_form() -> None:
     assert isinstance(error, ValueError) and isinstance(error, WasmboxError)
     assert str(error) == "bad [INVALID_PATH]"
     assert error.to_wire() == {"code": "INVALID_PATH", "name": "InvalidPathError", "message": "bad"}
+
+
+def test_the_value_comes_back_as_the_exact_python_value(sandbox: Sandbox) -> None:
+    import datetime
+    import decimal
+    import fractions
+    import math
+
+    result = sandbox.run(
+        "import datetime, decimal, fractions\n"
+        "(2.0, 2**70, {1: 'a', (2, 3): {4}}, float('nan'), b'\\x00', frozenset({1}), [1.5, None],"
+        " datetime.date(2024, 1, 2), decimal.Decimal('1.10'), fractions.Fraction(1, 3), 1j)"
+    )
+    assert result.ok, result.stderr
+    value = result.value
+    assert type(value) is tuple and len(value) == 11
+    assert type(value[0]) is float and value[0] == 2.0
+    assert value[1] == 2**70
+    assert value[2] == {1: "a", (2, 3): {4}}
+    assert math.isnan(value[3])
+    assert value[4:] == (b"\x00", frozenset({1}), [1.5, None], datetime.date(2024, 1, 2), decimal.Decimal("1.10"), fractions.Fraction(1, 3), 1j)
+    assert str(value[8]) == "1.10"
+    assert result.value_json is None  # nan has no JSON form
+    assert sandbox.run("(1, {'a': 2.5})").value_json == [1, {"a": 2.5}]
+
+
+def test_a_value_with_an_object_in_it_keeps_its_repr_and_no_value(sandbox: Sandbox) -> None:
+    result = sandbox.run("class P:\n    def __repr__(self):\n        return 'P()'\n[P()]")
+    assert (result.value, result.value_repr) == (None, "[P()]")

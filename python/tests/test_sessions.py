@@ -70,7 +70,7 @@ def test_two_sessions_never_see_each_others_state(sandbox: Sandbox) -> None:
         assert a.id != b.id
         assert a.run("secret = 'a-only'\nopen('a.txt', 'w').write('a')").ok
         seen = b.run("import os\n('secret' in globals(), os.path.exists('a.txt'))")
-        assert seen.value == [False, False]
+        assert seen.value == (False, False)  # the exact value: the tuple the code made
         # Nor does a plain run see a session's state.
         assert sandbox.run("'secret' in globals()").value is False
         assert a.run("secret").value == "a-only"

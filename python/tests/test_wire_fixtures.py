@@ -33,7 +33,8 @@ def expected_field(key: str, value: Any) -> Any:
 
 
 def actual_field(result: RunResult, key: str, expected: Any) -> Any:
-    value = getattr(result, CAMEL.get(key, key))
+    # The fixtures hold the wire's plain JSON value; RunResult.value is the exact Python value.
+    value = getattr(result, "value_json" if key == "value" else CAMEL.get(key, key))
     if key == "error" and value is not None and isinstance(expected, dict):
         return {k: getattr(value, k) for k in expected}
     return dict(value) if key == "files" else value

@@ -46,6 +46,12 @@ export interface RunResult {
   stderr: string;
   /** The last expression as JSON where it converts, else null. */
   value: unknown;
+  /**
+   * The last expression in the lossless tagged form, where it converts (Python: big ints, floats
+   * that are integral or not finite, tuples, dicts with other keys, bytes, sets, dates, decimals
+   * keep their types; see docs/values.md and decodeLosslessValue()), else null.
+   */
+  valueLossless: unknown;
   /** repr() of the last expression, or null when there is none (or it is None). */
   valueRepr: string | null;
   error: GuestError | null;

@@ -68,6 +68,8 @@ export interface ExecutorOutcome {
   status: Extract<RunStatus, "ok" | "error" | "memory_limit">;
   exitCode: number | null;
   value: unknown;
+  /** The value in the lossless tagged form (core/value.ts), where the runtime makes one. */
+  valueLossless?: unknown;
   valueRepr: string | null;
   error: GuestError | null;
   files: ExecutorFile[];

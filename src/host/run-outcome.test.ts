@@ -4,7 +4,7 @@ import { normalizeRunRequest } from "../protocol/run-request.js";
 import { assembleResult, judgeOutcome, validateOutcome, type RunRecord } from "./run-outcome.js";
 
 const run = normalizeRunRequest({ code: "1", maxOutputBytes: 1000, maxOutputFileBytes: 10, maxOutputFilesTotalBytes: 15 });
-const honest = { status: "ok", exitCode: 0, value: 42, valueRepr: "42", error: null, files: [] };
+const honest = { status: "ok", exitCode: 0, value: 42, valueLossless: 42, valueRepr: "42", error: null, files: [] };
 const record = (over: Partial<RunRecord> = {}): RunRecord => ({ run, startedAt: performance.now(), chunks: [], interrupted: false, crashMessage: null, ...over });
 
 describe("validateOutcome", () => {
@@ -24,6 +24,14 @@ describe("validateOutcome", () => {
     ]) {
       assert.equal(validateOutcome(forged, run), null, JSON.stringify(forged));
     }
+  });
+
+  test("passes on a well-formed lossless value and drops a malformed one guest JavaScript could forge", () => {
+    for (const bad of [{ $int: 5 }, { $int: "5", extra: 1 }, { $bytes: "not base64!" }, { $nope: 1 }, { $dict: [[1]] }, { $timedelta: [1, 2] }, [Number.NaN]]) {
+      assert.equal(validateOutcome({ ...honest, valueLossless: bad }, run)?.valueLossless, null, JSON.stringify(bad));
+    }
+    const good = [{ $int: "5" }, { $dict: [[{ $tuple: [1] }, "a"]] }, { k: [1.5, { $float: "nan" }] }];
+    assert.deepEqual(validateOutcome({ ...honest, valueLossless: good }, run)?.valueLossless, good);
   });
 
   test("applies the output caps again, drops a value too large for the output cap, and cuts a huge repr", () => {

@@ -6,6 +6,7 @@
 import { ERROR_MESSAGE_MAX_CHARS, MAX_OUTPUT_FILES_BYTES_LIMIT, TRACEBACK_MAX_CHARS, VALUE_REPR_MAX_CHARS } from "../core/limits.js";
 import type { NormalizedRun } from "../core/request.js";
 import type { GuestError, RunResult, RunStatus } from "../core/result.js";
+import { isLosslessValue } from "../core/value.js";
 import type { ExecutorFile, ExecutorOutcome, FileOverLimit } from "../executor/protocol.js";
 import { normalizeSandboxPath } from "../vfs/sandbox-path.js";
 import { encodeOutputFile } from "./output-encoding.js";
@@ -56,6 +57,7 @@ export function assembleResult(status: RunStatus, outcome: ExecutorOutcome | nul
     stdout: decode(record.chunks, 1),
     stderr: decode(record.chunks, 2),
     value: outcome?.value ?? null,
+    valueLossless: outcome?.valueLossless ?? null,
     valueRepr: outcome?.valueRepr ?? null,
     error: outcome?.error ?? hostError(status, record),
     files: (outcome?.files ?? []).map((f) => encodeOutputFile(f.path, f.data)),
@@ -152,10 +154,14 @@ export function validateOutcome(raw: unknown, run: NormalizedRun): ExecutorOutco
   }
   let value = o.value ?? null;
   if (value !== null && (JSON.stringify(value)?.length ?? 0) > maxValueBytes) value = null;
+  // Clients rebuild values from this form: pass it on only when it is well formed.
+  let valueLossless = o.valueLossless ?? null;
+  if (valueLossless !== null && (!isLosslessValue(valueLossless) || (JSON.stringify(valueLossless)?.length ?? 0) > maxValueBytes)) valueLossless = null;
   return {
     status: o.status,
     exitCode: o.exitCode as number | null,
     value,
+    valueLossless,
     valueRepr: o.valueRepr === null ? null : cut(o.valueRepr as string, VALUE_REPR_MAX_CHARS),
     error,
     files,

@@ -14,6 +14,9 @@ function resultSchema(object: typeof z.looseObject | typeof z.strictObject) {
     stdout: z.string().describe("UTF-8, invalid bytes replaced; capped together with stderr at maxOutputBytes."),
     stderr: z.string(),
     value: z.unknown().describe("The last expression as JSON where it converts, else null."),
+    valueLossless: z
+      .unknown()
+      .describe('The last expression where it converts exactly, as JSON with one-key {"$tag": …} objects for what JSON cannot say (big ints, integral and non-finite floats, tuples, dicts with non-string keys, bytes, sets, dates, decimals): see docs/values.md. Else null.'),
     valueRepr: z.string().nullable().describe("repr() of the last expression; null when there is none."),
     error: object({ type: z.string().describe('Exception class name, e.g. "ZeroDivisionError".'), message: z.string(), traceback: z.string() }).nullable(),
     files: z

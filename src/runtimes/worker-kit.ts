@@ -33,6 +33,8 @@ export interface RunOutcome {
   status: "ok" | "error" | "memory_limit";
   exitCode: number | null;
   value: unknown;
+  /** The value in the tagged lossless form (docs/values.md), where the runtime makes one. */
+  valueLossless?: unknown;
   valueRepr: string | null;
   error: GuestErrorInfo | null;
 }

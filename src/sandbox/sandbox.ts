@@ -71,6 +71,7 @@ function cancelledResult(): RunResult {
     stdout: "",
     stderr: "",
     value: null,
+    valueLossless: null,
     valueRepr: null,
     error: { type: "Cancelled", message: "run was cancelled before it started", traceback: "" },
     files: [],

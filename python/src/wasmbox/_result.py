@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal, Mapping
 
 from ._errors import RUN_FAILED_BY_STATUS, ProtocolError
+from ._lossless import decode_lossless
 
 __all__ = ["RunStatus", "RUN_STATUSES", "GuestError", "RunResult"]
 
@@ -36,7 +37,9 @@ class RunResult:
     #: UTF-8 (invalid bytes replaced); capped together with stderr at ``max_output_bytes``.
     stdout: str
     stderr: str
-    #: The last expression as JSON-compatible data where it converts, else None.
+    #: The last expression, as the exact Python value where it converts (ints of any size, floats,
+    #: tuples, dicts with any keys, bytes, sets, dates, decimals, ...; see docs/values.md), else
+    #: its JSON form where that converts, else None (``value_repr`` still shows it).
     value: Any
     #: ``repr()`` of the last expression, or None when there is none (or it is None).
     value_repr: str | None
@@ -45,6 +48,9 @@ class RunResult:
     files: Mapping[str, bytes] = field(default_factory=dict)
     #: Wall-clock time from the request reaching an executor to the result, in milliseconds.
     duration_ms: float = 0.0
+    #: The last expression as plain JSON data (what ``json.dumps`` would give; tuples as lists,
+    #: dict keys as strings), or None where JSON cannot carry it (big ints, nan, objects).
+    value_json: Any = None
 
     @property
     def ok(self) -> bool:
@@ -83,12 +89,14 @@ class RunResult:
                 else:
                     raise ProtocolError(f"host sent a file with unknown encoding {f['encoding']!r}")
             exit_code = reply.get("exitCode")
+            lossless = reply.get("valueLossless")
             return cls(
                 status=status,
                 exit_code=None if exit_code is None else int(exit_code),
                 stdout=str(reply.get("stdout", "")),
                 stderr=str(reply.get("stderr", "")),
-                value=reply.get("value"),
+                value=decode_lossless(lossless) if lossless is not None else reply.get("value"),
+                value_json=reply.get("value"),
                 value_repr=reply.get("valueRepr"),
                 error=error,
                 files=files,

@@ -1,6 +1,6 @@
 /**
  * The Python the worker puts into the interpreter before the memory snapshot is taken: the
- * `_wasmbox_runner` module (runner.py), the `wasmbox` module guests import (wasmbox_guest.py), and
+ * `_wasmbox_runner` module (runner.py) and what it installs (compat.py), the `wasmbox` module guests import (wasmbox_guest.py), and
  * the stdlib modules imported ahead so every executor starts with them. The .py files are copied
  * next to this module's JavaScript by the build (scripts/copy-assets.mjs) and read from there.
  */
@@ -21,6 +21,9 @@ export function snapshotSetupSource(): string {
 import sys, types
 for _name in ${JSON.stringify(PRELOADED_MODULES)}:
     __import__(_name)
+_compat = types.ModuleType("_wasmbox_compat")
+exec(compile(${JSON.stringify(read("compat.py"))}, "<wasmbox>", "exec"), _compat.__dict__)
+sys.modules["_wasmbox_compat"] = _compat
 _runner = types.ModuleType("_wasmbox_runner")
 exec(compile(${JSON.stringify(read("runner.py"))}, "<wasmbox>", "exec"), _runner.__dict__)
 _runner.configure(${VALUE_REPR_MAX_CHARS}, ${ERROR_MESSAGE_MAX_CHARS}, ${TRACEBACK_MAX_CHARS})
@@ -28,6 +31,6 @@ sys.modules["_wasmbox_runner"] = _runner
 _guest = types.ModuleType("wasmbox")
 exec(compile(${JSON.stringify(read("wasmbox_guest.py"))}, "<wasmbox>", "exec"), _guest.__dict__)
 sys.modules["wasmbox"] = _guest
-del _runner, _guest, _name
+del _compat, _runner, _guest, _name
 `;
 }

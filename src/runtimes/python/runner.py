@@ -5,6 +5,7 @@ so every executor starts with it and the common stdlib modules already imported.
 import it too: src/runtimes/python/test_runner.py tests it there.
 """
 import ast, builtins, json, linecache, os, random, sys, traceback, types
+import _wasmbox_compat as _compat
 
 # Bounds on the text a result carries (valueRepr, error message, traceback). configure() sets them
 # from src/core/limits.ts, their one source, before the memory snapshot is taken.
@@ -110,6 +111,9 @@ def _safe_str(value):
         return f"<str failed: {type(exc).__name__}>"
 
 
+_CO_COROUTINE = 0x0080  # inspect.CO_COROUTINE: code compiled from a top-level `await`
+_TOP_LEVEL_AWAIT = ast.PyCF_ALLOW_TOP_LEVEL_AWAIT
+
 _SAFE_INTEGER = 2**53 - 1  # beyond it a JSON number loses digits in JavaScript and most parsers
 
 
@@ -138,6 +142,72 @@ def _json_value(value, max_bytes):
     return text
 
 
+class _NotLossless(Exception):
+    pass
+
+
+def _lossless_tree(value, depth):
+    """The value in the tagged JSON form (docs/values.md): plain JSON where that is exact, a
+    one-key {"$tag": ...} object where it is not. Raises _NotLossless for anything else."""
+    if depth > 100:
+        raise _NotLossless
+    kind = type(value)
+    if value is None or kind is bool or kind is str:
+        return value
+    if kind is int:
+        return value if -_SAFE_INTEGER <= value <= _SAFE_INTEGER else {"$int": str(value)}
+    if kind is float:
+        # Integral floats (2.0, -0.0) would come back as ints from JSON; nan and inf have no JSON.
+        if value != value or value in (_INF, -_INF) or value.is_integer():
+            return {"$float": repr(value)}
+        return value
+    if kind is list:
+        return [_lossless_tree(v, depth + 1) for v in value]
+    if kind is tuple:
+        return {"$tuple": [_lossless_tree(v, depth + 1) for v in value]}
+    if kind is dict:
+        if all(type(k) is str and not k.startswith("$") for k in value):
+            return {k: _lossless_tree(v, depth + 1) for k, v in value.items()}
+        return {"$dict": [[_lossless_tree(k, depth + 1), _lossless_tree(v, depth + 1)] for k, v in value.items()]}
+    if kind is bytes or kind is bytearray:
+        import base64
+        return {"$" + kind.__name__: base64.b64encode(value).decode("ascii")}
+    if kind is set or kind is frozenset:
+        items = [_lossless_tree(v, depth + 1) for v in value]
+        try:
+            items.sort(key=_json_dumps)  # a stable order for equal sets
+        except Exception:
+            pass
+        return {"$" + kind.__name__: items}
+    if kind is complex:
+        return {"$complex": [_lossless_tree(value.real, depth + 1), _lossless_tree(value.imag, depth + 1)]}
+    name = kind.__module__ + "." + kind.__qualname__
+    if name in ("datetime.datetime", "datetime.date", "datetime.time"):
+        return {"$" + kind.__name__: value.isoformat()}
+    if name == "datetime.timedelta":
+        return {"$timedelta": [value.days, value.seconds, value.microseconds]}
+    if name == "decimal.Decimal":
+        return {"$decimal": str(value)}
+    if name == "fractions.Fraction":
+        return {"$fraction": [_lossless_tree(value.numerator, depth + 1), _lossless_tree(value.denominator, depth + 1)]}
+    if name == "uuid.UUID":
+        return {"$uuid": str(value)}
+    raise _NotLossless
+
+
+_INF = float("inf")
+
+
+def _lossless_value(value, max_bytes):
+    """The value in the tagged form as JSON text, or None when it has a part the form cannot carry
+    (an arbitrary object: valueRepr still shows it) or does not fit max_bytes."""
+    try:
+        text = _json_dumps(_lossless_tree(value, 0), allow_nan=False)
+    except BaseException:
+        return None
+    return text if len(text) <= max_bytes else None
+
+
 def _exit_code(exc):
     code = exc.code
     if code is None:
@@ -163,6 +233,19 @@ def configure(repr_max_chars, message_max_chars, traceback_max_chars):
     _REPR_MAX_CHARS = repr_max_chars
     _MESSAGE_MAX_CHARS = message_max_chars
     _TRACEBACK_MAX_CHARS = traceback_max_chars
+
+
+def set_sleep(function):
+    """Called once after the snapshot is restored with the worker's sleep (milliseconds -> whether
+    the host interrupted it); installs what the sandbox's Python needs before any guest code."""
+    _compat.install(function)
+
+
+def _awaited(code, value):
+    """A top-level `await` compiles to a coroutine: run it to its end on the current event loop."""
+    if code.co_flags & _CO_COROUTINE:
+        return _compat.current_event_loop().run_until_complete(value)
+    return value
 
 
 def set_host_call(function):
@@ -200,6 +283,7 @@ def run(code, filename, argv_json, env_json, max_value_bytes, keep_state=False, 
     object.__setattr__(wasmbox.tools, "_names", frozenset(_loads(tools_json, list)))
     if not keep_state or _session_main is None:
         _reseed_random()
+        _compat.fresh_event_loop()
     argv0 = "-c" if filename == "<string>" else filename
     sys.argv = [argv0, *_loads(argv_json, list)]
     _set_environ(env_json)
@@ -221,19 +305,22 @@ def run(code, filename, argv_json, env_json, max_value_bytes, keep_state=False, 
     scope = main.__dict__
     linecache.cache[filename] = (len(code), None, code.splitlines(True), filename)
 
-    outcome = {"status": "ok", "exitCode": 0, "value": None, "valueRepr": None, "error": None}
+    outcome = {"status": "ok", "exitCode": 0, "value": None, "valueLossless": None, "valueRepr": None, "error": None}
     try:
         try:
             tree = ast.parse(code, filename)
             last = None
             if tree.body and isinstance(tree.body[-1], ast.Expr):
                 last = ast.Expression(tree.body.pop().value)
-            exec(compile(tree, filename, "exec"), scope)
+            body = compile(tree, filename, "exec", flags=_TOP_LEVEL_AWAIT)
+            _awaited(body, eval(body, scope))
             if last is not None:
-                value = eval(compile(last, filename, "eval"), scope)
+                expression = compile(last, filename, "eval", flags=_TOP_LEVEL_AWAIT)
+                value = _awaited(expression, eval(expression, scope))
                 if value is not None:
                     outcome["valueRepr"] = _safe_repr(value)
                     outcome["value"] = _json_value(value, max_value_bytes)
+                    outcome["valueLossless"] = _lossless_value(value, max_value_bytes)
         except SystemExit as exc:
             code_ = _exit_code(exc)
             outcome["exitCode"] = code_

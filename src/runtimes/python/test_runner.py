@@ -20,10 +20,15 @@ os.chdir = lambda path: _chdir(sandbox if path == "/sandbox" else path)
 guest = types.ModuleType("wasmbox")
 exec(compile(open(os.path.join(here, "wasmbox_guest.py")).read(), "<wasmbox>", "exec"), guest.__dict__)
 sys.modules["wasmbox"] = guest
+compat = types.ModuleType("_wasmbox_compat")
+exec(compile(open(os.path.join(here, "compat.py")).read(), "<wasmbox>", "exec"), compat.__dict__)
+sys.modules["_wasmbox_compat"] = compat
 runner = types.ModuleType("_wasmbox_runner")
 exec(compile(open(os.path.join(here, "runner.py")).read(), "<wasmbox>", "exec"), runner.__dict__)
 sys.modules["_wasmbox_runner"] = runner
 runner.configure(200, 200, 4000)
+import time
+runner.set_sleep((lambda real: lambda ms: real(ms / 1000) or False)(time.sleep))
 runner.set_host_call(lambda name, args: json.dumps({"ok": True, "value": [name, json.loads(args)]}))
 outcome = runner.run(request["code"], "<string>", json.dumps(request.get("argv", [])), json.dumps(request.get("env", {})), 10_000, False, json.dumps(request.get("tools", [])))
 sys.stdout.flush()
@@ -89,3 +94,63 @@ def test_a_registered_host_function_is_called_with_keyword_arguments_and_others_
     outcome, _, _ = run(tmp_path, "from wasmbox import tools\ntools.other()", tools=["lookup"])
     assert outcome["error"]["type"] == "AttributeError"
     assert "no host function named 'other'" in outcome["error"]["message"]
+
+
+def test_asyncio_run_gather_and_timeouts_work_as_in_a_script(tmp_path):
+    code = (
+        "import asyncio\n"
+        "async def work(i):\n    await asyncio.sleep(0.01 * i)\n    return i * i\n"
+        "async def main():\n"
+        "    try:\n        await asyncio.wait_for(asyncio.sleep(5), timeout=0.05)\n"
+        "    except TimeoutError:\n        print('timed out')\n"
+        "    return await asyncio.gather(*(work(i) for i in range(4)))\n"
+        "print(asyncio.run(main()))\n"
+        "asyncio.get_event_loop().run_until_complete(work(3))"
+    )
+    outcome, out, err = run(tmp_path, code)
+    assert outcome["status"] == "ok", err
+    assert out == "timed out\n[0, 1, 4, 9]\n"
+    assert json.loads(outcome["value"]) == 9
+
+
+def test_top_level_await_runs_and_its_last_expression_is_the_value(tmp_path):
+    code = "import asyncio\nasync def f(x):\n    await asyncio.sleep(0)\n    return x + 1\nprint(await f(1))\nawait f(41)"
+    outcome, out, err = run(tmp_path, code)
+    assert outcome["status"] == "ok", err
+    assert (out, json.loads(outcome["value"])) == ("2\n", 42)
+
+
+def test_a_loop_with_nothing_to_wait_for_says_so_instead_of_hanging(tmp_path):
+    outcome, _, _ = run(tmp_path, "import asyncio\nasync def f():\n    await asyncio.get_running_loop().create_future()\nasyncio.run(f())")
+    assert outcome["error"]["type"] == "RuntimeError"
+    assert "nothing to run and nothing scheduled" in outcome["error"]["message"]
+
+
+def test_a_thread_pool_gives_its_results_and_a_thread_start_says_what_to_do_instead(tmp_path):
+    code = (
+        "from concurrent.futures import ThreadPoolExecutor, as_completed\n"
+        "with ThreadPoolExecutor(4) as ex:\n"
+        "    squares = list(ex.map(lambda x: x * x, range(5)))\n"
+        "    futures = [ex.submit(divmod, 7, d) for d in (1, 2, 0)]\n"
+        "    done = sorted(str(f.exception() or f.result()) for f in as_completed(futures))\n"
+        "import threading\n"
+        "try:\n    threading.Thread(target=print).start()\nexcept RuntimeError as e:\n    refused = str(e)\n"
+        "[squares, done, refused]"
+    )
+    outcome, _, err = run(tmp_path, code)
+    assert outcome["status"] == "ok", err
+    squares, done, refused = json.loads(outcome["value"])
+    assert squares == [0, 1, 4, 9, 16]
+    assert done == ["(3, 1)", "(7, 0)", "integer division or modulo by zero"]
+    assert "ThreadPoolExecutor" in refused and "\n" not in refused
+
+
+def test_sleep_checks_its_argument_as_cpython_does(tmp_path):
+    code = (
+        "import time\nerrors = []\n"
+        "for bad in (-1, 'x', float('nan')):\n"
+        "    try:\n        time.sleep(bad)\n    except (ValueError, TypeError) as e:\n        errors.append(type(e).__name__)\n"
+        "time.sleep(0.01)\nerrors"
+    )
+    outcome, _, err = run(tmp_path, code)
+    assert json.loads(outcome["value"]) == ["ValueError", "TypeError", "ValueError"], err

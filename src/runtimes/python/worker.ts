@@ -56,6 +56,27 @@ function hostCall(name: string, argsJson: string): string {
   return new TextDecoder().decode(callData.slice(0, length));
 }
 
+/**
+ * time.sleep and asyncio's waits (compat.py): waits on the interrupt cell instead of Emscripten's
+ * busy loop, so a sleeping guest uses no CPU and the host's interrupt (timeout) wakes it. Returns
+ * true when interrupted, having taken the interrupt from the cell (Python raises KeyboardInterrupt).
+ */
+function sleeper(interrupt: Int32Array) {
+  return (ms: number): boolean => {
+    const end = performance.now() + ms;
+    for (;;) {
+      if (Atomics.load(interrupt, 0) !== 0) {
+        Atomics.store(interrupt, 0, 0);
+        return true;
+      }
+      const left = end - performance.now();
+      if (!(left > 0)) return false;
+      // The main isolate stores the interrupt without a notify: wake up to look at least every 50 ms.
+      Atomics.wait(interrupt, 0, 0, Math.min(50, left));
+    }
+  };
+}
+
 /** Pyodide's loader, its options, and the compiled module it used (to offer to later workers in isolate mode). */
 async function pyodideLoader(init: WorkerInit) {
   // args: [pyodide package directory, snapshot path] (the snapshot is only read when serving)
@@ -113,11 +134,13 @@ async function load({ init, write }: LoadContext): Promise<{ shared?: unknown }>
     },
     isatty: false,
   });
-  pyodide.setInterruptBuffer(new Int32Array(init.interrupt));
+  const interrupt = new Int32Array(init.interrupt);
+  pyodide.setInterruptBuffer(interrupt);
   callState = new Int32Array(init.calls, 0, 2);
   callData = new Uint8Array(init.calls, HOST_CALL_DATA_OFFSET);
   const runner = pyodide.pyimport("_wasmbox_runner");
   runner.set_host_call(hostCall);
+  runner.set_sleep(sleeper(interrupt));
   runnerRun = runner.run;
   // Take the JS bridges out of the guest's reach (an extra layer, not a wall: see docs/architecture.md).
   for (const name of ["js", "pyodide_js"]) {
@@ -202,6 +225,7 @@ function run({ run: message }: RunContext<PyodideFs>): RunOutcome {
   }
   // Values become JSON text in Python; parse here so the host gets a plain object.
   if (typeof outcome.value === "string") outcome.value = JSON.parse(outcome.value);
+  if (typeof outcome.valueLossless === "string") outcome.valueLossless = JSON.parse(outcome.valueLossless);
   return outcome;
 }
 
