@@ -1,0 +1,152 @@
+"""Runs one program under native CPython the way wasmbox's Python runner does, for comparison.
+
+    python3 native-python.py RESULT_PATH PROGRAM_PATH [ARG...]
+
+Like src/runtimes/python/runner.py `run()` for a request with `code`:
+- sys.argv is ["-c", ARG...], __name__ is "__main__" in a fresh module (no __file__), the source is
+  in linecache under the filename "<string>", and os.environ holds nothing (a run's env is empty
+  unless the request sets it);
+- the working directory is a fresh, empty temporary directory (the sandbox's is /sandbox), also
+  sys.path[0]; it is removed afterwards;
+- stdin is this process's stdin;
+- if the program's last statement is an expression, everything before it is executed and then the
+  expression is evaluated; a value other than None gives `valueRepr` (its repr) and `value` (its JSON
+  when it converts exactly, by the runner's rules), None gives neither.
+Top-level `await` (which the sandbox does not accept yet, issue 14) is accepted the way Jupyter and
+`python -m asyncio` accept it: the program runs in one event loop, the final awaited expression's
+result is the value.
+
+The outcome goes to RESULT_PATH as one JSON object, so stdout stays exactly the program's:
+{"status": "ok"|"error", "exitCode": int, "valueRepr": str|null, "value": <JSON>|null,
+ "valueJson": str|null, "error": {"type", "message"}|null}
+An uncaught exception prints its traceback to stderr, as the sandbox does.
+"""
+import ast
+import asyncio
+import builtins
+import inspect
+import json
+import linecache
+import os
+import shutil
+import sys
+import tempfile
+import traceback
+import types
+
+_SAFE_INTEGER = 2**53 - 1
+_MAX_VALUE_BYTES = 1 << 20
+
+
+def _exact_in_json(value, depth=0):
+    """The runner's rule: JSON keeps the value (no big ints lost in JavaScript's numbers)."""
+    if depth > 200:
+        return False
+    if isinstance(value, bool) or value is None or isinstance(value, (str, float)):
+        return True
+    if isinstance(value, int):
+        return -_SAFE_INTEGER <= value <= _SAFE_INTEGER
+    if isinstance(value, dict):
+        return all(_exact_in_json(v, depth + 1) for v in value.values())
+    if isinstance(value, (list, tuple)):
+        return all(_exact_in_json(v, depth + 1) for v in value)
+    return True
+
+
+def _json_value(value):
+    try:
+        text = json.dumps(value, allow_nan=False)
+    except BaseException:
+        return None
+    if len(text) > _MAX_VALUE_BYTES or not _exact_in_json(value):
+        return None
+    return text
+
+
+def _exit_code(exc):
+    code = exc.code
+    if code is None:
+        return 0
+    if isinstance(code, bool):
+        return int(code)
+    if isinstance(code, int):
+        return code & 0xFF
+    print(code, file=sys.stderr)
+    return 1
+
+
+def _is_coroutine_code(code):
+    return bool(code.co_flags & inspect.CO_COROUTINE)
+
+
+def main():
+    result_path, program_path, *args = sys.argv[1:]
+    with open(program_path, encoding="utf-8") as f:
+        source = f.read()
+    filename = "<string>"
+    result_path = os.path.abspath(result_path)
+
+    workdir = tempfile.mkdtemp(prefix="wasmbox-native-")
+    os.chdir(workdir)
+    sys.argv = ["-c", *args]
+    sys.path[0] = workdir
+    os.environ.clear()
+    module = types.ModuleType("__main__")
+    module.__dict__["__builtins__"] = builtins
+    sys.modules["__main__"] = module
+    scope = module.__dict__
+    linecache.cache[filename] = (len(source), None, source.splitlines(True), filename)
+
+    outcome = {"status": "ok", "exitCode": 0, "valueRepr": None, "value": None, "valueJson": None, "error": None}
+    loop = None
+    try:
+        flags = ast.PyCF_ALLOW_TOP_LEVEL_AWAIT
+        tree = ast.parse(source, filename)
+        last = None
+        if tree.body and isinstance(tree.body[-1], ast.Expr):
+            last = ast.Expression(tree.body.pop().value)
+        body = compile(tree, filename, "exec", flags=flags)
+        last_code = compile(last, filename, "eval", flags=flags) if last is not None else None
+        if _is_coroutine_code(body) or (last_code is not None and _is_coroutine_code(last_code)):
+            loop = asyncio.new_event_loop()
+            asyncio.set_event_loop(loop)
+        if _is_coroutine_code(body):
+            loop.run_until_complete(eval(body, scope))
+        else:
+            exec(body, scope)
+        if last_code is not None:
+            value = eval(last_code, scope)
+            if _is_coroutine_code(last_code):
+                value = loop.run_until_complete(value)
+            if value is not None:
+                outcome["valueRepr"] = repr(value)
+                outcome["valueJson"] = _json_value(value)
+                outcome["value"] = json.loads(outcome["valueJson"]) if outcome["valueJson"] is not None else None
+    except SystemExit as exc:
+        code = _exit_code(exc)
+        outcome["exitCode"] = code
+        if code != 0:
+            outcome["status"] = "error"
+            outcome["error"] = {"type": "SystemExit", "message": str(code), "traceback": ""}
+    except BaseException as exc:
+        text = "".join(traceback.format_exception(exc))
+        sys.stderr.write(text)
+        outcome["status"] = "error"
+        outcome["exitCode"] = 1
+        outcome["error"] = {"type": type(exc).__name__, "message": str(exc), "traceback": text}
+    finally:
+        for stream in (sys.stdout, sys.stderr):
+            try:
+                stream.flush()
+            except BaseException:
+                pass
+        if loop is not None:
+            loop.close()
+        os.chdir("/")
+        shutil.rmtree(workdir, ignore_errors=True)
+    with open(result_path, "w", encoding="utf-8") as f:
+        json.dump(outcome, f)
+
+
+if __name__ == "__main__":
+    main()
