@@ -73,6 +73,11 @@ const KNOWN_GAPS: Record<string, string> = {
   "117-system-uid-gid.py": "os.getuid() crashes the executor (NotCapable: Requires sys access to \"uid\", run again with the --allow-sys flag); a stack dump lands in stdout",
   "120-system-pwd-resource.py": "ModuleNotFoundError: No module named 'pwd' (and none named 'resource')",
   "137-asyncio-to-thread.py": ASYNCIO,
+  "151-errors-missing-file-message.py": "OSError messages carry Emscripten's errno numbers: [Errno 44] No such file or directory (Linux: 2), [Errno 20] File exists (Linux: 17)",
+  "152-pathlib-home-config-path.py": "Path.home() raises RuntimeError: Could not determine home directory (no HOME, no pwd module)",
+  "153-socket-localhost-lookup.py": "socket.gethostbyname('localhost') answers 172.29.1.0 (Emscripten's fake DNS), not 127.0.0.1",
+  "154-datetime-local-timezone-name.py": "local time zone name is 'UTC-0000' (time.tzname, %Z, astimezone().tzname()), not 'UTC'",
+  "155-system-root-check.py": "AttributeError: module 'os' has no attribute 'geteuid' (nor getegid, getgroups, getresuid)",
 };
 
 interface Program {
@@ -128,7 +133,7 @@ function runNative(program: Program, resultDir: string): Promise<NativeOutcome> 
   const resultPath = join(resultDir, `${program.name}.json`);
   return new Promise((resolve, reject) => {
     const child = spawn(PYTHON, [NATIVE_RUNNER, resultPath, join(PROGRAMS_DIR, program.name), ...program.argv], {
-      env: { PATH: process.env.PATH ?? "/usr/bin:/bin", PYTHONIOENCODING: "utf-8", PYTHONUTF8: "1", PYTHONDONTWRITEBYTECODE: "1" },
+      env: { PATH: process.env.PATH ?? "/usr/bin:/bin", PYTHONIOENCODING: "utf-8", PYTHONUTF8: "1", PYTHONDONTWRITEBYTECODE: "1", TZ: "UTC" },
       stdio: ["pipe", "pipe", "pipe"],
       timeout: NATIVE_TIMEOUT_MS,
     });

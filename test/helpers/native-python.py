@@ -9,6 +9,7 @@ Like src/runtimes/python/runner.py `run()` for a request with `code`:
 - the working directory is a fresh, empty temporary directory (the sandbox's is /sandbox), also
   sys.path[0]; it is removed afterwards;
 - stdin is this process's stdin;
+- local time is UTC, as in the sandbox (TZ is set to UTC before the environment is emptied);
 - if the program's last statement is an expression, everything before it is executed and then the
   expression is evaluated; a value other than None gives `valueRepr` (its repr) and `value` (its JSON
   when it converts exactly, by the runner's rules), None gives neither.
@@ -31,6 +32,7 @@ import os
 import shutil
 import sys
 import tempfile
+import time
 import traceback
 import types
 
@@ -90,7 +92,9 @@ def main():
     os.chdir(workdir)
     sys.argv = ["-c", *args]
     sys.path[0] = workdir
-    os.environ.clear()
+    os.environ["TZ"] = "UTC"
+    time.tzset()
+    os.environ.clear()  # the C library keeps the UTC it loaded
     module = types.ModuleType("__main__")
     module.__dict__["__builtins__"] = builtins
     sys.modules["__main__"] = module
