@@ -33,7 +33,9 @@ export const SANDBOX = `${FRESH} ${ISOLATION}`;
 
 export const PYTHON =
   "Python is CPython 3.14 (Pyodide, WebAssembly) with the standard library only: no numpy, pandas or other " +
-  "third-party packages, no pip/micropip.";
+  "third-party packages, no pip/micropip. asyncio works (asyncio.run, and top-level await); threads do not start: " +
+  "use concurrent.futures.ThreadPoolExecutor (its tasks run one after another) or call functions directly. No " +
+  "sockets, subprocesses or multiprocessing.";
 
 export const ENVIRONMENT = `${PYTHON} ${SANDBOX}`;
 

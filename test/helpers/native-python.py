@@ -19,7 +19,7 @@ result is the value.
 
 The outcome goes to RESULT_PATH as one JSON object, so stdout stays exactly the program's:
 {"status": "ok"|"error", "exitCode": int, "valueRepr": str|null, "value": <JSON>|null,
- "valueJson": str|null, "error": {"type", "message"}|null}
+ "valueJson": str|null, "valueLossless": <tagged JSON, docs/values.md>|null, "error": {"type", "message"}|null}
 An uncaught exception prints its traceback to stderr, as the sandbox does.
 """
 import ast
@@ -65,6 +65,23 @@ def _json_value(value):
     return text
 
 
+def _lossless_value(value):
+    """The runner's own lossless encoder (src/runtimes/python/runner.py), loaded here under native
+    CPython, so the comparison checks that the sandbox's value keeps every Python type end to end."""
+    here = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "src", "runtimes", "python")
+    modules = {}
+    for name, filename in (("_wasmbox_compat", "compat.py"), ("_wasmbox_runner", "runner.py")):
+        module = types.ModuleType(name)
+        with open(os.path.join(here, filename)) as source:
+            exec(compile(source.read(), "<wasmbox>", "exec"), module.__dict__)
+        sys.modules[name] = modules[name] = module
+    try:
+        return modules["_wasmbox_runner"]._lossless_value(value, _MAX_VALUE_BYTES)
+    finally:
+        for name in modules:
+            del sys.modules[name]
+
+
 def _exit_code(exc):
     code = exc.code
     if code is None:
@@ -101,7 +118,7 @@ def main():
     scope = module.__dict__
     linecache.cache[filename] = (len(source), None, source.splitlines(True), filename)
 
-    outcome = {"status": "ok", "exitCode": 0, "valueRepr": None, "value": None, "valueJson": None, "error": None}
+    outcome = {"status": "ok", "exitCode": 0, "valueRepr": None, "value": None, "valueJson": None, "valueLossless": None, "error": None}
     loop = None
     try:
         flags = ast.PyCF_ALLOW_TOP_LEVEL_AWAIT
@@ -126,6 +143,8 @@ def main():
                 outcome["valueRepr"] = repr(value)
                 outcome["valueJson"] = _json_value(value)
                 outcome["value"] = json.loads(outcome["valueJson"]) if outcome["valueJson"] is not None else None
+                lossless = _lossless_value(value)
+                outcome["valueLossless"] = json.loads(lossless) if lossless is not None else None
     except SystemExit as exc:
         code = _exit_code(exc)
         outcome["exitCode"] = code

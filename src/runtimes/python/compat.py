@@ -17,6 +17,8 @@ What it replaces, and why:
   (map, submit, as_completed and run_in_executor give their results, one task after another);
   starting any other thread raises a RuntimeError saying what to do instead.
 """
+import sys
+
 #: What a guest that starts a thread is told: one line a model can act on.
 THREAD_MESSAGE = (
     "threads cannot start in the wasmbox sandbox (one WebAssembly thread): call the function "
@@ -87,6 +89,14 @@ def _event_loop_class():
 
         def _write_to_self(self):
             pass  # call_soon_threadsafe: there is no other thread to wake this one from
+
+        async def shutdown_default_executor(self, timeout=None):
+            # asyncio.run() calls this at the end; BaseEventLoop's starts a thread to wait for the
+            # executor. Its tasks have all run already (submit runs them): shut it down here.
+            self._executor_shutdown_called = True
+            if self._default_executor is not None:
+                self._default_executor.shutdown(wait=True)
+                self._default_executor = None
 
     return SandboxEventLoop
 
@@ -181,9 +191,206 @@ def _install_threads():
     thread_pool.ThreadPoolExecutor.submit = submit
 
 
+# --- The system a program asks about: a small, anonymous Linux container ---------------------
+# Emscripten answers most of these inside wasm; os.getuid() reached Deno's process.getuid() (the
+# denied sys permission: an executor crash, fixed in the worker, which answers 0), and pwd, grp and
+# resource do not exist in this build. Files are owned by uid 0 in Emscripten's file system, and
+# getgid() says 0: the program runs as root, as in a default container.
+UID = 0
+GID = 0
+USER = "root"
+HOME = "/root"
+HOSTNAME = "sandbox"
+LISTEN_MESSAGE = "the wasmbox sandbox has no network: sockets cannot listen or connect"
+
+
+def _structseq(name, fields, module):
+    """A read-only tuple with named fields, like CPython's struct sequences (pwd.struct_passwd, ...)."""
+    import collections
+    base = collections.namedtuple(name, fields)
+    return type(name, (base,), {"__slots__": (), "__module__": module, "n_sequence_fields": len(fields), "n_fields": len(fields)})
+
+
+def _module(name, doc, **attributes):
+    import types
+    module = types.ModuleType(name, doc)
+    module.__dict__.update(attributes)
+    for value in attributes.values():
+        if callable(value) and getattr(value, "__module__", None) == __name__:
+            value.__module__ = name
+    sys.modules[name] = module
+    return module
+
+
+def _install_pwd_grp():
+    struct_passwd = _structseq("struct_passwd", ["pw_name", "pw_passwd", "pw_uid", "pw_gid", "pw_gecos", "pw_dir", "pw_shell"], "pwd")
+    struct_group = _structseq("struct_group", ["gr_name", "gr_passwd", "gr_gid", "gr_mem"], "grp")
+    users = [struct_passwd(USER, "x", UID, GID, USER, HOME, "/bin/sh")]
+    groups = [struct_group(USER, "x", GID, [])]
+
+    def getpwuid(uid):
+        for entry in users:
+            if entry.pw_uid == uid:
+                return entry
+        raise KeyError(f"getpwuid(): uid not found: {uid}")
+
+    def getpwnam(name):
+        for entry in users:
+            if entry.pw_name == name:
+                return entry
+        raise KeyError(f"getpwnam(): name not found: {name!r}")
+
+    def getgrgid(gid):
+        for entry in groups:
+            if entry.gr_gid == gid:
+                return entry
+        raise KeyError(f"getgrgid(): gid not found: {gid}")
+
+    def getgrnam(name):
+        for entry in groups:
+            if entry.gr_name == name:
+                return entry
+        raise KeyError(f"getgrnam(): name not found: {name!r}")
+
+    _module("pwd", "The password database: the sandbox's one user.", struct_passwd=struct_passwd, getpwuid=getpwuid, getpwnam=getpwnam, getpwall=lambda: list(users))
+    _module("grp", "The group database: the sandbox's one group.", struct_group=struct_group, getgrgid=getgrgid, getgrnam=getgrnam, getgrall=lambda: list(groups))
+
+
+def _install_resource():
+    import time
+    struct_rusage = _structseq(
+        "struct_rusage",
+        ["ru_utime", "ru_stime", "ru_maxrss", "ru_ixrss", "ru_idrss", "ru_isrss", "ru_minflt", "ru_majflt", "ru_nswap",
+         "ru_inblock", "ru_oublock", "ru_msgsnd", "ru_msgrcv", "ru_nsignals", "ru_nvcsw", "ru_nivcsw"],
+        "resource",
+    )
+    infinity = -1
+    names = ["RLIMIT_CPU", "RLIMIT_FSIZE", "RLIMIT_DATA", "RLIMIT_STACK", "RLIMIT_CORE", "RLIMIT_RSS", "RLIMIT_NPROC", "RLIMIT_NOFILE", "RLIMIT_MEMLOCK", "RLIMIT_AS"]
+    limits = {number: (infinity, infinity) for number in range(len(names))}
+    limits[names.index("RLIMIT_NOFILE")] = (1024, 1048576)
+    limits[names.index("RLIMIT_STACK")] = (8388608, infinity)
+
+    def getrlimit(resource):
+        if resource not in limits:
+            raise ValueError("invalid resource specified")
+        return limits[resource]
+
+    def setrlimit(resource, limits_pair):
+        # Kept as asked (within the hard limit); the sandbox's own limits are what end a run.
+        soft, hard = limits_pair
+        current_hard = getrlimit(resource)[1]
+        if current_hard != infinity and (hard == infinity or hard > current_hard):
+            raise ValueError("not allowed to raise maximum limit")
+        limits[resource] = (soft, hard)
+
+    def getrusage(who):
+        if who not in (0, -1):
+            raise ValueError("invalid who parameter")
+        cpu = time.process_time() if who == 0 else 0.0
+        return struct_rusage(cpu, 0.0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0)
+
+    _module(
+        "resource", "Resource limits and usage (the sandbox's limits are the host's: these are informative).",
+        struct_rusage=struct_rusage, error=OSError, RLIM_INFINITY=infinity, RUSAGE_SELF=0, RUSAGE_CHILDREN=-1,
+        getrlimit=getrlimit, setrlimit=setrlimit, getrusage=getrusage, getpagesize=lambda: 65536,
+        **{name: number for number, name in enumerate(names)},
+    )
+
+
+def _pbkdf2_hmac(hash_name, password, salt, iterations, dklen=None):
+    """hashlib.pbkdf2_hmac (RFC 8018) on hmac: this build has no OpenSSL to provide it."""
+    import hashlib
+    import hmac
+    if not isinstance(hash_name, str):
+        raise TypeError(hash_name)
+    password, salt = bytes(memoryview(password)), bytes(memoryview(salt))
+    if iterations < 1:
+        raise ValueError("iteration value must be greater than 0.")
+    key = hmac.new(password, digestmod=lambda *a: hashlib.new(hash_name, *a))
+    size = key.digest_size
+    dklen = size if dklen is None else dklen
+    if dklen < 1:
+        raise ValueError("key length must be greater than 0.")
+    blocks = []
+    for index in range(1, -(-dklen // size) + 1):
+        mac = key.copy()
+        mac.update(salt + index.to_bytes(4, "big"))
+        u = mac.digest()
+        total = int.from_bytes(u, "big")
+        for _ in range(iterations - 1):
+            mac = key.copy()
+            mac.update(u)
+            u = mac.digest()
+            total ^= int.from_bytes(u, "big")
+        blocks.append(total.to_bytes(size, "big"))
+    return b"".join(blocks)[:dklen]
+
+
+class _Aborted(BaseException):
+    """os.abort(): the program ends at once with SIGABRT's exit status (134), like a process would."""
+
+
+def _abort():
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except BaseException:
+            pass
+    raise _Aborted
+
+
+def _install_system():
+    import os
+    import socket
+    import threading
+    import time
+    import _thread
+
+    for name, value in (("getuid", UID), ("geteuid", UID), ("getgid", GID), ("getegid", GID)):
+        setattr(os, name, (lambda value: lambda: value)(value))
+    os.getgroups = lambda: [GID]
+    os.getresuid = lambda: (UID, UID, UID)
+    os.getresgid = lambda: (GID, GID, GID)
+    os.getloadavg = lambda: (0.0, 0.0, 0.0)
+    os.sched_getaffinity = lambda pid: {0}
+    real_uname = os.uname
+    os.uname = lambda: type(real_uname())((*real_uname()[:1], HOSTNAME, *real_uname()[2:]))
+    os.abort = _abort
+    socket.gethostname = lambda: HOSTNAME
+    threading.get_native_id = _thread.get_native_id = lambda: 1
+    if not hasattr(time, "thread_time"):
+        time.thread_time = time.process_time
+        time.thread_time_ns = time.process_time_ns
+
+    def listen(self, *args):
+        # Emscripten's listen() loads a WebSocket server module with no error handling, which the
+        # executor's read permissions turn into a crash.
+        import errno
+        raise OSError(errno.EACCES, LISTEN_MESSAGE)
+
+    socket.socket.listen = listen
+    _install_pwd_grp()
+    _install_resource()
+    import hashlib
+    if not hasattr(hashlib, "pbkdf2_hmac"):
+        hashlib.pbkdf2_hmac = _pbkdf2_hmac
+        hashlib.__all__ = (*hashlib.__all__, "pbkdf2_hmac")
+    if sys.platform != "emscripten":
+        return  # plain CPython (tests): leave the real file system alone
+    os.makedirs(HOME, exist_ok=True)
+    # No terminal, as in a container run without -t: opening /dev/tty fails, and getpass falls back
+    # to stdin (Emscripten's TTY device would read the executor's own stdin).
+    for device in ("/dev/tty", "/dev/tty1"):
+        try:
+            os.unlink(device)
+        except OSError:
+            pass
+
+
 def install(sleep_js):
     """Once, after the snapshot is restored and before any guest code."""
     _install_sleep(sleep_js)
     _install_asyncio()
     _install_threads()
+    _install_system()
 

@@ -321,6 +321,10 @@ def run(code, filename, argv_json, env_json, max_value_bytes, keep_state=False, 
                     outcome["valueRepr"] = _safe_repr(value)
                     outcome["value"] = _json_value(value, max_value_bytes)
                     outcome["valueLossless"] = _lossless_value(value, max_value_bytes)
+        except _compat._Aborted:
+            outcome["status"] = "error"
+            outcome["exitCode"] = 134  # 128 + SIGABRT, what a shell sees of an aborted process
+            outcome["error"] = {"type": "Aborted", "message": "os.abort() ended the program (SIGABRT)", "traceback": ""}
         except SystemExit as exc:
             code_ = _exit_code(exc)
             outcome["exitCode"] = code_

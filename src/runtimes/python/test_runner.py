@@ -154,3 +154,24 @@ def test_sleep_checks_its_argument_as_cpython_does(tmp_path):
     )
     outcome, _, err = run(tmp_path, code)
     assert json.loads(outcome["value"]) == ["ValueError", "TypeError", "ValueError"], err
+
+
+def test_os_abort_ends_the_program_with_status_134_and_keeps_its_output(tmp_path):
+    outcome, out, _ = run(tmp_path, "import os\nprint('before')\nos.abort()\nprint('after')")
+    assert (outcome["status"], outcome["exitCode"], outcome["error"]["type"]) == ("error", 134, "Aborted")
+    assert out == "before\n"
+
+
+def test_pbkdf2_hmac_gives_the_rfc_6070_vectors(tmp_path):
+    # The compat version is installed only where hashlib lacks one; call it directly here.
+    code = (
+        "import _wasmbox_compat as c\n"
+        "[c._pbkdf2_hmac('sha1', b'password', b'salt', 1, 20).hex(), c._pbkdf2_hmac('sha1', b'password', b'salt', 4096, 20).hex(),"
+        " c._pbkdf2_hmac('sha1', b'passwordPASSWORDpassword', b'saltSALTsaltSALTsaltSALTsaltSALTsalt', 4096, 25).hex()]"
+    )
+    outcome, _, err = run(tmp_path, code)
+    assert json.loads(outcome["value"]) == [
+        "0c60c80f961f0e71f3a9b524af6012062fe037a6",
+        "4b007901b765489abead49d926f721d065a429c1",
+        "3d2eec4fe41c849b80c8d83662c0e44a8b291a964cf2f07038",
+    ], err

@@ -109,16 +109,48 @@ async function makeSnapshot(init: WorkerInit): Promise<Uint8Array> {
   return snapshotting.makeMemorySnapshot();
 }
 
+/**
+ * Pyodide takes Deno's global `process` for Node's and calls it: Emscripten's getuid() asks
+ * process.getuid() (Deno's sys permission, denied: an executor crash), and its TTY (/dev/tty,
+ * getpass) reads process.stdin's fd, the executor's own frame pipe, blocking the run past its
+ * interrupt. Give this worker a process that answers uid 0 (compat.py's container user) and has no
+ * stdin descriptor (a read fails as EIO). Guest code shares this realm and could undo it: that only
+ * harms its own run, which the host's watchdog still ends.
+ */
+function containProcess(): void {
+  const proc = (globalThis as unknown as { process?: object }).process;
+  if (!proc) return;
+  for (const name of ["getuid", "geteuid", "getgid", "getegid"]) Object.defineProperty(proc, name, { value: () => 0, configurable: true });
+  Object.defineProperty(proc, "stdin", { value: Object.freeze({ fd: -1, isTTY: false }), configurable: true });
+}
+
+/**
+ * Pyodide's fatal-error handler (a wasm trap, a JS exception inside a wasm import) dumps the Python
+ * stack to fd 1, which would reach the guest's stdout with the runner's internal frames. It logs
+ * "Pyodide has suffered a fatal error" first: from then on this worker's output is dropped (the
+ * run ends as a crash, with the cause in its error).
+ */
+function watchForFatalError(onFatal: () => void): void {
+  const consoleError = console.error.bind(console);
+  console.error = (...args: unknown[]) => {
+    if (typeof args[0] === "string" && args[0].startsWith("Pyodide has suffered a fatal error")) onFatal();
+    consoleError(...args);
+  };
+}
+
 async function load({ init, write }: LoadContext): Promise<{ shared?: unknown }> {
   // The 30 MB snapshot is read off-thread while Pyodide's JavaScript loads.
   const snapshot = Deno.readFile(init.args[1]!);
   snapshot.catch(() => {}); // awaited below; a failure surfaces there
   const { loadPyodide, options, state } = await pyodideLoader(init);
+  containProcess();
+  let fatal = false;
+  watchForFatalError(() => (fatal = true));
   if (init.keepPristine) trackRunResources();
   pyodide = await loadPyodide({ ...options, _loadSnapshot: await snapshot });
   const writer = (fd: 1 | 2) => ({
     write(buffer: Uint8Array): number {
-      write(fd, buffer);
+      if (!fatal) write(fd, buffer);
       return buffer.length;
     },
     isatty: false,
