@@ -11,7 +11,7 @@ import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
 import { after, before, describe, it } from "node:test";
 import { Sandbox, type RunRequest } from "../src/index.js";
-import { cacheFlood, guest, js } from "./helpers/guest.js";
+import { attemptAsync, cacheFlood, guest, js, verdicts } from "./helpers/guest.js";
 import { descendants, waitUntil } from "./helpers/processes.js";
 
 /** What a run can observe of its interpreter and its JS realm. */
@@ -156,24 +156,29 @@ describe("isolate isolation", () => {
     assert.equal((await sandbox.run({ code: "print('after')" })).stdout, "after\n");
   });
 
-  it(
-    "does not let a run's pending read of the executor's stdin take the frames of the runs after it",
-    {
-      todo:
-        "open (found 2026-12-04): guest JavaScript can start Deno.stdin.read() and end its run; the read outlives the " +
-        "terminated worker and swallows a later run's frame, which then ends as crash (delivery deadline). No data " +
-        "reaches any guest, but another caller's run fails. The fix is a channel workers cannot read (frames off fd 0, " +
-        "behind a permission the workers do not have); until then process isolation is the wall between callers.",
-    },
-    async () => {
-      const steal = guest(js("globalThis.__pending = Deno.stdin.read(new Uint8Array(1 << 20))"), "print('stealing')");
-      assert.equal((await sandbox.run({ code: steal })).status, "ok");
-      for (let i = 0; i < 3; i++) {
-        const next = await sandbox.run({ code: "print('next')", timeoutMs: 10_000 });
-        assert.equal(next.status, "ok", next.error?.message);
-      }
-    },
-  );
+  it("does not let a run's pending read of stdin, or of the host's frame channel, take the frames of the runs after it", async () => {
+    // Frames used to come on the executor's stdin, which every worker can read: a read left pending
+    // took a later run's frame. Now stdin is /dev/null and the channel is a FIFO only the main
+    // isolate may open (workers are started without read permission for it).
+    const paths = ["/wasmbox/frames", ...Array.from({ length: 16 }, (_, i) => `/proc/self/fd/${i + 3}`)];
+    const steal = guest(
+      js("globalThis.__pending = Deno.stdin.read(new Uint8Array(1 << 20))"),
+      attemptAsync("stdin", "return await globalThis.__pending"),
+      attemptAsync("channel", `const found = []; for (const path of ${JSON.stringify(paths)}) { try { await Deno.open(path, { read: true }); found.push(path); } catch {} } if (found.length) return found.join(","); throw new Error("none opened");`),
+      attemptAsync("fds", `const fs = await import("node:fs"); const read = []; for (let fd = 3; fd < 20; fd++) { try { fs.readSync(fd, new Uint8Array(1)); read.push(fd); } catch {} } if (read.length) return read.join(","); throw new Error("none read");`),
+    );
+    const attacked = await sandbox.run({ code: steal });
+    assert.equal(attacked.status, "ok", attacked.error?.message);
+    const seen = verdicts(attacked.stdout);
+    assert.equal(seen.get("stdin"), "ALLOWED null", "stdin is at its end at once (/dev/null)");
+    assert.match(seen.get("channel") ?? "", /^DENIED/);
+    assert.match(seen.get("fds") ?? "", /^DENIED/);
+    for (let i = 0; i < 3; i++) {
+      const next = await sandbox.run({ code: "print('next')", timeoutMs: 10_000 });
+      assert.equal(next.status, "ok", next.error?.message);
+      assert.equal(next.stdout, "next\n");
+    }
+  });
 
   it("keeps every limit, ends the executor process after each, and the run after each is clean", async () => {
     const limited: [RunRequest, string][] = [

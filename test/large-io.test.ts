@@ -204,9 +204,9 @@ describe("large inputs and caps on the other interfaces", () => {
   });
 });
 
-/** The executors' private directories of host `pid` in the OS temp dir (named by owner: host-temp.ts). */
+/** The executors' private directories and frame-channel directories of host `pid` in the OS temp dir (named by owner: host-temp.ts). */
 function dirsOf(pid: number): string[] {
-  return readdirSync(tmpdir()).filter((name) => name.startsWith(`wasmbox-deno-${pid}.`));
+  return readdirSync(tmpdir()).filter((name) => name.startsWith(`wasmbox-deno-${pid}.`) || name.startsWith(`wasmbox-chan-${pid}.`));
 }
 
 describe("temporary directories never outlive their host", () => {

@@ -458,7 +458,9 @@ function corpus(): Case[] {
       expect: allDenied({ nested_worker: /^DENIED Error: nested: NotCapable: Requires read access/ }),
     },
     {
-      name: "guest cannot start a worker with more permissions (the executor dies instead)",
+      // Workers are started with narrowed permissions (--unstable-worker-options, for the frame
+      // channel); before that, the option itself was refused and the executor died instead.
+      name: "guest cannot start a worker with more permissions: Deno refuses to escalate",
       code: guest(
         attempt("escalate", `new Worker("data:text/javascript,postMessage(1)", { type: "module", deno: { permissions: { read: true, env: true, net: true, run: true } } }) && "created"`),
         `import time`,
@@ -466,9 +468,7 @@ function corpus(): Case[] {
         `print("still running")`,
       ),
       expect: (r) => {
-        assert.ok(!verdicts(r.stdout).get("escalate")?.startsWith("ALLOWED"), describeResult(r));
-        assert.notEqual(r.status, "ok", describeResult(r));
-        assert.ok(!r.stdout.includes("still running"));
+        assert.match(verdicts(r.stdout).get("escalate") ?? "", /^DENIED NotCapable/, describeResult(r));
       },
     },
 

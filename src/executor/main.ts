@@ -1,7 +1,7 @@
 /**
  * The executor's trusted main isolate. Runs INSIDE the Deno executor process, never in the host.
  *
- * It holds the frame key (read from stdin before any guest code exists), starts the worker that
+ * It holds the frame key (read from the frame channel before any guest code exists), starts the worker that
  * hosts the guest runtime, relays the host's requests to it, and signs every frame it sends back.
  * The guest lives in the worker: it can post messages here and write to the process's stdout, but
  * it cannot reach this isolate's memory, so it cannot sign. Every worker message is validated.
@@ -12,9 +12,10 @@
  * isolate terminates the run's worker and says `ready` once the next one is. That decision is made
  * here, where guest code cannot reach, never by anything the worker posts.
  *
- * Usage (by the host only): deno run <flags> main.js serve|make-snapshot RUNTIME [RUNTIME_ARGS...]
- * RUNTIME names the worker (src/runtimes/RUNTIME/worker.ts); in make-snapshot mode the last
- * argument is the file to write the snapshot to.
+ * Usage (by the host only): deno run <flags> main.js serve|make-snapshot CHANNEL RUNTIME [RUNTIME_ARGS...]
+ * CHANNEL is the FIFO the host's frames arrive on (never stdin: see startWorker); RUNTIME names the
+ * worker (src/runtimes/RUNTIME/worker.ts); in make-snapshot mode the last argument is the file to
+ * write the snapshot to.
  */
 import type { ExecutorFrame, HostMessage, InitMessage, RunMessage } from "./protocol.js";
 import type { WorkerFiles, WorkerInit, WorkerRun } from "../runtimes/worker-protocol.js";
@@ -24,7 +25,7 @@ import { createOutputRing, drainRing, releaseRing, resetRingRelease } from "../r
 
 declare const Deno: {
   args: string[];
-  stdin: { readable: ReadableStream<Uint8Array> };
+  open(path: string, options: { read: true }): Promise<{ readable: ReadableStream<Uint8Array> }>;
   stdout: { writable: WritableStream<Uint8Array> };
   readFile(path: string): Promise<Uint8Array>;
   writeFile(path: string, data: Uint8Array): Promise<void>;
@@ -34,10 +35,10 @@ declare const Deno: {
 
 type FrameBody = ExecutorFrame extends infer F ? (F extends { seq: number } ? Omit<F, "seq"> : never) : never;
 
-const [mode, runtime, ...runtimeArgs] = Deno.args as [string, string, ...string[]];
+const [mode, channelPath, runtime, ...runtimeArgs] = Deno.args as [string, string, string, ...string[]];
 const snapshotPath = runtimeArgs.at(-1)!;
-if ((mode !== "serve" && mode !== "make-snapshot") || !/^[a-z]+$/.test(runtime ?? "")) {
-  console.error("wasmbox executor: usage: main.js serve|make-snapshot RUNTIME [ARGS...]");
+if ((mode !== "serve" && mode !== "make-snapshot") || !channelPath?.startsWith("/") || !/^[a-z]+$/.test(runtime ?? "")) {
+  console.error("wasmbox executor: usage: main.js serve|make-snapshot CHANNEL RUNTIME [ARGS...]");
   Deno.exit(2);
 }
 
@@ -86,7 +87,7 @@ async function* frames(stream: ReadableStream<Uint8Array>): AsyncGenerator<Recor
   }
 }
 
-const input = frames(Deno.stdin.readable);
+const input = frames((await Deno.open(channelPath, { read: true })).readable);
 const first = await input.next();
 if (first.done) Deno.exit(2);
 const init = first.value as unknown as InitMessage;
@@ -197,11 +198,33 @@ let sharedAssets: unknown = undefined;
 /** Isolate mode: the host waits for `ready` after a run's result until the next worker has loaded. */
 let readyOwed = false;
 
+/**
+ * What a worker may do: read our code and the runtime's assets (its absolute-path arguments), and
+ * nothing else. Above all not the frame channel, which this isolate may read: a guest that could
+ * open it, or leave a read of it pending, would take frames meant for later runs. (The process's
+ * stdin, which needs no permission, is /dev/null.)
+ */
+const WORKER_PERMISSIONS = {
+  read: [new URL("..", import.meta.url).pathname, ...runtimeArgs].filter(
+    (path) => path.startsWith("/") && path !== channelPath && Deno.permissions.querySync({ name: "read", path }).state === "granted",
+  ),
+  write: false,
+  net: false,
+  env: false,
+  run: false,
+  ffi: false,
+  sys: false,
+  import: false,
+};
+
 function startWorker(options: { warmUp: boolean }): WorkerSlot {
   const calls = new SharedArrayBuffer(HOST_CALL_BUFFER_BYTES);
   const interrupt = new SharedArrayBuffer(4);
   const slot: WorkerSlot = {
-    worker: new Worker(new URL(`../runtimes/${runtime}/worker.js`, import.meta.url), { type: "module" }),
+    worker: new Worker(new URL(`../runtimes/${runtime}/worker.js`, import.meta.url), {
+      type: "module",
+      deno: { permissions: WORKER_PERMISSIONS },
+    } as WorkerOptions),
     ring: createOutputRing(),
     interruptFlag: new Int32Array(interrupt),
     callState: new Int32Array(calls, 0, 2),
@@ -424,5 +447,5 @@ for (;;) {
     current.worker.postMessage(message satisfies WorkerFiles, message.op === "write" ? [message.data.buffer as ArrayBuffer] : []);
   }
 }
-// The host closed our stdin: it is gone or done with us.
+// The host closed the frame channel: it is gone or done with us.
 Deno.exit(0);

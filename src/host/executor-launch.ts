@@ -2,7 +2,7 @@ import { spawnSync } from "node:child_process";
 import { closeSync, cpSync, existsSync, openSync, readdirSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { basename, dirname, join } from "node:path";
 import { WasmboxError } from "../core/errors.js";
-import { EXECUTOR_DIR_PREFIX, makeOwnedTempDir } from "./host-temp.js";
+import { CHANNEL_DIR_PREFIX, EXECUTOR_DIR_PREFIX, makeOwnedTempDir, removeOwnedTempDir } from "./host-temp.js";
 
 /** Whether executors run inside bubblewrap: "auto" uses it when it works, "require" fails without it. */
 export type OsSandboxMode = "auto" | "require" | "off";
@@ -32,6 +32,15 @@ export interface ExecutorLaunch {
   env: Record<string, string>;
   /** A host temp directory to remove when the executor exits (its private DENO_DIR). */
   cleanupDir: string | null;
+  /**
+   * The FIFO the host writes its frames into (a host path), and the temp directory holding it, to
+   * remove when the executor exits. Frames do not travel on the executor's stdin: every worker of
+   * the process could read that (Deno.stdin needs no permission), and a read a guest left pending
+   * would take a later run's frames. Only the main isolate may open this path; workers are started
+   * without read permission for it.
+   */
+  channel: string;
+  channelDir: string;
   /** Open files the child gets as fds 3, 4, …; the spawner closes them after spawning. */
   passFds: number[];
   /** The executor's writable storage, for the watchdog. Null for a kept DENO_DIR (a trusted primer). */
@@ -102,6 +111,8 @@ export function denoArgs(paths: LaunchPaths, options: { heapLimitBytes: number; 
     "--no-lock",
     "--cached-only",
     `--allow-read=${paths.readable.join(",")}`,
+    // Workers are started with fewer permissions than the main isolate (not the frame channel).
+    "--unstable-worker-options",
     ...(options.writable ? [`--allow-write=${options.writable}`] : ["--deny-write"]),
     "--deny-net",
     "--deny-env",
@@ -307,7 +318,28 @@ export interface LaunchOptions {
   keepDenoDir?: string;
 }
 
-export function buildLaunch(paths: LaunchPaths, options: LaunchOptions): ExecutorLaunch {
+/** The channel's name inside bubblewrap (/wasmbox/frames) and its base name on the host. */
+const CHANNEL_NAME = "frames";
+
+/** A FIFO in a fresh owned temp dir: the host's frames to one executor (see ExecutorLaunch.channel). */
+function makeChannel(): { channel: string; channelDir: string } {
+  const channelDir = makeOwnedTempDir(CHANNEL_DIR_PREFIX);
+  const channel = join(channelDir, CHANNEL_NAME);
+  // Node has no mkfifo(); coreutils' (and macOS's) does it.
+  const made = spawnSync("mkfifo", ["-m", "600", channel], { stdio: ["ignore", "ignore", "pipe"], encoding: "utf8" });
+  if (made.status !== 0) {
+    removeOwnedTempDir(channelDir);
+    const why = made.error?.message ?? made.stderr.trim();
+    throw new WasmboxError("EXECUTOR_START_FAILED", `cannot make the executor's frame channel (mkfifo ${channel}): ${why}`);
+  }
+  return { channel, channelDir };
+}
+
+export function buildLaunch(base: LaunchPaths, options: LaunchOptions): ExecutorLaunch {
+  const { channel, channelDir } = makeChannel();
+  // The main isolate reads the channel: it is one of its readable paths and its first argument.
+  const paths: LaunchPaths = { ...base, readable: [...base.readable, channel], sandboxNames: { ...base.sandboxNames, [channel]: CHANNEL_NAME } };
+  options = { ...options, extra: [channel, ...options.extra] };
   const seed = options.denoDirSeed && !options.keepDenoDir ? listSeed(options.denoDirSeed) : null;
   if (options.bwrap) {
     const inside = sandboxedPaths(paths);
@@ -340,6 +372,8 @@ export function buildLaunch(paths: LaunchPaths, options: LaunchOptions): Executo
       ],
       env: {},
       cleanupDir: null,
+      channel,
+      channelDir,
       passFds,
       storage: options.keepDenoDir ? null : { kind: "tmpfs", path: SANDBOX_DENO_DIR, capBytes },
     };
@@ -364,6 +398,8 @@ export function buildLaunch(paths: LaunchPaths, options: LaunchOptions): Executo
     args: denoArgs(paths, options),
     env: executorEnv(denoDir),
     cleanupDir: options.keepDenoDir ? null : denoDir,
+    channel,
+    channelDir,
     passFds: [],
     storage: options.keepDenoDir ? null : { kind: "dir", path: denoDir },
   };

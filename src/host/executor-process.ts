@@ -1,6 +1,7 @@
 import { spawn, type ChildProcessWithoutNullStreams } from "node:child_process";
 import { randomBytes } from "node:crypto";
-import { closeSync } from "node:fs";
+import { closeSync, constants as fsConstants, createWriteStream, openSync, type WriteStream } from "node:fs";
+import { PassThrough } from "node:stream";
 import { WasmboxError } from "../core/errors.js";
 import { INTERRUPT_GRACE_MS } from "../core/limits.js";
 import type { NormalizedRun } from "../core/request.js";
@@ -119,6 +120,11 @@ export class ExecutorProcess {
   private readonly child: ChildProcessWithoutNullStreams;
   private readonly key: Buffer;
   private readonly cleanupDir: string | null;
+  private readonly channelDir: string;
+  /** Frames to the executor: queued here until its end of the channel (a FIFO) is open. */
+  private readonly input = new PassThrough();
+  private channelStream: WriteStream | null = null;
+  private channelPath = "";
   /** Memory, storage, threads and CPU of the executor, read from outside it; the signals that stop it. */
   private readonly meter: ExecutorMeter;
   /** SIGSTOPped between calls or runs: no guest code runs until resume(). */
@@ -153,6 +159,7 @@ export class ExecutorProcess {
     this.key = randomBytes(32);
     this.channel = new ExecutorChannel(this.key);
     this.cleanupDir = launch.cleanupDir;
+    this.channelDir = launch.channelDir;
 
     // detached: the executor leads its own process group, so a kill reaches everything it started.
     // The cwd is neutral (the executor's own empty temp dir, or /tmp inside bwrap's view) so
@@ -161,7 +168,8 @@ export class ExecutorProcess {
       this.child = spawn(launch.command, launch.args, {
         cwd: launch.cleanupDir ?? "/",
         env: launch.env,
-        stdio: ["pipe", "pipe", "pipe", ...launch.passFds],
+        // stdin is /dev/null: frames come through the channel (ExecutorLaunch.channel).
+        stdio: ["ignore", "pipe", "pipe", ...launch.passFds],
         detached: true,
       }) as ChildProcessWithoutNullStreams;
     } finally {
@@ -183,8 +191,7 @@ export class ExecutorProcess {
     this.child.stderr.on("data", (chunk: Buffer) => {
       this.stderrTail = (this.stderrTail + chunk.toString("utf8")).slice(-STDERR_KEEP_BYTES);
     });
-    // A broken pipe (executor gone) must never crash the host.
-    this.child.stdin.on("error", () => {});
+    this.openChannel(launch.channel);
     this.send({ t: "init", key: this.key.toString("hex"), keepPristine: init.keepPristine === true, isolate: this.isolate, warmUp: init.warmUp !== false });
   }
 
@@ -469,16 +476,47 @@ export class ExecutorProcess {
     }
   }
 
-  /** Writes one frame to the executor; bytes in the message go as blobs, without a copy. */
-  private send(message: object): void {
-    if (!this.alive || this.child.stdin.destroyed) return;
-    for (const part of this.channel.encode(message)) this.child.stdin.write(part);
+  /**
+   * Opens the host's end of the frame channel and streams the queued frames into it. Opening a FIFO
+   * for writing waits (on a libuv or Deno worker thread) until the executor opens its end; if the
+   * executor exits first, onExit() opens the reading end itself so that wait ends (closeChannel).
+   * A plain file stream, because neither runtime's sockets take a FIFO descriptor everywhere (Deno's
+   * node:net has no `fd` option).
+   */
+  private openChannel(path: string): void {
+    this.channelPath = path;
+    this.channelStream = createWriteStream(path);
+    // A broken pipe (executor gone) must never crash the host.
+    this.channelStream.on("error", () => {});
+    this.input.pipe(this.channelStream);
   }
 
-  /** Closes the executor's stdin (it exits on its own) and waits; kills it after `timeoutMs`. */
+  /** Ends the host's side of the channel, unblocking an open that still waits for a reader. */
+  private closeChannel(): void {
+    const stream = this.channelStream;
+    if (!stream) return;
+    this.channelStream = null;
+    if (stream.pending) {
+      try {
+        closeSync(openSync(this.channelPath, fsConstants.O_RDONLY | fsConstants.O_NONBLOCK));
+      } catch {
+        // gone already
+      }
+    }
+    stream.destroy();
+    this.input.destroy();
+  }
+
+  /** Writes one frame to the executor; bytes in the message go as blobs, without a copy. */
+  private send(message: object): void {
+    if (!this.alive || this.input.writableEnded) return;
+    for (const part of this.channel.encode(message)) this.input.write(part);
+  }
+
+  /** Closes the frame channel (the executor exits on its own) and waits; kills it after `timeoutMs`. */
   async shutdown(timeoutMs = 5_000): Promise<void> {
     this.resume();
-    this.child.stdin.end();
+    this.input.end();
     const timer = setTimeout(() => this.kill(), timeoutMs);
     await this.exited;
     clearTimeout(timer);
@@ -657,6 +695,8 @@ export class ExecutorProcess {
     if (this.paused) clearInterval(this.paused.timer);
     this.paused = null;
     if (this.cleanupDir) removeOwnedTempDir(this.cleanupDir);
+    this.closeChannel();
+    removeOwnedTempDir(this.channelDir);
     const why = `executor exited (${this.exitInfo?.signal ?? `code ${this.exitInfo?.code}`})`;
     for (const waiter of this.fsWaiters.values()) waiter({ ok: false, error: "EXECUTOR_EXITED" });
     this.fsWaiters.clear();

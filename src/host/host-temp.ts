@@ -116,6 +116,8 @@ export const TEMP_SIBLING_PATTERN = /\.tmp-(\d+\.\d+)-[0-9a-f]+$/;
 
 /** The prefix of every executor's private DENO_DIR made on the host (without bubblewrap). */
 export const EXECUTOR_DIR_PREFIX = "wasmbox-deno-";
+/** The prefix of the directory holding an executor's frame channel (a FIFO), with or without bubblewrap. */
+export const CHANNEL_DIR_PREFIX = "wasmbox-chan-";
 
 let swept = false;
 
@@ -123,5 +125,5 @@ let swept = false;
 export function sweepExecutorDirsOnce(): void {
   if (swept) return;
   swept = true;
-  sweepOrphans(tmpdir(), new RegExp(`^${EXECUTOR_DIR_PREFIX}(\\d+\\.\\d+)-`));
+  for (const prefix of [EXECUTOR_DIR_PREFIX, CHANNEL_DIR_PREFIX]) sweepOrphans(tmpdir(), new RegExp(`^${prefix}(\\d+\\.\\d+)-`));
 }
