@@ -13,7 +13,7 @@ import { tmpdir } from "node:os";
 import { after, before, describe, test } from "node:test";
 import { fileURLToPath } from "node:url";
 import { fileBytes, Sandbox, WasmboxError, type RunResult } from "../dist/index.js";
-import { descendants, waitUntil } from "./helpers/processes.js";
+import { alive, descendants, waitUntil } from "./helpers/processes.js";
 
 const MiB = 1024 * 1024;
 const BIN = fileURLToPath(new URL("../dist/cli/bin.js", import.meta.url));
@@ -210,13 +210,18 @@ function dirsOf(pid: number): string[] {
 }
 
 describe("temporary directories never outlive their host", () => {
-  test("a host killed with SIGKILL leaves directories that the next host removes, and a live host's are kept", async () => {
+  test("a host killed with SIGKILL leaves no executor running, and directories that the next host removes, and a live host's are kept", async () => {
     const victim = spawn(process.execPath, [BIN, "serve", "--stdio", "--pool", "2", "--os-sandbox", "off"], { stdio: ["pipe", "pipe", "ignore"] });
     const survivor = spawn(process.execPath, [BIN, "serve", "--stdio", "--pool", "1", "--os-sandbox", "off"], { stdio: ["pipe", "pipe", "ignore"] });
     try {
       await waitUntil(() => dirsOf(victim.pid!).length >= 2 && dirsOf(survivor.pid!).length >= 1, "both hosts' executors to start");
+      const executors = descendants(victim.pid!);
+      assert.ok(executors.length >= 1, "the victim started no executor: the test shows nothing");
       victim.kill("SIGKILL");
       await new Promise((resolve) => victim.once("close", resolve));
+      // An executor learns its host is gone from the end of its stdin, also while it still waits
+      // for the host to open the frame channel.
+      await waitUntil(() => executors.every((proc) => !alive(proc)), "the dead host's executors to exit");
       assert.ok(dirsOf(victim.pid!).length >= 1, "nothing was left behind: the test shows nothing");
       const next = spawnSync(process.execPath, [BIN, "run", "--os-sandbox", "off", "-c", "print('swept')"], { encoding: "utf8", timeout: 120_000 });
       assert.equal(next.stdout, "swept\n", next.stderr);

@@ -26,6 +26,7 @@ import { createOutputRing, drainRing, releaseRing, resetRingRelease } from "../r
 declare const Deno: {
   args: string[];
   open(path: string, options: { read: true }): Promise<{ readable: ReadableStream<Uint8Array> }>;
+  stdin: { readable: ReadableStream<Uint8Array> };
   stdout: { writable: WritableStream<Uint8Array> };
   readFile(path: string): Promise<Uint8Array>;
   writeFile(path: string, data: Uint8Array): Promise<void>;
@@ -87,6 +88,20 @@ async function* frames(stream: ReadableStream<Uint8Array>): AsyncGenerator<Recor
   }
 }
 
+// The host holds our stdin open for as long as it lives and never writes to it: its end (also while
+// we wait below for the channel's writer) means the host is gone. Nothing travels on it, so a read
+// a guest leaves pending there takes nothing.
+void (async () => {
+  try {
+    const reader = Deno.stdin.readable.getReader();
+    while (!(await reader.read()).done) {
+      // nothing is sent here
+    }
+  } catch {
+    // closed under us: the same as its end
+  }
+  Deno.exit(0);
+})();
 const input = frames((await Deno.open(channelPath, { read: true })).readable);
 const first = await input.next();
 if (first.done) Deno.exit(2);
@@ -202,7 +217,7 @@ let readyOwed = false;
  * What a worker may do: read our code and the runtime's assets (its absolute-path arguments), and
  * nothing else. Above all not the frame channel, which this isolate may read: a guest that could
  * open it, or leave a read of it pending, would take frames meant for later runs. (The process's
- * stdin, which needs no permission, is /dev/null.)
+ * stdin, which needs no permission, carries nothing: the host only holds it open.)
  */
 const WORKER_PERMISSIONS = {
   read: [new URL("..", import.meta.url).pathname, ...runtimeArgs].filter(

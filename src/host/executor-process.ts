@@ -168,8 +168,10 @@ export class ExecutorProcess {
       this.child = spawn(launch.command, launch.args, {
         cwd: launch.cleanupDir ?? "/",
         env: launch.env,
-        // stdin is /dev/null: frames come through the channel (ExecutorLaunch.channel).
-        stdio: ["ignore", "pipe", "pipe", ...launch.passFds],
+        // stdin is never written: frames come through the channel (ExecutorLaunch.channel). Held
+        // open for as long as this host lives, its end tells the executor the host is gone, also
+        // while it still waits for the channel's writer (a host killed during the start).
+        stdio: ["pipe", "pipe", "pipe", ...launch.passFds],
         detached: true,
       }) as ChildProcessWithoutNullStreams;
     } finally {
@@ -191,6 +193,7 @@ export class ExecutorProcess {
     this.child.stderr.on("data", (chunk: Buffer) => {
       this.stderrTail = (this.stderrTail + chunk.toString("utf8")).slice(-STDERR_KEEP_BYTES);
     });
+    this.child.stdin.on("error", () => {});
     this.openChannel(launch.channel);
     this.send({ t: "init", key: this.key.toString("hex"), keepPristine: init.keepPristine === true, isolate: this.isolate, warmUp: init.warmUp !== false });
   }
