@@ -13,9 +13,8 @@ Like src/runtimes/python/runner.py `run()` for a request with `code`:
 - if the program's last statement is an expression, everything before it is executed and then the
   expression is evaluated; a value other than None gives `valueRepr` (its repr) and `value` (its JSON
   when it converts exactly, by the runner's rules), None gives neither.
-Top-level `await` (which the sandbox does not accept yet, issue 14) is accepted the way Jupyter and
-`python -m asyncio` accept it: the program runs in one event loop, the final awaited expression's
-result is the value.
+Top-level `await` is accepted as the sandbox, Jupyter and `python -m asyncio` accept it: the
+program runs in one event loop, the final awaited expression's result is the value.
 
 The outcome goes to RESULT_PATH as one JSON object, so stdout stays exactly the program's:
 {"status": "ok"|"error", "exitCode": int, "valueRepr": str|null, "value": <JSON>|null,
@@ -36,38 +35,13 @@ import time
 import traceback
 import types
 
-_SAFE_INTEGER = 2**53 - 1
 _MAX_VALUE_BYTES = 1 << 20
 
 
-def _exact_in_json(value, depth=0):
-    """The runner's rule: JSON keeps the value (no big ints lost in JavaScript's numbers)."""
-    if depth > 200:
-        return False
-    if isinstance(value, bool) or value is None or isinstance(value, (str, float)):
-        return True
-    if isinstance(value, int):
-        return -_SAFE_INTEGER <= value <= _SAFE_INTEGER
-    if isinstance(value, dict):
-        return all(_exact_in_json(v, depth + 1) for v in value.values())
-    if isinstance(value, (list, tuple)):
-        return all(_exact_in_json(v, depth + 1) for v in value)
-    return True
-
-
-def _json_value(value):
-    try:
-        text = json.dumps(value, allow_nan=False)
-    except BaseException:
-        return None
-    if len(text) > _MAX_VALUE_BYTES or not _exact_in_json(value):
-        return None
-    return text
-
-
-def _lossless_value(value):
-    """The runner's own lossless encoder (src/runtimes/python/runner.py), loaded here under native
-    CPython, so the comparison checks that the sandbox's value keeps every Python type end to end."""
+def _runner():
+    """The sandbox's own runner (src/runtimes/python/runner.py), loaded under native CPython for its
+    value encoders: the comparison then checks that the sandbox's value reaches the caller with
+    every Python type, by the same rules (JSON where exact, the lossless tagged form)."""
     here = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "src", "runtimes", "python")
     modules = {}
     for name, filename in (("_wasmbox_compat", "compat.py"), ("_wasmbox_runner", "runner.py")):
@@ -75,23 +49,9 @@ def _lossless_value(value):
         with open(os.path.join(here, filename)) as source:
             exec(compile(source.read(), "<wasmbox>", "exec"), module.__dict__)
         sys.modules[name] = modules[name] = module
-    try:
-        return modules["_wasmbox_runner"]._lossless_value(value, _MAX_VALUE_BYTES)
-    finally:
-        for name in modules:
-            del sys.modules[name]
-
-
-def _exit_code(exc):
-    code = exc.code
-    if code is None:
-        return 0
-    if isinstance(code, bool):
-        return int(code)
-    if isinstance(code, int):
-        return code & 0xFF
-    print(code, file=sys.stderr)
-    return 1
+    for name in modules:
+        del sys.modules[name]  # out of the program's sight
+    return modules["_wasmbox_runner"]
 
 
 def _is_coroutine_code(code):
@@ -141,12 +101,13 @@ def main():
                 value = loop.run_until_complete(value)
             if value is not None:
                 outcome["valueRepr"] = repr(value)
-                outcome["valueJson"] = _json_value(value)
+                runner = _runner()
+                outcome["valueJson"] = runner._json_value(value, _MAX_VALUE_BYTES)
                 outcome["value"] = json.loads(outcome["valueJson"]) if outcome["valueJson"] is not None else None
-                lossless = _lossless_value(value)
+                lossless = runner._lossless_value(value, _MAX_VALUE_BYTES)
                 outcome["valueLossless"] = json.loads(lossless) if lossless is not None else None
     except SystemExit as exc:
-        code = _exit_code(exc)
+        code = _runner()._exit_code(exc)
         outcome["exitCode"] = code
         if code != 0:
             outcome["status"] = "error"

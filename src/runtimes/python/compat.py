@@ -228,29 +228,20 @@ def _install_pwd_grp():
     users = [struct_passwd(USER, "x", UID, GID, USER, HOME, "/bin/sh")]
     groups = [struct_group(USER, "x", GID, [])]
 
-    def getpwuid(uid):
-        for entry in users:
-            if entry.pw_uid == uid:
-                return entry
-        raise KeyError(f"getpwuid(): uid not found: {uid}")
+    def lookup(name, entries, field, what):
+        """A database lookup as CPython's: the entry whose `field` is the key, else KeyError."""
+        def find(key):
+            for entry in entries:
+                if getattr(entry, field) == key:
+                    return entry
+            raise KeyError(f"{name}(): {what} not found: {key!r}")
+        find.__name__ = find.__qualname__ = name
+        return find
 
-    def getpwnam(name):
-        for entry in users:
-            if entry.pw_name == name:
-                return entry
-        raise KeyError(f"getpwnam(): name not found: {name!r}")
-
-    def getgrgid(gid):
-        for entry in groups:
-            if entry.gr_gid == gid:
-                return entry
-        raise KeyError(f"getgrgid(): gid not found: {gid}")
-
-    def getgrnam(name):
-        for entry in groups:
-            if entry.gr_name == name:
-                return entry
-        raise KeyError(f"getgrnam(): name not found: {name!r}")
+    getpwuid = lookup("getpwuid", users, "pw_uid", "uid")
+    getpwnam = lookup("getpwnam", users, "pw_name", "name")
+    getgrgid = lookup("getgrgid", groups, "gr_gid", "gid")
+    getgrnam = lookup("getgrnam", groups, "gr_name", "name")
 
     _module("pwd", "The password database: the sandbox's one user.", struct_passwd=struct_passwd, getpwuid=getpwuid, getpwnam=getpwnam, getpwall=lambda: list(users))
     _module("grp", "The group database: the sandbox's one group.", struct_group=struct_group, getgrgid=getgrgid, getgrnam=getgrnam, getgrall=lambda: list(groups))
