@@ -123,6 +123,25 @@ describe("Python's view of the system", () => {
     assert.deepEqual(result.valueLossless, { $tuple: [1, { $float: "2.0" }] });
   });
 
+  test("the timeout interrupts time.sleep and asyncio.sleep with KeyboardInterrupt, as it does running code", async () => {
+    // Emscripten's sleep was a busy loop that no interrupt reached: the run went on until the hard
+    // kill, and the program never saw KeyboardInterrupt.
+    for (const code of [
+      "import time\ntry:\n    time.sleep(60)\nexcept KeyboardInterrupt:\n    print('interrupted')",
+      "import asyncio\nasync def main():\n    await asyncio.sleep(60)\ntry:\n    asyncio.run(main())\nexcept KeyboardInterrupt:\n    print('interrupted')",
+    ]) {
+      const result = await sandbox.run({ code, timeoutMs: 1000 });
+      assert.equal(result.status, "timeout");
+      assert.equal(result.stdout, "interrupted\n", code);
+    }
+  });
+
+  test("the statements of a cell with top-level await run as one coroutine, so asyncio.run() among them fails as in Jupyter", async () => {
+    const result = await sandbox.run({ code: "import asyncio\nawait asyncio.sleep(0)\nx = asyncio.run(asyncio.sleep(0))" });
+    assert.equal(result.error?.type, "RuntimeError");
+    assert.match(result.error?.message ?? "", /cannot be called from a running event loop/);
+  });
+
   test("a session survives os.getuid(), which used to end its executor", async () => {
     await using session = await sandbox.session();
     assert.equal((await session.run({ code: "x = 41\nimport os\nos.getuid()" })).value, 0);
