@@ -1,5 +1,6 @@
 """_wasmbox_compat: the parts of an ordinary Python process that Pyodide in a zero-permission
-worker lacks, made to behave as a script expects: sleeping, asyncio's event loop, thread fan-out.
+worker lacks, made to behave as a script expects: sleeping, asyncio's event loop, thread fan-out,
+and the system's answers.
 
 Executed inside Pyodide before the memory snapshot (src/runtimes/python/runner-source.ts);
 `install()` runs once after the snapshot is restored, before any guest code. Plain CPython can
@@ -16,6 +17,10 @@ What it replaces, and why:
 - threads: WebAssembly here has one thread. ThreadPoolExecutor runs each task when it is submitted
   (map, submit, as_completed and run_in_executor give their results, one task after another);
   starting any other thread raises a RuntimeError saying what to do instead.
+- the system a program asks about (users, host name, CPUs, load, resource limits, listening
+  sockets, the terminal, os.abort, pbkdf2): answers of a small container run as root, or the
+  Python exception a program can handle, where Emscripten crashed the executor, blocked it, or had
+  nothing (see _install_system and docs/python.md).
 """
 import sys
 
