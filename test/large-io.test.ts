@@ -214,7 +214,10 @@ describe("temporary directories never outlive their host", () => {
     const victim = spawn(process.execPath, [BIN, "serve", "--stdio", "--pool", "2", "--os-sandbox", "off"], { stdio: ["pipe", "pipe", "ignore"] });
     const survivor = spawn(process.execPath, [BIN, "serve", "--stdio", "--pool", "1", "--os-sandbox", "off"], { stdio: ["pipe", "pipe", "ignore"] });
     try {
-      await waitUntil(() => dirsOf(victim.pid!).length >= 2 && dirsOf(survivor.pid!).length >= 1, "both hosts' executors to start");
+      await waitUntil(
+        () => dirsOf(victim.pid!).length >= 2 && dirsOf(survivor.pid!).length >= 1 && descendants(victim.pid!).length >= 1,
+        "both hosts' executors to start",
+      );
       const executors = descendants(victim.pid!);
       assert.ok(executors.length >= 1, "the victim started no executor: the test shows nothing");
       victim.kill("SIGKILL");

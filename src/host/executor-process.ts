@@ -120,11 +120,11 @@ export class ExecutorProcess {
   private readonly child: ChildProcessWithoutNullStreams;
   private readonly key: Buffer;
   private readonly cleanupDir: string | null;
+  private readonly channelPath: string;
   private readonly channelDir: string;
   /** Frames to the executor: queued here until its end of the channel (a FIFO) is open. */
   private readonly input = new PassThrough();
   private channelStream: WriteStream | null = null;
-  private channelPath = "";
   /** Memory, storage, threads and CPU of the executor, read from outside it; the signals that stop it. */
   private readonly meter: ExecutorMeter;
   /** SIGSTOPped between calls or runs: no guest code runs until resume(). */
@@ -159,6 +159,7 @@ export class ExecutorProcess {
     this.key = randomBytes(32);
     this.channel = new ExecutorChannel(this.key);
     this.cleanupDir = launch.cleanupDir;
+    this.channelPath = launch.channel;
     this.channelDir = launch.channelDir;
 
     // detached: the executor leads its own process group, so a kill reaches everything it started.
@@ -194,7 +195,7 @@ export class ExecutorProcess {
       this.stderrTail = (this.stderrTail + chunk.toString("utf8")).slice(-STDERR_KEEP_BYTES);
     });
     this.child.stdin.on("error", () => {});
-    this.openChannel(launch.channel);
+    this.openChannel();
     this.send({ t: "init", key: this.key.toString("hex"), keepPristine: init.keepPristine === true, isolate: this.isolate, warmUp: init.warmUp !== false });
   }
 
@@ -486,9 +487,8 @@ export class ExecutorProcess {
    * A plain file stream, because neither runtime's sockets take a FIFO descriptor everywhere (Deno's
    * node:net has no `fd` option).
    */
-  private openChannel(path: string): void {
-    this.channelPath = path;
-    this.channelStream = createWriteStream(path);
+  private openChannel(): void {
+    this.channelStream = createWriteStream(this.channelPath);
     // A broken pipe (executor gone) must never crash the host.
     this.channelStream.on("error", () => {});
     this.input.pipe(this.channelStream);

@@ -240,6 +240,21 @@ export function serveRuntime<F = MemFs>(adapter: RuntimeAdapter<F>): void {
   };
 }
 
+/**
+ * Waits up to `ms` without using CPU, ending early when the host interrupts (the interrupt cell
+ * becomes nonzero). True when interrupted; the cell is left as it is. For a runtime's sleep.
+ */
+export function waitUnlessInterrupted(cell: Int32Array<ArrayBufferLike>, ms: number): boolean {
+  const end = performance.now() + ms;
+  for (;;) {
+    if (Atomics.load(cell, 0) !== 0) return true;
+    const left = end - performance.now();
+    if (!(left > 0)) return false;
+    // The main isolate stores the interrupt without a notify: look at least every 50 ms.
+    Atomics.wait(cell as Int32Array<SharedArrayBuffer>, 0, 0, Math.min(50, left));
+  }
+}
+
 /** A result for a program that ended with `exitCode` (0 is "ok"). */
 export function exitOutcome(exitCode: number, error: GuestErrorInfo | null = null): RunOutcome {
   return {

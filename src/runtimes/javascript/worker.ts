@@ -10,7 +10,7 @@
  */
 import type { QuickJSContext, QuickJSHandle, QuickJSRuntime, QuickJSWASMModule } from "quickjs-emscripten-core";
 import { FsError } from "../../vfs/wasi-memfs.js";
-import { readAsset, SANDBOX, serveRuntime, setGrowCap, type RunContext, type RunOutcome } from "../worker-kit.js";
+import { readAsset, SANDBOX, serveRuntime, setGrowCap, waitUnlessInterrupted, type RunContext, type RunOutcome } from "../worker-kit.js";
 import { GUEST_PRELUDE } from "./guest-prelude.js";
 import { importModuleGraph } from "./module-graph.js";
 
@@ -197,13 +197,6 @@ function errorInfo(vm: QuickJSContext, handle: QuickJSHandle): ErrorInfo {
   return { type: "Error", message: `Uncaught ${typeof dumped === "string" ? JSON.stringify(dumped) : String(dumped)}`, traceback: "" };
 }
 
-function sleep(context: RunContext, ms: number): void {
-  const end = performance.now() + ms;
-  while (!context.interrupted() && performance.now() < end) {
-    Atomics.wait(context.interruptCell as Int32Array<SharedArrayBuffer>, 0, 0, Math.min(50, end - performance.now()));
-  }
-}
-
 function runGuest(context: RunContext): RunOutcome {
   const { run } = context;
   setGrowCap(run.memoryLimitBytes + HEAP_SLACK_BYTES);
@@ -261,7 +254,7 @@ function runGuest(context: RunContext): RunOutcome {
       const ms = waitResult.error ? -1 : vm.getNumber(waitResult.value);
       (waitResult.error ?? waitResult.value).dispose();
       if (ms < 0) return timers.dispose();
-      if (ms > 0) sleep(context, ms);
+      if (ms > 0) waitUnlessInterrupted(context.interruptCell, ms);
       if (context.interrupted()) return timers.dispose();
       const fire = vm.getProp(timers, "fire");
       const fired = vm.callFunction(fire, timers);

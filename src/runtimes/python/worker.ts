@@ -7,7 +7,7 @@
  * the executor's main isolate, and everything this worker posts is treated there as untrusted input.
  */
 import type { WorkerInit } from "../worker-protocol.js";
-import { serveRuntime, type LoadContext, type RunContext, type RunOutcome, type SandboxTree, type Workspace } from "../worker-kit.js";
+import { serveRuntime, waitUnlessInterrupted, type LoadContext, type RunContext, type RunOutcome, type SandboxTree, type Workspace } from "../worker-kit.js";
 import type { FileListing } from "../../vfs/output-files.js";
 import { CALL_INTERRUPTED, CALL_WAITING, HOST_CALL_DATA_OFFSET } from "./host-call-layout.js";
 import { snapshotSetupSource } from "./runner-source.js";
@@ -63,17 +63,9 @@ function hostCall(name: string, argsJson: string): string {
  */
 function sleeper(interrupt: Int32Array) {
   return (ms: number): boolean => {
-    const end = performance.now() + ms;
-    for (;;) {
-      if (Atomics.load(interrupt, 0) !== 0) {
-        Atomics.store(interrupt, 0, 0);
-        return true;
-      }
-      const left = end - performance.now();
-      if (!(left > 0)) return false;
-      // The main isolate stores the interrupt without a notify: wake up to look at least every 50 ms.
-      Atomics.wait(interrupt, 0, 0, Math.min(50, left));
-    }
+    if (!waitUnlessInterrupted(interrupt, ms)) return false;
+    Atomics.store(interrupt, 0, 0);
+    return true;
   };
 }
 
