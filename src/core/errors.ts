@@ -25,6 +25,9 @@ export type WasmboxErrorCode =
   | "SESSION_DEAD"
   | "SESSION_NOT_FOUND"
   | "TOO_MANY_SESSIONS"
+  | "PACKAGE_NOT_FOUND"
+  | "PACKAGE_INVALID"
+  | "PACKAGE_DOWNLOAD_FAILED"
   | "INTERNAL_ERROR";
 
 export class WasmboxError extends Error {

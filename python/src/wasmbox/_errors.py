@@ -196,6 +196,11 @@ ERROR_CODES: tuple[str, ...] = (
     "UNSUPPORTED_MEDIA_TYPE",
     "QUEUE_FULL",
     "NOT_IMPLEMENTED",
+    # The host's wheelhouse (`wasmbox packages`): a package the request names is not installed,
+    # a wheel is damaged, or the index could not be reached.
+    "PACKAGE_NOT_FOUND",
+    "PACKAGE_INVALID",
+    "PACKAGE_DOWNLOAD_FAILED",
 )
 
 
