@@ -51,9 +51,11 @@ const ALLOWED: Record<string, string[]> = {
   "runtimes/*": ["core", "vfs", "runtimes", "runtimes/*", "npm"],
   executor: ["core", "executor"],
   host: ["core", "vfs", "host", "node:", "npm"],
-  sandbox: ["core", "vfs", "protocol", "host", "sandbox", "node:", "npm"],
+  // The host-side wheelhouse (`wasmbox packages`): reads pyodide's paths from host, nothing else of it.
+  packages: ["core", "host", "packages", "node:", "npm"],
+  sandbox: ["core", "vfs", "protocol", "host", "packages", "sandbox", "node:", "npm"],
   service: ["core", "protocol", "sandbox", "service", "node:"],
-  cli: ["core", "vfs", "protocol", "sandbox", "service", "cli", "http", "mcp", "node:", "npm"],
+  cli: ["core", "vfs", "protocol", "sandbox", "service", "packages", "cli", "http", "mcp", "node:", "npm"],
   http: ["core", "vfs", "protocol", "sandbox", "service", "cli", "http", "node:", "npm"],
   mcp: ["core", "vfs", "protocol", "sandbox", "service", "http", "mcp", "node:", "npm"],
   index: ["core", "protocol", "sandbox"],
