@@ -1,5 +1,5 @@
 // Copies the non-TypeScript sources the build needs next to their compiled JavaScript: the Python
-// the executor puts into the interpreter (src/**/*.py, not the tests). `node scripts/copy-assets.mjs [outDir]`
+// the executor puts into the interpreter (src/**/*.py, not the tests) and the wheels wasmbox bundles (tzdata). `node scripts/copy-assets.mjs [outDir]`
 // (default dist/); tsc does not copy them.
 import { copyFileSync, mkdirSync, readdirSync } from "node:fs";
 import { dirname, join, relative, resolve } from "node:path";
@@ -13,7 +13,7 @@ function walk(dir) {
   for (const entry of readdirSync(dir, { withFileTypes: true })) {
     const path = join(dir, entry.name);
     if (entry.isDirectory()) walk(path);
-    else if (entry.name.endsWith(".py") && !entry.name.startsWith("test_")) {
+    else if ((entry.name.endsWith(".py") && !entry.name.startsWith("test_")) || entry.name.endsWith(".whl")) {
       const target = join(out, relative(src, path));
       mkdirSync(dirname(target), { recursive: true });
       copyFileSync(path, target);

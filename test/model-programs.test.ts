@@ -43,8 +43,6 @@ const THREAD_START = "by design: threading.Thread.start() raises RuntimeError (t
 
 /** Programs that fail in the sandbox today (issue 14), each with the reason seen. Remove an entry when it passes. */
 const KNOWN_GAPS: Record<string, string> = {
-  "030-zoneinfo-utc.py": "ZoneInfoNotFoundError: no time zone data in the sandbox, not even for ZoneInfo('UTC') (Pyodide wants loadPackage('tzdata'))",
-  "031-zoneinfo-meeting-planner.py": "ZoneInfoNotFoundError: no time zone data in the sandbox (Pyodide wants loadPackage('tzdata'))",
   "112-threads-thread-start-join.py": THREAD_START,
   "114-threads-worker-queue.py": THREAD_START,
   "151-errors-missing-file-message.py": "OSError messages carry Emscripten's errno numbers: [Errno 44] No such file or directory (Linux: 2), [Errno 20] File exists (Linux: 17)",

@@ -72,6 +72,7 @@ interface RunCommand {
   stdinFile: string | null;
   codeFromStdin: boolean;
   osSandbox: OsSandboxMode;
+  wheelhouse: string | undefined;
 }
 
 /** The run's input and output caps, as `wasmbox run` options (sizes in bytes, or 64m, 1g, …). */
@@ -98,6 +99,8 @@ export function parseRunArgs(args: string[]): RunCommand {
   let source: { kind: "code"; code: string } | { kind: "file"; path: string } | { kind: "stdin" } | null = null;
   let osSandbox: OsSandboxMode = "auto";
   let language: Language | null = null;
+  let wheelhouse: string | undefined;
+  const packages: string[] = [];
   let i = 0;
   for (; i < args.length; i++) {
     const arg = args[i]!;
@@ -163,6 +166,10 @@ export function parseRunArgs(args: string[]): RunCommand {
       language = name as Language;
     } else if (flag === "--json") {
       json = true;
+    } else if (flag === "--package") {
+      packages.push(...value().split(",").map((name) => name.trim()).filter(Boolean));
+    } else if (flag === "--wheelhouse") {
+      wheelhouse = value();
     } else if (flag === "--os-sandbox") {
       const mode = value();
       if (mode !== "auto" && mode !== "require" && mode !== "off") throw new UsageError("--os-sandbox: use auto, require or off");
@@ -195,7 +202,8 @@ export function parseRunArgs(args: string[]): RunCommand {
     language ??= languageForFile(entry);
   }
   if (language) request.language = language;
-  return { request, json, outDir, stdinFile, codeFromStdin: source.kind === "stdin", osSandbox };
+  if (packages.length > 0) request.packages = packages;
+  return { request, json, outDir, stdinFile, codeFromStdin: source.kind === "stdin", osSandbox, wheelhouse };
 }
 
 async function readAll(stream: NodeJS.ReadableStream): Promise<Buffer> {
@@ -229,7 +237,7 @@ async function runCommand(args: string[]): Promise<number> {
   const onSignal = () => controller.abort();
   process.once("SIGINT", onSignal);
   process.once("SIGTERM", onSignal);
-  const sandbox = await Sandbox.create({ poolSize: 0, osSandbox: command.osSandbox, languages: [request.language ?? "python"] });
+  const sandbox = await Sandbox.create({ poolSize: 0, osSandbox: command.osSandbox, languages: [request.language ?? "python"], wheelhouse: command.wheelhouse });
   let result: RunResult;
   try {
     result = await sandbox.run(request, {
@@ -277,9 +285,13 @@ async function serveCommand(args: string[]): Promise<number> {
   let osSandbox: OsSandboxMode = "auto";
   let isolation: Isolation = "process";
   let maxSessions: number | undefined;
+  let wheelhouse: string | undefined;
+  const packages: string[] = [];
   for (let i = 0; i < args.length; i++) {
     const arg = args[i]!;
     if (arg === "--stdio") stdio = true;
+    else if (arg === "--package") packages.push(...takeValue(args, i++, arg).split(",").map((name) => name.trim()).filter(Boolean));
+    else if (arg === "--wheelhouse") wheelhouse = takeValue(args, i++, arg);
     else if (arg === "--max-sessions") {
       maxSessions = Number(takeValue(args, i++, arg));
       if (!Number.isInteger(maxSessions) || maxSessions < 0) throw new UsageError("--max-sessions: give a whole number");
@@ -303,7 +315,7 @@ async function serveCommand(args: string[]): Promise<number> {
     } else throw new UsageError(`unknown option ${arg}`);
   }
   if (!stdio) throw new UsageError("serve needs --stdio");
-  const sandbox = await Sandbox.create({ poolSize, osSandbox, isolation, maxSessions });
+  const sandbox = await Sandbox.create({ poolSize, osSandbox, isolation, maxSessions, packages, wheelhouse });
   // SIGTERM, SIGINT, or the parent going away (a client killed outright cannot send shutdown):
   // cancel what is running and exit, leaving no executor behind.
   const stop = new AbortController();

@@ -19,6 +19,8 @@ export interface NormalizedRun {
   stdin: Uint8Array;
   argv: string[];
   env: Record<string, string>;
+  /** Python packages (names with optional version specifiers) the run imports from the wheelhouse. */
+  packages: string[];
   timeoutMs: number;
   memoryLimitBytes: number;
   maxOutputBytes: number;

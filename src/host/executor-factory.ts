@@ -7,6 +7,7 @@ import { sweepExecutorDirsOnce } from "./host-temp.js";
 import { canMeasureMemory } from "./process-memory.js";
 import { denoBinary, distDir, executorEntryPath } from "./runtime-paths.js";
 import { executorFiles, runtimeFor, type PreparedRuntime } from "./runtime-registry.js";
+import type { PackageEnvironment } from "../packages/environment.js";
 
 export interface ExecutorFactoryOptions {
   /** Run executors inside bubblewrap: "auto" (default) when it works here, "require", or "off". */
@@ -33,7 +34,8 @@ let layersSaid = false;
 
 /** Knows how to start executors: the Deno binary, each runtime's assets, the OS wrapper. */
 export class ExecutorFactory {
-  private readonly prepared = new Map<Language, Promise<PreparedRuntime>>();
+  /** By language, and for Python by package environment ("python" is the base one). */
+  private readonly prepared = new Map<string, Promise<PreparedRuntime>>();
 
   private constructor(
     private readonly base: LaunchPaths,
@@ -60,9 +62,13 @@ export class ExecutorFactory {
     return new ExecutorFactory(base, probe.path, layers, options.heapLimitBytes ?? 256 * 1024 * 1024, options.startTimeoutMs ?? 60_000, v8Flags);
   }
 
-  /** Locates a language's assets and makes its derived artefacts (the Python snapshot), once. */
-  prepare(language: Language): Promise<PreparedRuntime> {
-    let task = this.prepared.get(language);
+  /**
+   * Locates a language's assets and makes its derived artefacts (the Python snapshot; for a package
+   * environment its bundle and snapshot), once per process.
+   */
+  prepare(language: Language, environment: PackageEnvironment | null = null): Promise<PreparedRuntime> {
+    const key = environment && language === "python" ? `${language}@${environment.id}` : language;
+    let task = this.prepared.get(key);
     if (!task) {
       const definition = runtimeFor(language);
       if (!definition || definition.version() === null) {
@@ -70,6 +76,7 @@ export class ExecutorFactory {
         return Promise.reject(new WasmboxError("UNSUPPORTED_LANGUAGE", `language ${JSON.stringify(language)} is not installed${how}`));
       }
       task = definition.prepare({
+        environment,
         launchKind: this.bwrap ? "bwrap" : "host",
         executorFiles,
         makeSnapshot: (runtime, args, readable) =>
@@ -88,8 +95,8 @@ export class ExecutorFactory {
           await executor.shutdown();
         },
       });
-      task.catch(() => this.prepared.delete(language)); // a failed preparation may be retried
-      this.prepared.set(language, task);
+      task.catch(() => this.prepared.delete(key)); // a failed preparation may be retried
+      this.prepared.set(key, task);
     }
     return task;
   }
@@ -108,12 +115,16 @@ export class ExecutorFactory {
    * `isolate`: runs with `reuse` each get a fresh worker inside the process (any language).
    * `warmUp: false` skips the runtime's warm-up (~30 ms) for an executor a run is waiting for.
    */
-  async start(language: Language, options: { signal?: AbortSignal; keepPristine?: boolean; isolate?: boolean; warmUp?: boolean } = {}): Promise<ExecutorProcess> {
-    let runtime = await this.prepare(language);
+  async start(
+    language: Language,
+    options: { signal?: AbortSignal; keepPristine?: boolean; isolate?: boolean; warmUp?: boolean; environment?: PackageEnvironment | null } = {},
+  ): Promise<ExecutorProcess> {
+    const environment = options.environment ?? null;
+    let runtime = await this.prepare(language, environment);
     if (runtime.readable.some((path) => !existsSync(path))) {
       // Another process pruned or replaced an artefact (e.g. an old snapshot): prepare it again.
-      this.prepared.delete(language);
-      runtime = await this.prepare(language);
+      this.prepared.delete(environment && language === "python" ? `${language}@${environment.id}` : language);
+      runtime = await this.prepare(language, environment);
     }
     const definition = runtimeFor(language)!;
     const launch = buildLaunch(

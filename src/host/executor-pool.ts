@@ -2,6 +2,7 @@ import { WasmboxError } from "../core/errors.js";
 import type { Language } from "../core/request.js";
 import type { ExecutorFactory } from "./executor-factory.js";
 import type { ExecutorProcess } from "./executor-process.js";
+import type { PackageEnvironment } from "../packages/environment.js";
 
 interface Waiter {
   resolve: (executor: ExecutorProcess) => void;
@@ -28,13 +29,16 @@ export class ExecutorPool {
 
   private readonly reuse: boolean;
   private readonly isolate: boolean;
+  /** Python: the package environment every executor of this pool starts with (null: the base). */
+  readonly environment: PackageEnvironment | null;
 
   constructor(
     private readonly factory: ExecutorFactory,
     private readonly language: Language,
     private readonly size: number,
-    options: { reuse?: "interpreter" | "isolate" } = {},
+    options: { reuse?: "interpreter" | "isolate"; environment?: PackageEnvironment | null } = {},
   ) {
+    this.environment = options.environment ?? null;
     // Every runtime can take a fresh worker per run; only some can reset an interpreter in place.
     this.isolate = options.reuse === "isolate";
     this.reuse = this.isolate || (options.reuse === "interpreter" && factory.resettable(language));
@@ -138,7 +142,8 @@ export class ExecutorPool {
     for (; !this.closed && have < target; have++) {
       this.starting++;
       // A pool of 0 (a one-shot run) starts executors only for a waiting run: no warm-up.
-      this.factory.start(this.language, { keepPristine: this.reuse && !this.isolate, isolate: this.isolate, warmUp: this.size > 0 }).then(
+      const options = { keepPristine: this.reuse && !this.isolate, isolate: this.isolate, warmUp: this.size > 0, environment: this.environment };
+      this.factory.start(this.language, options).then(
         (executor) => {
           this.starting--;
           this.failures = 0;

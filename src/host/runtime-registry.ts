@@ -1,9 +1,11 @@
-import { existsSync, readdirSync, readFileSync, realpathSync } from "node:fs";
+import { existsSync, readdirSync, readFileSync, realpathSync, writeFileSync } from "node:fs";
 import { createRequire } from "node:module";
 import { join } from "node:path";
 import type { Language } from "../core/request.js";
 import { cacheDir, distDir, pyodideDir, pyodideVersion } from "./runtime-paths.js";
 import { compileCachePath, ensureCompileCache, ensureSnapshot, snapshotPath } from "./snapshot-cache.js";
+import { ensureBundle, environmentsDir, resolveEnvironment, type PackageEnvironment } from "../packages/environment.js";
+import { WasmboxError } from "../core/errors.js";
 
 /** What an executor for one runtime needs: paths it may read and the worker's own arguments. */
 export interface PreparedRuntime {
@@ -35,6 +37,8 @@ export interface PrepareContext {
    * in `dir`. It runs the runtime's trusted warm-up only, never guest code.
    */
   primeCompileCache(runtime: string, args: string[], readable: string[], dir: string, sandboxNames?: Record<string, string>): Promise<void>;
+  /** Python: the package set executors start with (null: the base environment, tzdata only). */
+  environment?: PackageEnvironment | null;
 }
 
 /** One language adapter as the host sees it. The worker side lives in src/runtimes/<runtime>/. */
@@ -71,17 +75,72 @@ const python: RuntimeDefinition = {
   },
   async prepare(context) {
     const dir = pyodideDir();
+    const cache = cacheDir();
+    const base = resolveEnvironment("", []);
+    const environment = context.environment ?? base;
     // Everything that runs inside the executor shapes the snapshot, so all of it keys the cache.
-    const snapshot = snapshotPath(cacheDir(), pyodideVersion(dir), context.executorFiles("python"));
-    await ensureSnapshot(snapshot, (temp) => context.makeSnapshot("python", [dir, temp], [dir]));
-    // Inside bubblewrap the snapshot is /wasmbox/python.snapshot: its cache name (version, hash) stays on the host.
-    const sandboxNames = { [snapshot]: "python.snapshot", [dir]: "pyodide" };
-    const seed = await ensureCompileCache(compileCachePath(snapshot, context.launchKind), (temp) =>
-      context.primeCompileCache("python", [dir, snapshot], [dir, snapshot], temp, sandboxNames),
+    const baseSnapshot = snapshotPath(cache, pyodideVersion(dir), context.executorFiles("python"), base.id);
+    const prepared = await prepareEnvironment(context, dir, base, () => baseSnapshot);
+    // Every environment's executors run the same code: they share the base's compile cache.
+    const seed = await ensureCompileCache(compileCachePath(baseSnapshot, context.launchKind), (temp) =>
+      context.primeCompileCache("python", prepared.args, prepared.args, temp, prepared.sandboxNames),
     );
-    return { readable: [dir, snapshot], args: [dir, snapshot], denoDirSeed: seed ?? undefined, sandboxNames };
+    const ready = environment === base ? prepared : await prepareEnvironment(context, dir, environment, (bundle) => environmentSnapshotPath(cache, environment, bundle, baseSnapshot));
+    return { ...ready, denoDirSeed: seed ?? undefined };
   },
 };
+
+/** An environment's snapshot: named by its bundle and by the base snapshot's key (Pyodide, our code). */
+function environmentSnapshotPath(cache: string, environment: PackageEnvironment, bundle: string, baseSnapshot: string): string {
+  const code = baseSnapshot.replace(/^.*python-/, "").replace(/\.snapshot$/, "");
+  const variant = bundle.replace(/^.*\//, "").replace(/\.bundle$/, "");
+  return join(environmentsDir(cache), `${variant}-${code}.snapshot`);
+}
+
+/** Modules found loading a WebAssembly library while imported for the snapshot, remembered per environment. */
+function nativeAtImportFile(cache: string, environment: PackageEnvironment): string {
+  return join(environmentsDir(cache), `${environment.id}.native-at-import`);
+}
+
+/**
+ * Makes an environment's bundle and snapshot when missing. A module the snapshot maker finds
+ * loading a WebAssembly library while imported (NATIVE_AT_IMPORT) is moved to the imports each
+ * executor does when it starts, and the snapshot made again (remembered, so once per machine). A
+ * package that fails to import is a PACKAGE_INVALID error naming it.
+ */
+async function prepareEnvironment(
+  context: PrepareContext,
+  dir: string,
+  environment: PackageEnvironment,
+  snapshotFor: (bundle: string) => string,
+): Promise<Omit<PreparedRuntime, "denoDirSeed">> {
+  const cache = cacheDir();
+  const remembered = nativeAtImportFile(cache, environment);
+  let native = existsSync(remembered) ? readFileSync(remembered, "utf8").split(",").filter(Boolean) : [];
+  for (let attempt = 0; ; attempt++) {
+    const bundle = await ensureBundle(cache, environment, native);
+    const snapshot = snapshotFor(bundle);
+    try {
+      await ensureSnapshot(snapshot, (temp) => context.makeSnapshot("python", [dir, bundle, temp], [dir, bundle]));
+      if (native.length > 0 && !existsSync(remembered)) writeFileSync(remembered, native.join(","));
+      // Inside bubblewrap these are /wasmbox/python.snapshot and /wasmbox/packages.bundle: cache names (versions, hashes) stay on the host.
+      const sandboxNames = { [snapshot]: "python.snapshot", [bundle]: "packages.bundle", [dir]: "pyodide" };
+      return { readable: [dir, bundle, snapshot], args: [dir, bundle, snapshot], sandboxNames };
+    } catch (error) {
+      const message = String((error as Error)?.message ?? error);
+      const found = /NATIVE_AT_IMPORT (\S+)/.exec(message);
+      if (found && attempt < 3) {
+        native = [...new Set([...native, ...found[1]!.split(",")])];
+        continue;
+      }
+      const failed = /PACKAGE_IMPORT_FAILED (\S+) \(([^)]*)\): (.*)/s.exec(message);
+      if (failed) {
+        throw new WasmboxError("PACKAGE_INVALID", `importing ${failed[1]} failed ${failed[2]}: ${failed[3]!.trim()}`, { cause: error });
+      }
+      throw error;
+    }
+  }
+}
 
 const require = createRequire(import.meta.url);
 

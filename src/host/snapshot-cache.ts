@@ -8,8 +8,8 @@ import { ownedTempSibling, sweepOrphans, TEMP_SIBLING_PATTERN } from "./host-tem
  * The memory snapshot is derived from Pyodide and from our own worker code, so its file name carries
  * both: a new Pyodide or a changed runner never loads a stale snapshot.
  */
-export function snapshotPath(cache: string, pyodideVersion: string, workerFiles: string[]): string {
-  const hash = createHash("sha256");
+export function snapshotPath(cache: string, pyodideVersion: string, workerFiles: string[], variant = ""): string {
+  const hash = createHash("sha256").update(variant);
   for (const file of workerFiles) hash.update(readFileSync(file));
   return join(cache, `python-${pyodideVersion}-${hash.digest("hex").slice(0, 16)}.snapshot`);
 }

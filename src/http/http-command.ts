@@ -10,7 +10,7 @@ import { packageVersion, runServerCommand, serveUntilSignal } from "./server-com
 export function httpCommand(args: string[]): Promise<number> {
   // `serve` itself is the word before these args; main.ts routes here when --http is present.
   const flags = ["--http", "--host", "--token", "--max-body-bytes", "--max-queue", "--max-concurrency", "--pool", "--grace", "--os-sandbox", "--isolation", "--max-sessions",
-    "--header-timeout", "--request-timeout", "--max-connections"] as const;
+    "--header-timeout", "--request-timeout", "--max-connections", "--package", "--wheelhouse"] as const;
   return runServerCommand(
     args,
     flags,

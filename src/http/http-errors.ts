@@ -18,6 +18,9 @@ const STATUS_BY_CODE: Readonly<Record<WasmboxErrorCode, number>> = {
   // The request names a package the host's wheelhouse does not hold (an operator adds it with
   // `wasmbox packages add`); the request, not the host, is what cannot be served.
   PACKAGE_NOT_FOUND: 422,
+  // The package set the request names cannot be used (a package raises on import, two install the
+  // same file, a wheel on the host is damaged): the message says which.
+  PACKAGE_INVALID: 422,
   // Gone for good: closed (DELETE, idle or lifetime reaping) or dead (its interpreter was killed).
   // The body's code tells which; either way the caller opens a new session.
   SESSION_CLOSED: 410,
@@ -31,8 +34,6 @@ const STATUS_BY_CODE: Readonly<Record<WasmboxErrorCode, number>> = {
   EXECUTOR_START_FAILED: 500,
   SNAPSHOT_FAILED: 500,
   SANDBOX_LAYER_MISSING: 500,
-  // A wheel or the wheelhouse manifest on the host is damaged: the host's fault.
-  PACKAGE_INVALID: 500,
   // The package index could not be reached or answered an error.
   PACKAGE_DOWNLOAD_FAILED: 502,
   NOT_IMPLEMENTED: 501,

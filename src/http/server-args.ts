@@ -30,11 +30,15 @@ export interface ServerArgs {
   headersTimeoutMs: number | undefined;
   requestTimeoutMs: number | undefined;
   maxConnections: number | undefined;
+  /** --package NAME (repeatable): Python packages every run gets (Sandbox packages). */
+  packages: string[];
+  /** --wheelhouse DIR. */
+  wheelhouse: string | undefined;
 }
 
 const VALUE_FLAGS = [
   "--http", "--host", "--token", "--max-body-bytes", "--max-queue", "--max-concurrency", "--pool", "--grace", "--os-sandbox", "--isolation", "--max-sessions",
-  "--header-timeout", "--request-timeout", "--max-connections",
+  "--header-timeout", "--request-timeout", "--max-connections", "--package", "--wheelhouse",
 ] as const;
 type Flag = (typeof VALUE_FLAGS)[number];
 
@@ -66,6 +70,8 @@ export function parseServerArgs(args: string[], accepted: readonly Flag[], env: 
     headersTimeoutMs: undefined,
     requestTimeoutMs: undefined,
     maxConnections: undefined,
+    packages: [],
+    wheelhouse: undefined,
   };
   let tokenFlag: string | undefined;
   for (let i = 0; i < args.length; i++) {
@@ -132,6 +138,14 @@ export function parseServerArgs(args: string[], accepted: readonly Flag[], env: 
       }
       case "--max-connections":
         out.maxConnections = wholeNumber(value, flag, 1);
+        break;
+      case "--package":
+        if (!value.trim()) throw new ServerUsageError("--package needs a package name");
+        out.packages.push(...value.split(",").map((name) => name.trim()).filter(Boolean));
+        break;
+      case "--wheelhouse":
+        if (!value) throw new ServerUsageError("--wheelhouse needs a directory");
+        out.wheelhouse = value;
         break;
     }
   }

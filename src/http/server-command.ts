@@ -72,7 +72,15 @@ export async function runServerCommand(
   }
   const signals = shutdownSignal();
   try {
-    const sandbox = await Sandbox.create({ poolSize: options.poolSize, maxConcurrency: options.maxConcurrency, osSandbox: options.osSandbox, isolation: options.isolation, maxSessions: options.maxSessions });
+    const sandbox = await Sandbox.create({
+      poolSize: options.poolSize,
+      maxConcurrency: options.maxConcurrency,
+      osSandbox: options.osSandbox,
+      isolation: options.isolation,
+      maxSessions: options.maxSessions,
+      packages: options.packages,
+      wheelhouse: options.wheelhouse,
+    });
     try {
       await serve(sandbox, options, signals);
     } finally {

@@ -14,7 +14,7 @@ import { createMcpServer } from "./mcp-server.js";
  */
 export function mcpCommand(args: string[]): Promise<number> {
   const flags = ["--http", "--host", "--token", "--max-body-bytes", "--max-concurrency", "--pool", "--grace", "--os-sandbox", "--isolation", "--max-sessions",
-    "--header-timeout", "--request-timeout", "--max-connections"] as const;
+    "--header-timeout", "--request-timeout", "--max-connections", "--package", "--wheelhouse"] as const;
   return runServerCommand(args, flags, async (sandbox, options, stop) => {
     if (options.port === undefined) return serveStdio(sandbox, stop.received);
     const server = await startMcpHttpServer(sandbox, {

@@ -10,12 +10,15 @@ import { McpSessionScope } from "./mcp-session-scope.js";
 import { progressReporter, type Extra } from "./progress-reporter.js";
 import { registerSessionTools } from "./session-tools.js";
 import { errorToolResult, toCallToolResult } from "./tool-result.js";
-import { ENVIRONMENT, LIMITS, RESULTS, runResultShape, runShape, SANDBOX } from "./tool-schemas.js";
+import { environmentText, LIMITS, RESULTS, runResultShape, runShape, SANDBOX } from "./tool-schemas.js";
 
-const INSTRUCTIONS =
-  "wasmbox runs untrusted Python for you in a sandbox. Use run_python for Python code that stands on its own, and " +
-  "session_run to keep variables, imports and files from one call to the next (like notebook cells). " +
-  ENVIRONMENT + " " + RESULTS + " " + LIMITS;
+function instructions(environment: string): string {
+  return (
+    "wasmbox runs untrusted Python for you in a sandbox. Use run_python for Python code that stands on its own, and " +
+    "session_run to keep variables, imports and files from one call to the next (like notebook cells). " +
+    environment + " " + RESULTS + " " + LIMITS
+  );
+}
 
 export interface McpServerOptions {
   /** Reported as the server's version in `initialize`. */
@@ -62,7 +65,7 @@ async function runTool(service: SandboxService, request: RunRequest, extra: Extr
 export function createMcpServer(sandbox: Sandbox, options: McpServerOptions = {}): WasmboxMcpServer {
   const server = new McpServer(
     { name: "wasmbox", title: "wasmbox Python sandbox", version: options.version ?? "0.0.0" },
-    { capabilities: { tools: {} }, instructions: INSTRUCTIONS },
+    { capabilities: { tools: {} }, instructions: instructions(environmentText(sandbox.packages)) },
   );
   const annotations = { readOnlyHint: true, destructiveHint: false, openWorldHint: false };
   // The same service stdio and HTTP call: run tools and the conversation's session tools alike.
@@ -72,7 +75,7 @@ export function createMcpServer(sandbox: Sandbox, options: McpServerOptions = {}
     "run_python",
     {
       title: "Run Python in a sandbox",
-      description: `Run Python code and get back its output and the value of its last expression. ${ENVIRONMENT} ${RESULTS} ${LIMITS}`,
+      description: `Run Python code and get back its output and the value of its last expression. ${environmentText(sandbox.packages)} ${RESULTS} ${LIMITS}`,
       inputSchema: runShape,
       outputSchema: runResultShape,
       annotations,

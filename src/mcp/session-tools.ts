@@ -7,7 +7,7 @@ import type { SandboxService } from "../service/sandbox-service.js";
 import type { McpSessionScope } from "./mcp-session-scope.js";
 import { progressReporter } from "./progress-reporter.js";
 import { errorToolResult, toCallToolResult } from "./tool-result.js";
-import { ISOLATION, LIMITS, PYTHON, RESULTS, runResultShape, runShape } from "./tool-schemas.js";
+import { ISOLATION, LIMITS, pythonText, RESULTS, runResultShape, runShape } from "./tool-schemas.js";
 
 /** Default time session_run's interpreter may go without a call: the MCP HTTP session's own idle time. */
 export const DEFAULT_MCP_SESSION_IDLE_MS = 30 * 60 * 1000;
@@ -90,7 +90,7 @@ export function registerSessionTools(server: McpServer, service: SandboxService,
         "fresh and never sees this state. The interpreter starts on the first session_run and ends when this " +
         `connection ends, ${lifetimes}, or on session_reset. A call that has to be stopped (the memory limit, a ` +
         "timeout the code does not survive, a cancelled call) loses the state too, and the answer says so. " +
-        `${PYTHON} ${ISOLATION} ${RESULTS} ${LIMITS}`,
+        `${pythonText(service.sandbox.packages)} ${ISOLATION} ${RESULTS} ${LIMITS}`,
       inputSchema: runShape,
       outputSchema: runResultShape,
       annotations: { readOnlyHint: false, destructiveHint: false, idempotentHint: false, openWorldHint: false },

@@ -31,13 +31,25 @@ export const FRESH =
 
 export const SANDBOX = `${FRESH} ${ISOLATION}`;
 
-export const PYTHON =
-  "Python is CPython 3.14 (Pyodide, WebAssembly) with the standard library only: no numpy, pandas or other " +
-  "third-party packages, no pip/micropip. asyncio works (asyncio.run, and top-level await); threads do not start: " +
-  "use concurrent.futures.ThreadPoolExecutor (its tasks run one after another) or call functions directly. No " +
-  "sockets, subprocesses or multiprocessing.";
+/** Python as the model gets it: with the packages the server was started with (`--package`), if any. */
+export function pythonText(packages: readonly { name: string; version: string }[] = []): string {
+  const libraries =
+    packages.length === 0
+      ? "with the standard library only: no numpy, pandas or other third-party packages"
+      : `with the standard library and these packages, already imported: ${packages.map((p) => `${p.name} ${p.version}`).join(", ")}; no others`;
+  return (
+    `Python is CPython 3.14 (Pyodide, WebAssembly) ${libraries}, no pip/micropip. asyncio works (asyncio.run, and ` +
+    "top-level await); threads do not start: use concurrent.futures.ThreadPoolExecutor (its tasks run one after " +
+    "another) or call functions directly. No sockets, subprocesses or multiprocessing."
+  );
+}
 
-export const ENVIRONMENT = `${PYTHON} ${SANDBOX}`;
+export const PYTHON = pythonText();
+
+/** What run_python's description and the server's instructions say about the interpreter. */
+export function environmentText(packages: readonly { name: string; version: string }[] = []): string {
+  return `${pythonText(packages)} ${SANDBOX}`;
+}
 
 export const RESULTS =
   "To get results back: end the code with an expression (its repr() is returned as the value, like in a REPL, and " +

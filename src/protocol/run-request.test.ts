@@ -33,6 +33,7 @@ describe("normalizeRunRequest", () => {
       stdin: new Uint8Array(0),
       argv: [],
       env: {},
+      packages: [],
       timeoutMs: DEFAULT_TIMEOUT_MS,
       memoryLimitBytes: DEFAULT_MEMORY_LIMIT_BYTES,
       maxOutputBytes: DEFAULT_MAX_OUTPUT_BYTES,
@@ -291,6 +292,20 @@ describe("the run request schema", () => {
     assert.ok(Object.isFrozen(valid));
     assert.equal(valid.run.language, "javascript");
     assert.equal(validateRunRequest({ code: "1", language: "python" }, { defaultLanguage: "javascript" }).run.language, "python");
+  });
+
+  test("packages are names with optional extras and version specifiers, for Python only", () => {
+    assert.deepEqual(normalizeRunRequest({ code: "1", packages: ["sympy", " pydantic>=2,<3 ", "sympy", "msgspec[yaml]==0.23"] }).packages, [
+      "sympy",
+      "pydantic>=2,<3",
+      "msgspec[yaml]==0.23",
+    ]);
+    for (const bad of ["", "sympy; os_name=='nt'", "pkg @ https://example.com/x.whl", "../etc", "a b", "-e ."]) {
+      assert.throws(() => normalizeRunRequest({ code: "1", packages: [bad] }), withCode("INVALID_REQUEST"), bad);
+    }
+    assert.throws(() => normalizeRunRequest({ code: "1", packages: "sympy" }), /packages must be an array of package names/);
+    assert.throws(() => normalizeRunRequest({ code: "1", packages: Array.from({ length: 101 }, (_, i) => `p${i}`) }), withCode("INVALID_REQUEST"));
+    assert.throws(() => normalizeRunRequest({ code: "1", language: "javascript", packages: ["sympy"] }), /packages are for language "python"/);
   });
 
   test("a field of the wrong type is named in the words clients match", () => {

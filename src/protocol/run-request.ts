@@ -57,6 +57,11 @@ function wasmSchema(form: Form) {
 }
 
 /** An integer field: its bounds and default are the schema's, the messages' and the document's. */
+/** Package names a request may list. */
+const MAX_PACKAGES = 100;
+/** A name with optional extras and version specifiers (PEP 508 without markers or URLs). */
+const PACKAGE_SPEC = /^[A-Za-z0-9]([A-Za-z0-9._-]*[A-Za-z0-9])?\s*(\[[A-Za-z0-9._,\s-]*\])?\s*((===|==|!=|~=|<=|>=|<|>)\s*[A-Za-z0-9.*+!_-]+\s*(,\s*|$))*$/;
+
 function integer(min: number, max: number, fallback: number, description: string) {
   return { kind: "integer" as const, min, max, fallback, schema: z.number().int().min(min).max(max).describe(`${description} Default ${fallback}.`) };
 }
@@ -79,6 +84,13 @@ function fields(form: Form) {
     },
     stdin: { expected: CONTENT_EXPECTED, schema: contentSchema(form, "Everything the program reads from stdin; it sees end-of-file after it.") },
     argv: { expected: "must be an array of strings", schema: z.array(z.string()).describe("Arguments after the program name: sys.argv[1:].") },
+    packages: {
+      expected: 'must be an array of package names (e.g. ["sympy", "pydantic>=2"])',
+      schema: z
+        .array(z.string().min(1).max(200))
+        .max(MAX_PACKAGES)
+        .describe("Python: packages from the wheelhouse (`wasmbox packages add`) to import, with their dependencies; one not there is refused before the run (PACKAGE_NOT_FOUND)."),
+    },
     env: {
       expected: "must be an object of string values",
       schema: z.record(z.string(), z.string()).describe("The guest's whole environment: nothing else is passed."),
@@ -322,6 +334,12 @@ export function normalizeRunRequest(input: unknown, options: RequestOptions = {}
   }
   if (inputBytes > maxInputBytes) tooLarge("the run's input (stdin, files and code)", inputBytes, "maxInputBytes", maxInputBytes, MAX_INPUT_BYTES_LIMIT);
 
+  const packages = [...new Set((request.packages ?? []).map((spec) => spec.trim()))];
+  for (const spec of packages) {
+    if (!PACKAGE_SPEC.test(spec)) invalid(`packages: ${JSON.stringify(spec)} is not a package name with optional version specifiers (e.g. "sympy" or "pydantic>=2")`);
+  }
+  if (packages.length > 0 && language !== "python") invalid('packages are for language "python"');
+
   const env: Record<string, string> = {};
   for (const [key, value] of Object.entries(request.env ?? {})) {
     if (key === "" || key.includes("=") || key.includes("\0") || value.includes("\0")) {
@@ -338,6 +356,7 @@ export function normalizeRunRequest(input: unknown, options: RequestOptions = {}
     stdin,
     argv: [...(request.argv ?? [])],
     env,
+    packages,
     timeoutMs: limit("timeoutMs"),
     memoryLimitBytes: limit("memoryLimitBytes"),
     maxOutputBytes: limit("maxOutputBytes"),

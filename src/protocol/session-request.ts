@@ -36,6 +36,11 @@ export const sessionOptionsSchema = z.strictObject({
   maxLifetimeMs: timeoutMs(DEFAULT_SESSION_MAX_LIFETIME_MS, "Close the session this long after it opened, however busy, in milliseconds.").optional(),
   language: z.enum(LANGUAGES as [Language, ...Language[]]).optional().describe('The session\'s language. Default "python".'),
   tools: toolNamesSchema.optional(),
+  packages: z
+    .array(z.string().min(1).max(200))
+    .max(100)
+    .optional()
+    .describe("Python packages from the wheelhouse the session's interpreter has, imported ahead (fixed when it opens)."),
 });
 
 export type SessionRequest = z.output<typeof sessionOptionsSchema>;
@@ -67,6 +72,7 @@ export function validateSessionRequest(input: unknown): SessionRequest {
     throw new WasmboxError("UNSUPPORTED_LANGUAGE", `unsupported language ${JSON.stringify(value)}; use one of ${LANGUAGES.join(", ")}`);
   }
   if (field === "tools") toolNamesError(value);
+  if (field === "packages") throw new WasmboxError("INVALID_REQUEST", 'packages must be an array of package names (e.g. ["sympy", "pydantic>=2"])');
   throw new WasmboxError("INVALID_REQUEST", `${field} must be a positive integer, at most ${MAX_SESSION_TIMEOUT_MS}, got ${JSON.stringify(value)}`);
 }
 

@@ -7,6 +7,8 @@ import { ExecutorFactory, type ExecutorFactoryOptions } from "../host/executor-f
 import { ExecutorPool } from "../host/executor-pool.js";
 import { outputListener, validateTools, type RunOptions } from "./run-options.js";
 import { Session, type SessionOptions } from "./session.js";
+import { resolveEnvironment, type PackageEnvironment } from "../packages/environment.js";
+import { wheelhouseDir } from "../packages/wheelhouse.js";
 
 export interface SandboxOptions extends ExecutorFactoryOptions {
   /**
@@ -35,7 +37,17 @@ export interface SandboxOptions extends ExecutorFactoryOptions {
    *   runtime cannot reset (all but Python today) keep "process".
    */
   isolation?: Isolation;
+  /**
+   * Python packages (from the wheelhouse, `wasmbox packages add`) every run and session of this
+   * sandbox gets, imported ahead in the executors' snapshot. A run's own `packages` add to them.
+   */
+  packages?: string[];
+  /** The wheelhouse directory. Default: WASMBOX_WHEELHOUSE, else "wheelhouse" in the cache dir. */
+  wheelhouse?: string;
 }
+
+/** Pools kept for package environments besides the sandbox's own: the least recently used is closed past it. */
+const MAX_ENVIRONMENT_POOLS = 4;
 
 export const ISOLATIONS = ["process", "isolate", "interpreter"] as const;
 export type Isolation = (typeof ISOLATIONS)[number];
@@ -91,7 +103,8 @@ export class Sandbox {
   private readonly sessions = new Set<Session>();
   /** Sessions whose executor is being acquired: they count against maxSessions. */
   private sessionsStarting = 0;
-  private readonly pools = new Map<Language, ExecutorPool>();
+  /** By language; Python pools of other package environments by "python@<id>" (Map order: least recently used first). */
+  private readonly pools = new Map<string, ExecutorPool>();
 
   private constructor(
     private readonly factory: ExecutorFactory,
@@ -100,20 +113,46 @@ export class Sandbox {
     private readonly maxSessions: number,
     private readonly isolation: Isolation,
     languages: readonly Language[],
+    private readonly wheelhouse: string,
+    /** The packages every Python run gets, and their environment (null: none named). */
+    private readonly packageNames: readonly string[],
+    private readonly environment: PackageEnvironment | null,
   ) {
-    for (const language of languages) this.pools.set(language, this.newPool(language, poolSize));
+    for (const language of languages) this.pools.set(language, this.newPool(language, poolSize, language === "python" ? environment : null));
   }
 
-  private newPool(language: Language, size: number): ExecutorPool {
-    return new ExecutorPool(this.factory, language, size, { reuse: this.isolation === "process" ? undefined : this.isolation });
+  private newPool(language: Language, size: number, environment: PackageEnvironment | null): ExecutorPool {
+    return new ExecutorPool(this.factory, language, size, { reuse: this.isolation === "process" ? undefined : this.isolation, environment });
   }
 
-  /** The pool of a language, made on its first use. */
-  private pool(language: Language): ExecutorPool {
-    let pool = this.pools.get(language);
-    if (!pool) {
-      pool = this.newPool(language, Math.min(1, this.poolSize));
-      this.pools.set(language, pool);
+  /**
+   * The package environment of a Python run or session naming `packages` (the sandbox's own plus
+   * these). Throws PACKAGE_NOT_FOUND, naming the command that adds a missing one, before any executor starts.
+   */
+  private environmentFor(language: Language, packages: readonly string[] | undefined): PackageEnvironment | null {
+    if (language !== "python" || !packages || packages.length === 0) return language === "python" ? this.environment : null;
+    const environment = resolveEnvironment(this.wheelhouse, [...this.packageNames, ...packages]);
+    return environment.id === this.environment?.id ? this.environment : environment;
+  }
+
+  /** The pool of a language (and package environment), made on its first use. */
+  private pool(language: Language, environment: PackageEnvironment | null = language === "python" ? this.environment : null): ExecutorPool {
+    const own = environment === (language === "python" ? this.environment : null);
+    const key = own ? language : `${language}@${environment!.id}`;
+    let pool = this.pools.get(key);
+    if (pool) {
+      // Most recently used last.
+      this.pools.delete(key);
+      this.pools.set(key, pool);
+      return pool;
+    }
+    pool = this.newPool(language, Math.min(1, this.poolSize), environment);
+    this.pools.set(key, pool);
+    const others = [...this.pools.keys()].filter((k) => k.includes("@"));
+    if (others.length > MAX_ENVIRONMENT_POOLS) {
+      // Lent executors finish their runs; the pool only stops keeping idle ones.
+      this.pools.get(others[0]!)!.close();
+      this.pools.delete(others[0]!);
     }
     return pool;
   }
@@ -130,7 +169,19 @@ export class Sandbox {
     const maxSessions = options.maxSessions ?? 16;
     const isolation = options.isolation ?? "process";
     if (!isIsolation(isolation)) throw new RangeError('isolation must be "process", "isolate" or "interpreter"');
-    return new Sandbox(factory, poolSize, maxConcurrency, maxSessions, isolation, languages);
+    const wheelhouse = wheelhouseDir({ wheelhouse: options.wheelhouse });
+    const packages = [...(options.packages ?? [])];
+    const environment = packages.length > 0 ? resolveEnvironment(wheelhouse, packages) : null;
+    // The environment's snapshot is made now (once per machine), not by the first run.
+    if (environment && languages.includes("python")) await factory.prepare("python", environment);
+    return new Sandbox(factory, poolSize, maxConcurrency, maxSessions, isolation, languages, wheelhouse, packages, environment);
+  }
+
+  /** The Python packages every run gets (those named at create, with their versions; not their dependencies). */
+  get packages(): { name: string; version: string }[] {
+    const environment = this.environment;
+    if (!environment) return [];
+    return environment.packages.filter((p) => environment.requested.includes(p.name)).map((p) => ({ name: p.name, version: p.version }));
   }
 
   /** Which security layers are active, in one sentence. */
@@ -158,9 +209,11 @@ export class Sandbox {
     if (!(await this.slot(signal))) return cancelledResult();
     try {
       let executor;
-      const pool = this.pool(run.language);
+      const environment = this.environmentFor(run.language, run.packages);
+      const pool = this.pool(run.language, environment);
       try {
-        await this.factory.prepare(run.language); // UNSUPPORTED_LANGUAGE before queueing for an executor
+        // UNSUPPORTED_LANGUAGE (or a package that fails to import) before queueing for an executor
+        await this.factory.prepare(run.language, environment);
         executor = await pool.acquire(signal, { lend: true });
       } catch (error) {
         if (error instanceof WasmboxError && error.code === "ABORTED") return cancelledResult();
@@ -191,13 +244,14 @@ export class Sandbox {
     this.sessionsStarting++;
     try {
       const language = options.language ?? "python";
-      await this.factory.prepare(language);
-      const executor = await this.pool(language).acquire(options.signal);
+      const environment = this.environmentFor(language, options.packages);
+      await this.factory.prepare(language, environment);
+      const executor = await this.pool(language, environment).acquire(options.signal);
       if (this.closed) {
         executor.kill();
         throw new WasmboxError("SANDBOX_CLOSED", "the sandbox is closed");
       }
-      const session = new Session(executor, options, (s) => this.sessions.delete(s));
+      const session = new Session(executor, options, (s) => this.sessions.delete(s), environment);
       this.sessions.add(session);
       return session;
     } finally {

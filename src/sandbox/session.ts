@@ -2,11 +2,13 @@ import { randomUUID } from "node:crypto";
 import { WasmboxError } from "../core/errors.js";
 import type { Language } from "../core/request.js";
 import type { RunResult } from "../core/result.js";
+import type { NormalizedRun } from "../core/request.js";
 import type { ExecutorProcess, FileEntry, HostFunction } from "../host/executor-process.js";
 import { normalizeSandboxPath } from "../vfs/sandbox-path.js";
 import { contentBytes, normalizeRunRequest, ValidRun, type FileContent, type RunRequest } from "../protocol/run-request.js";
 import { DEFAULT_SESSION_IDLE_TIMEOUT_MS, DEFAULT_SESSION_MAX_LIFETIME_MS } from "../protocol/session-request.js";
 import { outputListener, validateTools, type RunOptions } from "./run-options.js";
+import { normalizeName, type PackageEnvironment } from "../packages/environment.js";
 
 export interface SessionOptions {
   /** The session's language. Default "python". */
@@ -19,6 +21,11 @@ export interface SessionOptions {
   tools?: Readonly<Record<string, HostFunction>>;
   /** Aborting while the session's executor starts gives up with ABORTED. */
   signal?: AbortSignal;
+  /**
+   * Python packages from the wheelhouse the session's interpreter has (besides the sandbox's own),
+   * imported ahead. Fixed when it opens: a call naming others is refused.
+   */
+  packages?: string[];
 }
 
 export type SessionState = "open" | "closed" | "dead";
@@ -67,6 +74,8 @@ export class Session {
     private readonly executor: ExecutorProcess,
     options: SessionOptions,
     private readonly onClose: (session: Session) => void,
+    /** The packages its interpreter has (null: none but the bundled ones). */
+    private readonly environment: PackageEnvironment | null = null,
   ) {
     this.idleTimeoutMs = options.idleTimeoutMs ?? DEFAULT_SESSION_IDLE_TIMEOUT_MS;
     this.language = options.language ?? "python";
@@ -127,14 +136,30 @@ export class Session {
     });
   }
 
+  /** Checks a call against the session: its language, and packages it was opened with. */
+  private admit(request: RunRequest | ValidRun): NormalizedRun {
+    const run = request instanceof ValidRun ? request.run : normalizeRunRequest(request, { defaultLanguage: this.language });
+    if (run.language !== this.language) {
+      throw new WasmboxError("INVALID_REQUEST", `this session runs ${this.language}, not ${run.language}`);
+    }
+    const has = new Set(this.environment?.packages.map((p) => p.name) ?? []);
+    const missing = run.packages.filter((spec) => !has.has(normalizeName(spec)));
+    if (missing.length > 0) {
+      throw new WasmboxError("INVALID_REQUEST", `this session was opened without ${missing.join(", ")}: a session's packages are set when it opens (its packages option)`);
+    }
+    return run;
+  }
+
   /**
    * Runs code in the session's interpreter. Limits apply per call. A `ValidRun` is taken as it is
    * (validate it with `defaultLanguage` set to the session's).
    */
   run(request: RunRequest | ValidRun, options: RunOptions = {}): Promise<RunResult> {
-    const run = request instanceof ValidRun ? request.run : normalizeRunRequest(request, { defaultLanguage: this.language });
-    if (run.language !== this.language) {
-      throw new WasmboxError("INVALID_REQUEST", `this session runs ${this.language}, not ${run.language}`);
+    let run: NormalizedRun;
+    try {
+      run = this.admit(request);
+    } catch (error) {
+      return Promise.reject(error);
     }
     const tools = { ...this.tools, ...validateTools(options.tools) };
     return this.serial(async () => {

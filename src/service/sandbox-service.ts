@@ -92,6 +92,7 @@ export class SandboxService {
       idleTimeoutMs: request.idleTimeoutMs,
       maxLifetimeMs: request.maxLifetimeMs,
       language: request.language,
+      packages: request.packages,
       signal,
     });
     if (this.closing) {

@@ -24,6 +24,8 @@ __all__ = [
     "SessionDeadError",
     "SessionNotFoundError",
     "TooManySessionsError",
+    "PackageNotFoundError",
+    "PackageInvalidError",
     "InternalError",
     "ERROR_CODES",
     "HostExitedError",
@@ -151,6 +153,18 @@ class TooManySessionsError(WasmboxError):
     code = "TOO_MANY_SESSIONS"
 
 
+class PackageNotFoundError(InvalidRequestError):
+    """A package the request names is not in the host's wheelhouse; the message names the command that adds it."""
+
+    code = "PACKAGE_NOT_FOUND"
+
+
+class PackageInvalidError(WasmboxError):
+    """A package cannot be used: a damaged wheel, one that raises on import, two that install the same file."""
+
+    code = "PACKAGE_INVALID"
+
+
 class InternalError(WasmboxError):
     code = "INTERNAL_ERROR"
 
@@ -181,6 +195,10 @@ _BY_CODE: dict[str, type[WasmboxError]] = {
         SessionDeadError,
         SessionNotFoundError,
         TooManySessionsError,
+    PackageNotFoundError,
+    PackageInvalidError,
+        PackageNotFoundError,
+        PackageInvalidError,
         InternalError,
     )
 }
@@ -196,10 +214,7 @@ ERROR_CODES: tuple[str, ...] = (
     "UNSUPPORTED_MEDIA_TYPE",
     "QUEUE_FULL",
     "NOT_IMPLEMENTED",
-    # The host's wheelhouse (`wasmbox packages`): a package the request names is not installed,
-    # a wheel is damaged, or the index could not be reached.
-    "PACKAGE_NOT_FOUND",
-    "PACKAGE_INVALID",
+    # `wasmbox packages add` could not reach the package index (the CLI, not a run).
     "PACKAGE_DOWNLOAD_FAILED",
 )
 

@@ -142,6 +142,20 @@ def _check_options(pool_size: int | None, os_sandbox: str, max_request_bytes: in
     return args
 
 
+def _package_options(packages: Sequence[str] | None, wheelhouse: str | os.PathLike[str] | None) -> list[str]:
+    """``--package NAME`` for each package every run gets, and ``--wheelhouse DIR``."""
+    if isinstance(packages, (str, bytes)):
+        raise ValueError(f"packages must be a list of package names, got the string {packages!r}")
+    args: list[str] = []
+    for name in packages or ():
+        if not isinstance(name, str) or not name.strip() or "," in name:
+            raise ValueError(f"packages: {name!r} is not a package name")
+        args += ["--package", name.strip()]
+    if wheelhouse is not None:
+        args += ["--wheelhouse", os.fspath(wheelhouse)]
+    return args
+
+
 def _timeout_s(timeout_ms: int | None) -> float | None:
     if timeout_ms is None:
         return None
@@ -160,8 +174,11 @@ class _SandboxBase:
         deno: str | os.PathLike[str] | None = None,
         host_env: Mapping[str, str] | None = None,
         isolation: str = "process",
+        packages: Sequence[str] | None = None,
+        wheelhouse: str | os.PathLike[str] | None = None,
     ) -> None:
         args = _check_options(pool_size, os_sandbox, max_request_bytes, isolation)
+        args += _package_options(packages, wheelhouse)
         self._core = _Core(args, os.fspath(deno) if deno is not None else None, host_env, max_request_bytes)
         # Stops the host when the sandbox is garbage-collected unclosed, or at interpreter exit.
         self._finalizer = weakref.finalize(self, self._core.close, _EXIT_GRACE_S)
@@ -202,7 +219,10 @@ class Sandbox(_SandboxBase):
     executor process per run), "isolate" (each run in a fresh V8 isolate and wasm instance inside
     a long-lived executor process: about twice the throughput, same guarantees between runs) or
     "interpreter" (one interpreter reset between runs: fastest, but no boundary between runs, for
-    code you trust; see the README's "Isolation modes").
+    code you trust; see the README's "Isolation modes"); ``packages`` Python packages from the
+    wheelhouse every run gets, imported ahead (add them with ``wasmbox packages add NAME``; a run's
+    own ``packages=`` add to them); ``wheelhouse`` its directory (default: WASMBOX_WHEELHOUSE, else
+    the cache dir's ``wheelhouse``).
     """
 
     def start(self) -> "Sandbox":
@@ -244,6 +264,7 @@ class Sandbox(_SandboxBase):
         max_output_files_total_bytes: int | None = None,
         env: Mapping[str, str] | None = None,
         argv: Sequence[str] | None = None,
+        packages: Sequence[str] | None = None,
         on_stdout: OutputCallback | None = None,
         on_stderr: OutputCallback | None = None,
         tools: Mapping[str, HostFunction] | None = None,
@@ -257,6 +278,9 @@ class Sandbox(_SandboxBase):
         "wasi" (then ``wasm``: the WASI command module's bytes, or ``entry_path`` naming it in ``files``).
         ``files``: sandbox path (relative to /sandbox) -> str or bytes. ``stdin``: everything the
         program reads (then EOF). ``argv``: sys.argv[1:]. ``env``: the guest's whole environment.
+        ``packages``: Python packages from the wheelhouse the run imports (with the sandbox's own),
+        e.g. ``["sympy", "pydantic>=2"]``; one not there raises PackageNotFoundError, naming the
+        command that adds it, before the run.
         ``timeout_ms`` wall-clock limit (default 30000); ``memory_limit_bytes`` (default 256 MiB,
         at least 48 MiB); ``max_output_bytes`` cap on stdout + stderr (default 1 MiB).
         Caps on what the run takes in, refused before it starts (RequestTooLargeError naming the
@@ -291,11 +315,13 @@ class Sandbox(_SandboxBase):
         idle_timeout_ms: int | None = None,
         max_lifetime_ms: int | None = None,
         language: str = "python",
+        packages: Sequence[str] | None = None,
     ) -> Session:
         """Opens a Session: a Python interpreter whose state carries over between its runs.
 
         ``tools``: host functions every run of the session may call (as in ``run``).
-        ``language``: the session's language (default "python").
+        ``language``: the session's language (default "python"). ``packages``: Python packages from
+        the wheelhouse its interpreter has (besides the sandbox's own), fixed when it opens.
         ``idle_timeout_ms``: the host closes the session after this long without a run (default
         10 minutes); ``max_lifetime_ms``: this long after it opened (default 1 hour). Use it in
         ``with``, or call ``close()``: each open session holds an executor process.
@@ -349,6 +375,7 @@ class AsyncSandbox(_SandboxBase):
         max_output_files_total_bytes: int | None = None,
         env: Mapping[str, str] | None = None,
         argv: Sequence[str] | None = None,
+        packages: Sequence[str] | None = None,
         on_stdout: Callable[[str], Union[Any, Awaitable[Any]]] | None = None,
         on_stderr: Callable[[str], Union[Any, Awaitable[Any]]] | None = None,
         tools: Mapping[str, HostFunction] | None = None,
@@ -369,6 +396,7 @@ class AsyncSandbox(_SandboxBase):
         idle_timeout_ms: int | None = None,
         max_lifetime_ms: int | None = None,
         language: str = "python",
+        packages: Sequence[str] | None = None,
     ) -> AsyncSessionOpening:
         """As ``Sandbox.session``: ``async with sb.session() as s:`` (closed on the way out), or
         ``s = await sb.session()``. ``tools`` may be coroutine functions."""
@@ -411,6 +439,7 @@ def run_code(
     max_output_files_total_bytes: int | None = None,
     env: Mapping[str, str] | None = None,
     argv: Sequence[str] | None = None,
+    packages: Sequence[str] | None = None,
     on_stdout: OutputCallback | None = None,
     on_stderr: OutputCallback | None = None,
     tools: Mapping[str, HostFunction] | None = None,
@@ -440,6 +469,7 @@ def run_fs(
     max_output_files_total_bytes: int | None = None,
     env: Mapping[str, str] | None = None,
     argv: Sequence[str] | None = None,
+    packages: Sequence[str] | None = None,
     on_stdout: OutputCallback | None = None,
     on_stderr: OutputCallback | None = None,
     tools: Mapping[str, HostFunction] | None = None,

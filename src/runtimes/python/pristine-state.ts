@@ -136,15 +136,18 @@ function contentView(FS: Pyodide, path: string): Uint8Array | null {
   return node.contents instanceof Uint8Array ? node.contents.subarray(0, node.usedBytes) : null;
 }
 
-/** Every node of the file system but /proc; file contents copied (`copy`) or viewed in place. */
-function walk(FS: Pyodide, copy: boolean): Map<string, FsNode> {
+/**
+ * Every node of the file system but /proc and `skip` (read-only mounts: the package environment);
+ * file contents copied (`copy`) or viewed in place.
+ */
+function walk(FS: Pyodide, copy: boolean, skip: readonly string[]): Map<string, FsNode> {
   const out = new Map<string, FsNode>();
   const visit = (dir: string) => {
     for (const name of FS.readdir(dir) as string[]) {
       if (name === "." || name === "..") continue;
       const path = dir === "/" ? `/${name}` : `${dir}/${name}`;
       // /proc is generated from the descriptor table, which is restored on its own.
-      if (path === "/proc") continue;
+      if (path === "/proc" || skip.includes(path)) continue;
       const stat = FS.lstat(path);
       const mode: number = stat.mode;
       const node: FsNode = {
@@ -198,14 +201,14 @@ function bridgeState(module: Pyodide): string {
 let pristine: Pristine | null = null;
 
 /** Records the interpreter's state as the one every later run starts from. Call once, when warm. */
-export function capturePristine(pyodide: Pyodide): void {
+export function capturePristine(pyodide: Pyodide, readOnlyMounts: readonly string[] = []): void {
   const module = pyodide._module;
   const FS = pyodide.FS;
   pristine = {
     memory: module.HEAP8.slice() as Uint8Array,
     bridge: bridgeState(module),
     tableLength: module.wasmTable.length,
-    files: walk(FS, true),
+    files: walk(FS, true, readOnlyMounts),
     streams: [...FS.streams],
     cwd: FS.cwd(),
   };
@@ -228,7 +231,7 @@ export function forgetPristine(): void {
  * Puts the captured state back. Returns null when done, or why it cannot be (the executor must then
  * be discarded; nothing was changed that the caller relies on).
  */
-export function restorePristine(pyodide: Pyodide): string | null {
+export function restorePristine(pyodide: Pyodide, readOnlyMounts: readonly string[] = []): string | null {
   if (!pristine) return "no pristine state was captured";
   const module = pyodide._module;
   const FS = pyodide.FS;
@@ -257,7 +260,7 @@ export function restorePristine(pyodide: Pyodide): string | null {
     for (let fd = 0; fd < streams.length; fd++) {
       if (streams[fd] && !pristine.streams[fd]) FS.close(streams[fd]);
     }
-    const now = walk(FS, false);
+    const now = walk(FS, false, readOnlyMounts);
     // Remove what the run added or changed the kind of, deepest paths first.
     const extra = [...now].filter(([path, node]) => pristine!.files.get(path)?.kind !== node.kind);
     extra.sort((a, b) => b[0].length - a[0].length);

@@ -10,7 +10,8 @@
  */
 
 // deno-lint-ignore no-explicit-any
-type Settings = { instantiateWasm?: (imports: any, done: (instance: WebAssembly.Instance, module: WebAssembly.Module) => void) => object };
+type Settings = { instantiateWasm?: (imports: any, done: (instance: WebAssembly.Instance, module: WebAssembly.Module) => void) => object; INITIAL_MEMORY?: number };
+type PyodideModule = { HEAP8: Int8Array; growMemory(bytes: number): unknown };
 
 /**
  * Pyodide's hook adds two imports before instantiating: Jsv_GetError_import and JsvError_Check
@@ -40,6 +41,17 @@ export function pyodideModuleFactory(
   onCompiled?: (module: WebAssembly.Module) => void,
 ): (settings: Settings) => Promise<unknown> {
   return async (settings) => {
+    const made = await instantiate(settings);
+    // Pyodide sizes a restored interpreter's memory by setting INITIAL_MEMORY to the snapshot's
+    // length, but its build defines the memory itself (30 MB), so a snapshot of a larger heap (a
+    // package environment: sympy makes it 62 MB) fails with "offset is out of bounds" when copied
+    // in. Grow it first, as Emscripten would for a malloc.
+    const wanted = settings.INITIAL_MEMORY ?? 0;
+    if (made.HEAP8.length < wanted) made.growMemory(wanted);
+    return made;
+  };
+
+  async function instantiate(settings: Settings): Promise<PyodideModule> {
     if (module) {
       settings.instantiateWasm = (imports, done) => {
         const { Jsv_GetError_import, JsvError_Check } = jsvErrorImports();
@@ -56,6 +68,6 @@ export function pyodideModuleFactory(
           done(instance, compiled);
         });
     }
-    return (await factory)(settings);
-  };
+    return (await factory)(settings) as Promise<PyodideModule>;
+  }
 }

@@ -12,6 +12,8 @@ import type { FileListing } from "../../vfs/output-files.js";
 import { CALL_INTERRUPTED, CALL_WAITING, HOST_CALL_DATA_OFFSET } from "./host-call-layout.js";
 import { snapshotSetupSource } from "./runner-source.js";
 import { pyodideModuleFactory } from "./shared-module.js";
+import { mountBundle } from "./bundle-fs.js";
+import type { BundleHeader } from "./environment-bundle.js";
 import { afterMicrotasks, cancelRunTimers, capturePristine, forgetPristine, restorePristine, trackRunResources } from "./pristine-state.js";
 
 // deno-lint-ignore no-explicit-any
@@ -32,6 +34,8 @@ let stdinBytes: Uint8Array = new Uint8Array(0);
 let stdinOffset = 0;
 /** Set once os._exit() has ended the interpreter. */
 let exited = false;
+/** Where the package environment is mounted (read-only; the interpreter-mode reset leaves it alone). */
+let environmentMounts: string[] = [];
 
 /**
  * Trusted programs run once through the whole run path before the executor says it is ready. Each
@@ -71,8 +75,7 @@ function sleeper(interrupt: Int32Array) {
 
 /** Pyodide's loader, its options, and the compiled module it used (to offer to later workers in isolate mode). */
 async function pyodideLoader(init: WorkerInit) {
-  // args: [pyodide package directory, snapshot path] (the snapshot is only read when serving)
-  const dir = init.args[0]!;
+  const dir = pyodideArgs(init).pyodideDir;
   const pyodideDir = dir.endsWith("/") ? dir : dir + "/";
   const asmUrl = new URL(`file://${pyodideDir}pyodide.asm.mjs`).href;
   const factory = import(asmUrl).then((m) => m.default);
@@ -94,11 +97,79 @@ async function pyodideLoader(init: WorkerInit) {
   return { loadPyodide, options, state };
 }
 
+/**
+ * The worker's arguments: [Pyodide's package directory, the environment bundle (only with
+ * packages), the snapshot (read when serving, written when making it)].
+ */
+function pyodideArgs(init: WorkerInit): { pyodideDir: string; bundle: string | null; snapshot: string } {
+  const args = init.args;
+  return { pyodideDir: args[0]!, bundle: args.length > 2 ? args[1]! : null, snapshot: args.at(-1)! };
+}
+
+/** Mounts the package environment, if any (the whole bundle file is read at once, while Pyodide loads). */
+function environment(init: WorkerInit): Promise<((py: Pyodide) => BundleHeader) | null> {
+  const { bundle } = pyodideArgs(init);
+  if (!bundle) return Promise.resolve(null);
+  return Deno.readFile(bundle).then((bytes) => (py: Pyodide) => {
+    const mounted = mountBundle(py.FS, py.ERRNO_CODES, bytes);
+    environmentMounts = mounted.mountPoints;
+    return mounted.header;
+  });
+}
+
+/** The dynamic libraries the interpreter has loaded (Emscripten's dynamic linker's table). */
+function loadedLibraries(py: Pyodide): Set<string> {
+  return new Set(Object.keys(py._module?.LDSO?.loadedLibsByName ?? {}));
+}
+
+/** Imports `modules` one by one; a failure names the module and carries its traceback. */
+function importAll(py: Pyodide, modules: readonly string[], phase: string): void {
+  for (const module of modules) {
+    try {
+      // Not `import X`: that would bind X in __main__, the namespace of the guest's first run.
+      py.runPython(`__import__("importlib").import_module(${JSON.stringify(module)}) and None`);
+    } catch (error) {
+      const text = String((error as Error)?.message ?? error).trim();
+      throw new Error(`PACKAGE_IMPORT_FAILED ${module} (${phase}): ${text.split("\n").slice(-3).join(" | ")}`);
+    }
+  }
+}
+
+/** Loads Pyodide-distribution shared libraries with global symbols, as Pyodide's loadPackage does. */
+function loadSharedLibraries(py: Pyodide, libraries: readonly string[]): void {
+  if (libraries.length === 0) return;
+  py.runPython(`import ctypes\nfor _lib in ${JSON.stringify(libraries)}:\n    ctypes.CDLL(_lib, mode=ctypes.RTLD_GLOBAL)\ndel _lib`);
+}
+
+/**
+ * The snapshot: the interpreter with the runner, compat and preloaded stdlib, and with a package
+ * environment its pure-Python packages imported. A package that loads a WebAssembly library while
+ * imported cannot be in it (the library's code and table entries live outside the memory): that
+ * is reported as "NATIVE_AT_IMPORT <modules>" and the host moves those to startImports. The
+ * start imports are tried after the snapshot is taken, so a package that fails to import is
+ * found here, once, and not by every executor.
+ */
 async function makeSnapshot(init: WorkerInit): Promise<Uint8Array> {
+  const mount = environment(init);
   const { loadPyodide, options } = await pyodideLoader(init);
   const snapshotting = await loadPyodide({ ...options, _makeSnapshot: true });
+  const header = (await mount)?.(snapshotting);
   snapshotting.runPython(snapshotSetupSource());
-  return snapshotting.makeMemorySnapshot();
+  if (header) {
+    const native: string[] = [];
+    for (const module of header.snapshotImports) {
+      const before = loadedLibraries(snapshotting);
+      importAll(snapshotting, [module], "before the snapshot");
+      if ([...loadedLibraries(snapshotting)].some((lib) => !before.has(lib))) native.push(module);
+    }
+    if (native.length > 0) throw new Error(`NATIVE_AT_IMPORT ${native.join(",")}`);
+  }
+  const bytes = snapshotting.makeMemorySnapshot();
+  if (header) {
+    loadSharedLibraries(snapshotting, header.sharedLibraries);
+    importAll(snapshotting, header.startImports, "when an executor starts");
+  }
+  return bytes;
 }
 
 /**
@@ -131,8 +202,10 @@ function watchForFatalError(onFatal: () => void): void {
 }
 
 async function load({ init, write }: LoadContext): Promise<{ shared?: unknown }> {
-  // The 30 MB snapshot is read off-thread while Pyodide's JavaScript loads.
-  const snapshot = Deno.readFile(init.args[1]!);
+  // The 30 MB snapshot (and the package environment) are read off-thread while Pyodide's JavaScript loads.
+  const snapshot = Deno.readFile(pyodideArgs(init).snapshot);
+  const mount = environment(init);
+  mount.catch(() => {});
   snapshot.catch(() => {}); // awaited below; a failure surfaces there
   const { loadPyodide, options, state } = await pyodideLoader(init);
   containProcess();
@@ -140,6 +213,7 @@ async function load({ init, write }: LoadContext): Promise<{ shared?: unknown }>
   watchForFatalError(() => (fatal = true));
   if (init.keepPristine) trackRunResources();
   pyodide = await loadPyodide({ ...options, _loadSnapshot: await snapshot });
+  const header = (await mount)?.(pyodide);
   const writer = (fd: 1 | 2) => ({
     write(buffer: Uint8Array): number {
       if (!fatal) write(fd, buffer);
@@ -166,6 +240,12 @@ async function load({ init, write }: LoadContext): Promise<{ shared?: unknown }>
   runner.set_host_call(hostCall);
   runner.set_sleep(sleeper(interrupt));
   runnerRun = runner.run;
+  if (header) {
+    // Packages with WebAssembly libraries: imported here, before ready, so no run pays for them;
+    // in "interpreter" isolation they are part of the warm state each reset restores.
+    loadSharedLibraries(pyodide, header.sharedLibraries);
+    importAll(pyodide, header.startImports, "when an executor starts");
+  }
   // Take the JS bridges out of the guest's reach (an extra layer, not a wall: see docs/architecture.md).
   for (const name of ["js", "pyodide_js"]) {
     try {
@@ -260,7 +340,7 @@ serveRuntime<PyodideFs>({
   run,
   warmUpPrograms: WARM_UP_PROGRAMS,
   reset: {
-    capture: () => capturePristine(pyodide),
+    capture: () => capturePristine(pyodide, environmentMounts),
     // Nothing the run scheduled may fire after its result: its output would reach the next run.
     beforeResult: cancelRunTimers,
     restore: () =>
@@ -268,7 +348,7 @@ serveRuntime<PyodideFs>({
         // On the next macrotask: the run's microtasks have drained.
         afterMicrotasks(() => {
           try {
-            resolve(exited ? "the interpreter exited (os._exit)" : restorePristine(pyodide));
+            resolve(exited ? "the interpreter exited (os._exit)" : restorePristine(pyodide, environmentMounts));
           } catch (error) {
             reject(error);
           }

@@ -1,0 +1,120 @@
+/**
+ * Runs INSIDE the executor's Python worker: mounts an environment bundle's trees (the unpacked
+ * wheels of a package set, environment-bundle.ts) read-only into Pyodide's file system. Nodes are
+ * made on first lookup and a file's bytes are a view into the one buffer the bundle was read
+ * into: mounting costs a JSON parse, not a copy of every file (sympy alone is ~30 MB in ~1500
+ * files). Everything that would change a file answers EROFS, so a run cannot leave a modified
+ * package behind for the next run of an executor it shares ("interpreter" isolation) or for a
+ * session's later calls. (Guest JavaScript could still poke at these objects; it can poke at
+ * everything in its worker. The walls are around the worker, not in it.)
+ */
+import { parseBundle, type BundleDir, type BundleFile, type BundleHeader } from "./environment-bundle.js";
+
+// deno-lint-ignore no-explicit-any
+type Emscripten = any;
+// deno-lint-ignore no-explicit-any
+type FsNode = any;
+
+const S_IFDIR = 0o040000;
+const S_IFREG = 0o100000;
+
+/** A fixed time for every node: a bundle's files have no meaningful times, and equal ones keep .pyc checks stable. */
+const BUNDLE_TIME = new Date(Date.UTC(2020, 0, 1));
+
+/** Mounts each of the bundle's roots; returns its header and the mount points (the reset skips them). */
+export function mountBundle(FS: Emscripten, errno: Record<string, number>, bytes: Uint8Array): { header: BundleHeader; mountPoints: string[] } {
+  const { header, data } = parseBundle(bytes);
+  const readOnly = () => new FS.ErrnoError(errno.EROFS);
+  const fsType = {
+    mount(mount: { opts: { tree: BundleDir } }) {
+      return createNode(null, "/", mount.opts.tree);
+    },
+    node_ops: {
+      getattr(node: FsNode) {
+        const size = node.contents ? node.contents.length : 4096;
+        return {
+          dev: 0x7762, // "wb"
+          ino: node.id,
+          mode: node.mode,
+          nlink: 1,
+          uid: 0,
+          gid: 0,
+          rdev: 0,
+          size,
+          atime: BUNDLE_TIME,
+          mtime: BUNDLE_TIME,
+          ctime: BUNDLE_TIME,
+          blksize: 4096,
+          blocks: Math.ceil(size / 4096),
+        };
+      },
+      lookup(parent: FsNode, name: string) {
+        const entry = Object.hasOwn(parent.tree, name) ? parent.tree[name] : undefined;
+        if (entry === undefined) throw new FS.ErrnoError(errno.ENOENT);
+        return createNode(parent, name, entry);
+      },
+      readdir(node: FsNode) {
+        return [".", "..", ...Object.keys(node.tree)];
+      },
+      setattr() {
+        throw readOnly();
+      },
+      mknod() {
+        throw readOnly();
+      },
+      rename() {
+        throw readOnly();
+      },
+      unlink() {
+        throw readOnly();
+      },
+      rmdir() {
+        throw readOnly();
+      },
+      symlink() {
+        throw readOnly();
+      },
+    },
+    stream_ops: {
+      read(stream: { node: FsNode }, buffer: Uint8Array, offset: number, length: number, position: number) {
+        const contents: Uint8Array = stream.node.contents;
+        if (position >= contents.length) return 0;
+        const n = Math.min(length, contents.length - position);
+        buffer.set(contents.subarray(position, position + n), offset);
+        return n;
+      },
+      llseek(stream: { node: FsNode; position: number }, offset: number, whence: number) {
+        let position = offset;
+        if (whence === 1) position += stream.position;
+        else if (whence === 2 && stream.node.contents) position += stream.node.contents.length;
+        if (position < 0) throw new FS.ErrnoError(errno.EINVAL);
+        return position;
+      },
+      write() {
+        throw readOnly();
+      },
+    },
+  };
+
+  function createNode(parent: FsNode | null, name: string, entry: BundleDir | BundleFile): FsNode {
+    const isFile = Array.isArray(entry);
+    const node = FS.createNode(parent, name, isFile ? S_IFREG | 0o444 : S_IFDIR | 0o555, 0);
+    node.node_ops = fsType.node_ops;
+    node.stream_ops = fsType.stream_ops;
+    if (isFile) {
+      const [offset, size] = entry;
+      node.contents = data.subarray(offset, offset + size);
+    } else {
+      node.tree = entry;
+    }
+    return node;
+  }
+
+  const mountPoints: string[] = [];
+  for (const [path, tree] of Object.entries(header.roots)) {
+    FS.mkdirTree(path);
+    FS.mount(fsType, { tree }, path);
+    mountPoints.push(path);
+  }
+  return { header, mountPoints };
+}

@@ -1,0 +1,57 @@
+/**
+ * The file format of a package environment (docs/packages.md): the unpacked files of every wheel
+ * of one package set, and what the interpreter imports from them, in one file the executor reads
+ * with one call. Written by the host (packages/environment.ts), read inside the executor's Python
+ * worker (bundle-fs.ts). No Node or Deno APIs here: both sides import it.
+ *
+ * Layout: MAGIC (8 bytes), the header's length (uint32, little-endian), the header (JSON,
+ * BundleHeader), then the files' bytes back to back. A directory in `roots` is an object of its
+ * entries; a file is [offset, size] into the data that follows the header.
+ */
+
+export const BUNDLE_MAGIC = "WBXENV1\n";
+
+export type BundleDir = { [name: string]: BundleDir | BundleFile };
+export type BundleFile = [offset: number, size: number];
+
+export interface BundleHeader {
+  /** Trees mounted read-only at these absolute paths in the interpreter's file system. */
+  roots: Record<string, BundleDir>;
+  /** Modules imported before the memory snapshot is taken (pure Python all the way down). */
+  snapshotImports: string[];
+  /**
+   * Modules imported by each executor after it loads the snapshot, before it says ready: those
+   * that load a WebAssembly shared library, which a memory snapshot cannot hold (its code and
+   * function table live outside the memory).
+   */
+  startImports: string[];
+  /** Shared libraries (Pyodide's distribution) loaded, with their symbols global, before startImports. */
+  sharedLibraries: string[];
+}
+
+/** Where wheels' files go inside the interpreter; Pyodide's sys.path already holds it. */
+export const SITE_PACKAGES = "/lib/python3.14/site-packages";
+/** Where Pyodide's distribution puts shared libraries (its lock file's install_dir "dynlib"). */
+export const SHARED_LIBRARY_DIR = "/usr/lib";
+
+/** Splits a bundle into its header and its data; throws on anything malformed. */
+export function parseBundle(bytes: Uint8Array): { header: BundleHeader; data: Uint8Array } {
+  const magic = new TextDecoder().decode(bytes.subarray(0, BUNDLE_MAGIC.length));
+  if (magic !== BUNDLE_MAGIC) throw new Error("not a wasmbox environment bundle");
+  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  const headerBytes = view.getUint32(BUNDLE_MAGIC.length, true);
+  const start = BUNDLE_MAGIC.length + 4;
+  if (start + headerBytes > bytes.length) throw new Error("truncated environment bundle");
+  const header = JSON.parse(new TextDecoder().decode(bytes.subarray(start, start + headerBytes))) as BundleHeader;
+  return { header, data: bytes.subarray(start + headerBytes) };
+}
+
+/** Joins a header and its data into a bundle's bytes (the host writes them to a file). */
+export function encodeBundleHeader(header: BundleHeader): Uint8Array {
+  const json = new TextEncoder().encode(JSON.stringify(header));
+  const out = new Uint8Array(BUNDLE_MAGIC.length + 4 + json.length);
+  out.set(new TextEncoder().encode(BUNDLE_MAGIC), 0);
+  new DataView(out.buffer).setUint32(BUNDLE_MAGIC.length, json.length, true);
+  out.set(json, BUNDLE_MAGIC.length + 4);
+  return out;
+}

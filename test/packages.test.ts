@@ -1,0 +1,176 @@
+import assert from "node:assert/strict";
+import { copyFileSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { after, before, describe, it } from "node:test";
+import { Sandbox, WasmboxError } from "../src/index.js";
+import { addPackages, readWheelhouse } from "../src/packages/wheelhouse.js";
+import { makeWheel, testWheelhouse } from "./helpers/wheels.js";
+
+const SCIENCE = ["sympy", "networkx", "python-dateutil", "tabulate"];
+
+describe("packages: what models import, from the wheelhouse", () => {
+  let wheelhouse: string;
+  let sandbox: Sandbox;
+  before(async () => {
+    wheelhouse = await testWheelhouse();
+    sandbox = await Sandbox.create({ poolSize: 1, wheelhouse, packages: SCIENCE });
+  });
+  after(() => sandbox?.close());
+
+  it("imports pure-Python packages a run names: sympy solves, networkx finds a path, dateutil parses, tabulate formats", async () => {
+    const result = await sandbox.run({
+      code: [
+        "import sympy, networkx as nx, tabulate",
+        "from dateutil import parser",
+        "x = sympy.Symbol('x')",
+        "g = nx.Graph([(1, 2), (2, 3), (3, 4), (1, 5), (5, 4)])",
+        "[str(s) for s in sympy.solve(x**2 - 4)], nx.shortest_path(g, 1, 4), parser.parse('2024-03-05T10:00').day, tabulate.tabulate([[1, 2]], headers=['a', 'b'])",
+      ].join("\n"),
+    });
+    assert.equal(result.status, "ok", result.error?.traceback);
+    assert.deepEqual(result.value, [["-2", "2"], [1, 5, 4], 5, "  a    b\n---  ---\n  1    2"]);
+  });
+
+  it("has the packages already imported when the run starts (they are in the environment's snapshot)", async () => {
+    const result = await sandbox.run({ code: "import sys\n[m in sys.modules for m in ('sympy', 'networkx', 'tabulate')]" });
+    assert.deepEqual(result.value, [true, true, true]);
+  });
+
+  it("imports native Pyodide wheels: pydantic validates and rejects, msgspec round-trips JSON", async () => {
+    const result = await sandbox.run({
+      packages: ["pydantic", "msgspec"],
+      code: [
+        "import pydantic, msgspec",
+        "class User(pydantic.BaseModel):",
+        "    name: str",
+        "    age: int",
+        "ok = User(name='ada', age='36').age",
+        "try:",
+        "    User(name='bob', age='old')",
+        "    rejected = None",
+        "except pydantic.ValidationError as e:",
+        "    rejected = e.errors()[0]['loc']",
+        "ok, list(rejected), msgspec.json.decode(msgspec.json.encode({'a': [1, 2.5, None]}))",
+      ].join("\n"),
+    });
+    assert.equal(result.status, "ok", result.error?.traceback);
+    assert.deepEqual(result.value, [36, ["age"], { a: [1, 2.5, null] }]);
+  });
+
+  it("answers zoneinfo with the IANA data with no package named", async () => {
+    await using plain = await Sandbox.create({ poolSize: 0, wheelhouse });
+    const result = await plain.run({
+      code: "from zoneinfo import ZoneInfo\nfrom datetime import datetime\nstr(datetime(2024, 7, 1, 12, tzinfo=ZoneInfo('Europe/Paris')).utcoffset())",
+    });
+    assert.equal(result.status, "ok", result.error?.traceback);
+    assert.equal(result.value, "2:00:00");
+  });
+
+  it("refuses a package the wheelhouse lacks before any executor starts, naming the command that adds it", async () => {
+    const started = sandbox.stats.executorsStarted;
+    await assert.rejects(sandbox.run({ code: "1", packages: ["no-such-package-wasmbox"] }), (error: unknown) => {
+      assert.ok(error instanceof WasmboxError);
+      assert.equal(error.code, "PACKAGE_NOT_FOUND");
+      assert.match(error.message, /no-such-package-wasmbox/);
+      assert.match(error.message, /wasmbox packages add no-such-package-wasmbox/);
+      return true;
+    });
+    assert.equal(sandbox.stats.executorsStarted, started);
+  });
+
+  it("keeps site-packages read-only: a run cannot change a package for later runs", async () => {
+    const attack = await sandbox.run({
+      code: [
+        "import tabulate, os",
+        "errors = []",
+        "for action in (lambda: open(tabulate.__file__, 'w'), lambda: os.remove(tabulate.__file__), lambda: open(os.path.dirname(tabulate.__file__) + '/evil.py', 'w')):",
+        "    try:",
+        "        action()",
+        "        errors.append(None)",
+        "    except OSError as e:",
+        "        errors.append(e.errno)",
+        "errors",
+      ].join("\n"),
+    });
+    assert.equal(attack.status, "ok", attack.error?.traceback);
+    assert.ok((attack.value as (number | null)[]).every((errno) => typeof errno === "number"), `writes went through: ${JSON.stringify(attack.value)}`);
+  });
+
+  for (const isolation of ["interpreter", "isolate"] as const) {
+    it(`works in "${isolation}" isolation, and a run's change to a package module does not reach the next run`, async () => {
+      await using reused = await Sandbox.create({ poolSize: 1, wheelhouse, packages: ["tabulate"], isolation });
+      const first = await reused.run({ code: "import tabulate\ntabulate.tabulate = lambda *a, **k: 'poisoned'\ntabulate.tabulate([[1]])" });
+      assert.equal(first.value, "poisoned");
+      const second = await reused.run({ code: "import tabulate\ntabulate.tabulate([[1]])" });
+      assert.equal(second.status, "ok", second.error?.traceback);
+      assert.equal(second.value, "-\n1\n-");
+    });
+  }
+
+  it("gives a session its packages when it opens, and refuses a call naming others", async () => {
+    await using session = await sandbox.session({ packages: ["msgspec"] });
+    assert.equal((await session.run({ code: "import msgspec\nm = msgspec.json.encode([1])" })).status, "ok");
+    assert.equal((await session.run({ code: "m.decode()", packages: ["msgspec"] })).value, "[1]");
+    await assert.rejects(session.run({ code: "1", packages: ["pydantic"] }), /opened without pydantic/);
+  });
+});
+
+describe("packages: bad input gets a clear error and the host goes on", () => {
+  let wheelhouse: string;
+  let scratch: string;
+  before(async () => {
+    scratch = mkdtempSync(join(tmpdir(), "wasmbox-bad-packages-"));
+    wheelhouse = join(scratch, "wheelhouse");
+    const shared = await testWheelhouse();
+    // A wheelhouse of its own with tabulate (copied, no network) and hand-made wheels.
+    const tabulate = readWheelhouse(shared).packages.get("tabulate")!;
+    copyFileSync(join(shared, tabulate.file), join(scratch, tabulate.file.split("/").at(-1)!));
+    await addPackages(wheelhouse, [join(scratch, tabulate.file.split("/").at(-1)!)], {});
+    await addPackages(wheelhouse, [makeWheel(scratch, "boom", "1.0", { "boom/__init__.py": "raise RuntimeError('boom at import')\n" })], {});
+    await addPackages(wheelhouse, [makeWheel(scratch, "clash_a", "1.0", { "clash/__init__.py": "A = 1\n" })], {});
+    await addPackages(wheelhouse, [makeWheel(scratch, "clash_b", "1.0", { "clash/__init__.py": "B = 1\n" })], {});
+  });
+  after(() => rmSync(scratch, { recursive: true, force: true }));
+
+  it("reports a package that raises on import as PACKAGE_INVALID naming it", async () => {
+    await using sandbox = await Sandbox.create({ poolSize: 0, wheelhouse });
+    await assert.rejects(sandbox.run({ code: "1", packages: ["boom"] }), (error: unknown) => {
+      assert.ok(error instanceof WasmboxError);
+      assert.equal(error.code, "PACKAGE_INVALID");
+      assert.match(error.message, /boom/);
+      assert.match(error.message, /boom at import/);
+      return true;
+    });
+    assert.equal((await sandbox.run({ code: "1 + 1" })).value, 2);
+  });
+
+  it("refuses two packages that install the same file", async () => {
+    await using sandbox = await Sandbox.create({ poolSize: 0, wheelhouse });
+    await assert.rejects(sandbox.run({ code: "1", packages: ["clash-a", "clash-b"] }), /both install .*clash\/__init__\.py/);
+    assert.equal((await sandbox.run({ code: "import clash\nclash.A", packages: ["clash-a"] })).value, 1);
+  });
+
+  it("refuses a wheel that changed after it was added (its sha256) when it builds an environment with it", async () => {
+    // A set never built before (a fresh wheel each time): its bundle reads every wheel again.
+    await addPackages(wheelhouse, [makeWheel(join(scratch, "fresh"), "fresh", "1.0", { "fresh.py": `STAMP = ${Date.now()}\n` })], {});
+    const entry = readWheelhouse(wheelhouse).packages.get("tabulate")!;
+    const path = join(wheelhouse, entry.file);
+    const original = readFileSync(path);
+    const corrupted = Buffer.from(original);
+    corrupted[Math.floor(corrupted.length / 2)] ^= 0xff;
+    writeFileSync(path, corrupted);
+    try {
+      await using sandbox = await Sandbox.create({ poolSize: 0, wheelhouse });
+      await assert.rejects(sandbox.run({ code: "1", packages: ["fresh", "tabulate"] }), /does not match its recorded sha256/);
+      assert.equal((await sandbox.run({ code: "2" })).value, 2);
+    } finally {
+      writeFileSync(path, original);
+    }
+  });
+
+  it("refuses packages on a language other than Python", async () => {
+    await using sandbox = await Sandbox.create({ poolSize: 0, wheelhouse, languages: ["python"] });
+    await assert.rejects(sandbox.run({ code: "1", language: "javascript", packages: ["tabulate"] }), /packages are for language "python"/);
+  });
+});
