@@ -115,4 +115,13 @@ describe("wheelhouse (offline)", () => {
     assert.deepEqual([...readWheelhouse(dir).packages.keys()], ["one"]);
     assert.throws(() => statSync(join(dir, "wheelhouse.lock")));
   });
+
+  test("a staging directory left by a killed add is swept by the next add", async () => {
+    const dir = freshDir();
+    mkdirSync(join(dir, ".staging-4199999-abcdef"), { recursive: true });
+    writeFileSync(join(dir, ".staging-4199999-abcdef", "half.whl"), "partial");
+    const [two] = wheels([{ name: "two", version: "1.0" }]);
+    await addPackages(dir, [two!]);
+    assert.throws(() => statSync(join(dir, ".staging-4199999-abcdef")));
+  });
 });

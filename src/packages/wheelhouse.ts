@@ -12,7 +12,7 @@
  * in and writes the manifest (temp file + rename): on any failure the wheelhouse is unchanged.
  */
 import { createHash, randomBytes } from "node:crypto";
-import { closeSync, existsSync, mkdirSync, openSync, readFileSync, renameSync, rmdirSync, rmSync, statSync, unlinkSync, writeFileSync, writeSync } from "node:fs";
+import { closeSync, existsSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, rmdirSync, rmSync, statSync, unlinkSync, writeFileSync, writeSync } from "node:fs";
 import { basename, join, resolve } from "node:path";
 import { WasmboxError } from "../core/errors.js";
 import { cacheDir } from "../host/runtime-paths.js";
@@ -500,6 +500,7 @@ export async function addPackages(dir: string, specs: string[], options: AddPack
     },
   });
   const dist = options.pyodideDist ? loadPyodideDist(options.pyodideDist, target) : null;
+  sweepStaging(absolute);
   const installed = readWheelhouse(absolute).packages;
 
   // Local wheel files: read and checked now; they answer for their name.
@@ -783,6 +784,20 @@ export async function addPackages(dir: string, specs: string[], options: AddPack
     }
     const file = candidate.indexFile!;
     return { bytes: await index.download(file), filename: file.filename, source: `pypi:${indexUrl}` };
+  }
+}
+
+/** Removes staging directories (`.staging-<pid>-*`) that a killed `addPackages` left behind. */
+function sweepStaging(dir: string): void {
+  let names: string[];
+  try {
+    names = readdirSync(dir);
+  } catch {
+    return;
+  }
+  for (const name of names) {
+    const m = /^\.staging-(\d+)-[0-9a-f]+$/.exec(name);
+    if (m && Number(m[1]) !== process.pid && !processAlive(Number(m[1]))) rmSync(join(dir, name), { recursive: true, force: true });
   }
 }
 
