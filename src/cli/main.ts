@@ -21,6 +21,9 @@ const USAGE = `usage: wasmbox run [options] (FILE | -c CODE | -) [-- ARG...]
        wasmbox serve --http PORT [server options]
        wasmbox mcp [--http PORT] [server options]
        wasmbox languages [--json]
+       wasmbox packages add SPEC... [--wheelhouse DIR] [--index-url URL] [--pyodide-dist DIR]
+       wasmbox packages list [--json] [--wheelhouse DIR]
+       wasmbox packages remove NAME... [--wheelhouse DIR]
        wasmbox --version
 
 Runs untrusted code in a zero-permission WebAssembly sandbox.
@@ -345,6 +348,7 @@ export async function main(args: string[]): Promise<number> {
     if (command === "serve" && rest.includes("--http")) return await (await import("../http/http-command.js")).httpCommand(rest);
     if (command === "serve") return await serveCommand(rest);
     if (command === "languages") return (await import("./languages-command.js")).languagesCommand(rest);
+    if (command === "packages") return (await import("./packages-command.js")).packagesCommand(rest);
     if (command === "mcp") return await (await import("../mcp/mcp-command.js")).mcpCommand(rest);
     if (command === "--version" || command === "-V") {
       const pkg = JSON.parse(readFileSync(new URL("../../package.json", import.meta.url), "utf8")) as { version: string };

@@ -12,7 +12,7 @@
  * in and writes the manifest (temp file + rename): on any failure the wheelhouse is unchanged.
  */
 import { createHash, randomBytes } from "node:crypto";
-import { closeSync, existsSync, mkdirSync, openSync, readFileSync, renameSync, rmSync, statSync, unlinkSync, writeFileSync, writeSync } from "node:fs";
+import { closeSync, existsSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, rmdirSync, rmSync, statSync, unlinkSync, writeFileSync, writeSync } from "node:fs";
 import { basename, join, resolve } from "node:path";
 import { WasmboxError } from "../core/errors.js";
 import { cacheDir } from "../host/runtime-paths.js";
@@ -500,6 +500,7 @@ export async function addPackages(dir: string, specs: string[], options: AddPack
     },
   });
   const dist = options.pyodideDist ? loadPyodideDist(options.pyodideDist, target) : null;
+  sweepStaging(absolute);
   const installed = readWheelhouse(absolute).packages;
 
   // Local wheel files: read and checked now; they answer for their name.
@@ -669,8 +670,12 @@ export async function addPackages(dir: string, specs: string[], options: AddPack
   if (!chosen) throw new WasmboxError("PACKAGE_NOT_FOUND", `conflict: resolving ${specs.join(" ")} did not settle after ${MAX_RESOLUTION_RESTARTS} attempts`);
 
   // Fetch and verify into temporary files; nothing is visible until the commit below.
+  // They are staged in a directory of their own inside DIR (a rename needs the same file
+  // system), removed on failure together with DIR itself when this call created it.
   const wheelsDir = join(absolute, WHEELS_SUBDIR);
-  const temps: string[] = [];
+  const dirExisted = existsSync(absolute);
+  let staging: string | null = null;
+  let committed = false;
   const staged: { entry: InstalledPackage; temp: string | null }[] = [];
   try {
     for (const { candidate, extras } of chosen.values()) {
@@ -700,9 +705,12 @@ export async function addPackages(dir: string, specs: string[], options: AddPack
         if (candidate.origin !== "pyodide") requiresDist = meta.requiresDist;
       }
       if (candidate.lockEntry && candidate.lockEntry.imports?.length) imports = [...candidate.lockEntry.imports].sort();
-      mkdirSync(wheelsDir, { recursive: true });
-      const temp = join(wheelsDir, `.tmp-${process.pid}-${randomBytes(6).toString("hex")}-${filename}`);
-      temps.push(temp);
+      if (!staging) {
+        mkdirSync(absolute, { recursive: true });
+        staging = join(absolute, `.staging-${process.pid}-${randomBytes(6).toString("hex")}`);
+        mkdirSync(staging);
+      }
+      const temp = join(staging, filename);
       writeFileSync(temp, bytes);
       staged.push({
         entry: {
@@ -728,6 +736,7 @@ export async function addPackages(dir: string, specs: string[], options: AddPack
     // manifest there so a concurrent add's entries are kept.
     withLock(absolute, () => {
       const packages = loadManifest(absolute);
+      if (staging) mkdirSync(wheelsDir, { recursive: true });
       const replaced: InstalledPackage[] = [];
       for (const { entry, temp } of staged) {
         if (temp) renameSync(temp, join(absolute, entry.file));
@@ -738,9 +747,16 @@ export async function addPackages(dir: string, specs: string[], options: AddPack
       writeManifest(absolute, packages);
       deleteUnusedFiles(absolute, replaced, packages);
     });
-    temps.length = 0;
+    committed = true;
   } finally {
-    for (const temp of temps) rmSync(temp, { force: true });
+    if (staging) rmSync(staging, { recursive: true, force: true });
+    if (!committed && !dirExisted) {
+      try {
+        rmdirSync(absolute); // only when empty: this call made it
+      } catch {
+        // not empty: something else wrote there meanwhile
+      }
+    }
   }
   return staged.map((s) => s.entry).sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
 
@@ -768,6 +784,20 @@ export async function addPackages(dir: string, specs: string[], options: AddPack
     }
     const file = candidate.indexFile!;
     return { bytes: await index.download(file), filename: file.filename, source: `pypi:${indexUrl}` };
+  }
+}
+
+/** Removes staging directories (`.staging-<pid>-*`) that a killed `addPackages` left behind. */
+function sweepStaging(dir: string): void {
+  let names: string[];
+  try {
+    names = readdirSync(dir);
+  } catch {
+    return;
+  }
+  for (const name of names) {
+    const m = /^\.staging-(\d+)-[0-9a-f]+$/.exec(name);
+    if (m && Number(m[1]) !== process.pid && !processAlive(Number(m[1]))) rmSync(join(dir, name), { recursive: true, force: true });
   }
 }
 
