@@ -50,8 +50,10 @@ const ALLOWED: Record<string, string[]> = {
   runtimes: ["core", "vfs", "runtimes"],
   "runtimes/*": ["core", "vfs", "runtimes", "runtimes/*", "npm"],
   executor: ["core", "executor"],
-  host: ["core", "vfs", "host", "node:", "npm"],
-  // The host-side wheelhouse (`wasmbox packages`): reads pyodide's paths from host, nothing else of it.
+  // host starts executors with a package environment (packages/environment.ts), and the packages
+  // layer reads pyodide's paths and the temp-name scheme from host's leaves (runtime-paths, host-temp).
+  host: ["core", "vfs", "host", "packages", "node:", "npm"],
+  // The host-side wheelhouse (`wasmbox packages`) and the environments made from it.
   packages: ["core", "host", "packages", "node:", "npm"],
   sandbox: ["core", "vfs", "protocol", "host", "packages", "sandbox", "node:", "npm"],
   service: ["core", "protocol", "sandbox", "service", "node:"],

@@ -1,13 +1,33 @@
 import assert from "node:assert/strict";
+import { spawn } from "node:child_process";
 import { copyFileSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
+import { fileURLToPath } from "node:url";
+import { Client } from "@modelcontextprotocol/sdk/client/index.js";
+import { StdioClientTransport } from "@modelcontextprotocol/sdk/client/stdio.js";
+import { startHttpServer } from "../dist/http/http-server.js";
+import { Sandbox as BuiltSandbox } from "../dist/index.js";
 import { Sandbox, WasmboxError } from "../src/index.js";
 import { addPackages, readWheelhouse } from "../src/packages/wheelhouse.js";
 import { makeWheel, testWheelhouse } from "./helpers/wheels.js";
 
 const SCIENCE = ["sympy", "networkx", "python-dateutil", "tabulate"];
+const BIN = fileURLToPath(new URL("../dist/cli/bin.js", import.meta.url));
+
+function wasmbox(args: string[], stdin = ""): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [BIN, ...args], { stdio: ["pipe", "pipe", "pipe"] });
+    let stdout = "";
+    let stderr = "";
+    child.stdout.on("data", (d) => (stdout += d));
+    child.stderr.on("data", (d) => (stderr += d));
+    child.on("error", reject);
+    child.on("close", (code) => resolve({ code, stdout, stderr }));
+    child.stdin.end(stdin);
+  });
+}
 
 describe("packages: what models import, from the wheelhouse", () => {
   let wheelhouse: string;
@@ -172,5 +192,68 @@ describe("packages: bad input gets a clear error and the host goes on", () => {
   it("refuses packages on a language other than Python", async () => {
     await using sandbox = await Sandbox.create({ poolSize: 0, wheelhouse, languages: ["python"] });
     await assert.rejects(sandbox.run({ code: "1", language: "javascript", packages: ["tabulate"] }), /packages are for language "python"/);
+  });
+});
+
+describe("packages: every interface takes them", () => {
+  let wheelhouse: string;
+  before(async () => {
+    wheelhouse = await testWheelhouse();
+  });
+
+  it("wasmbox run --package imports it, and a missing one exits 2 naming the command that adds it", async () => {
+    const ok = await wasmbox(["run", "--wheelhouse", wheelhouse, "--package", "tabulate", "-c", "import tabulate\nprint(tabulate.tabulate([[1, 2]]))"]);
+    assert.equal(ok.code, 0, ok.stderr);
+    assert.equal(ok.stdout, "-  -\n1  2\n-  -\n");
+    const missing = await wasmbox(["run", "--wheelhouse", wheelhouse, "--package", "not-in-the-wheelhouse", "-c", "1"]);
+    assert.equal(missing.code, 2);
+    assert.match(missing.stderr, /wasmbox packages add not-in-the-wheelhouse/);
+  });
+
+  it("serve --stdio takes packages on a request and on a session, and answers a missing one with PACKAGE_NOT_FOUND", async () => {
+    const lines = [
+      { id: 1, code: "import tabulate\ntabulate.__name__", packages: ["tabulate"] },
+      { id: 2, code: "1", packages: ["not-in-the-wheelhouse"] },
+      { id: 3, op: "session.open", packages: ["msgspec"] },
+    ];
+    const out = await wasmbox(["serve", "--stdio", "--pool", "0", "--wheelhouse", wheelhouse], lines.map((l) => JSON.stringify(l)).join("\n") + "\n");
+    const answers = out.stdout.trim().split("\n").map((line) => JSON.parse(line) as { id: number; value?: unknown; error?: { code: string } | null; sessionId?: string });
+    const byId = new Map(answers.map((a) => [a.id, a]));
+    assert.equal(byId.get(1)!.value, "tabulate");
+    assert.equal(byId.get(2)!.error?.code, "PACKAGE_NOT_FOUND");
+    assert.ok(byId.get(3)!.sessionId, JSON.stringify(byId.get(3)));
+  });
+
+  it("the HTTP API runs with packages and gives 422 PACKAGE_NOT_FOUND for a missing one", async () => {
+    // The server and its sandbox from the same build (dist/), as `wasmbox serve --http` has them.
+    await using sandbox = await BuiltSandbox.create({ poolSize: 0, wheelhouse });
+    const server = await startHttpServer(sandbox, { version: "test" });
+    try {
+      const post = (body: unknown) => fetch(`${server.url}/v1/run`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify(body) });
+      const ok = await post({ code: "import dateutil.parser\ndateutil.parser.parse('2024-02-29').month", packages: ["python-dateutil"] });
+      assert.equal(ok.status, 200);
+      assert.equal(((await ok.json()) as { value: unknown }).value, 2);
+      const missing = await post({ code: "1", packages: ["not-in-the-wheelhouse"] });
+      assert.equal(missing.status, 422);
+      assert.equal(((await missing.json()) as { error: { code: string } }).error.code, "PACKAGE_NOT_FOUND");
+    } finally {
+      await server.close({ graceMs: 0 });
+    }
+  });
+
+  it("wasmbox mcp --package tells the model which packages it has, and run_python imports them", async () => {
+    const transport = new StdioClientTransport({ command: process.execPath, args: [BIN, "mcp", "--pool", "1", "--wheelhouse", wheelhouse, "--package", "networkx"], stderr: "pipe" });
+    const client = new Client({ name: "wasmbox-test", version: "1.0.0" });
+    await client.connect(transport);
+    try {
+      const { tools } = await client.listTools();
+      const runPython = tools.find((t) => t.name === "run_python")!;
+      assert.match(runPython.description ?? "", /these packages, already imported: networkx \d/);
+      const result = (await client.callTool({ name: "run_python", arguments: { code: "import networkx as nx\nnx.shortest_path(nx.path_graph(3), 0, 2)" } })) as { isError?: boolean; structuredContent?: { value: unknown } };
+      assert.equal(result.isError, false);
+      assert.deepEqual(result.structuredContent?.value, [0, 1, 2]);
+    } finally {
+      await client.close();
+    }
   });
 });

@@ -18,6 +18,7 @@ import { serveStdio } from "./serve-stdio.js";
 
 const USAGE = `usage: wasmbox run [options] (FILE | -c CODE | -) [-- ARG...]
        wasmbox serve --stdio [--max-request-bytes N] [--pool N] [--max-sessions N] [--isolation MODE]
+                     [--package NAME]... [--wheelhouse DIR]
        wasmbox serve --http PORT [server options]
        wasmbox mcp [--http PORT] [server options]
        wasmbox languages [--json]
@@ -45,6 +46,9 @@ run options:
   --stdin FILE          the program's stdin (default: this process's stdin when piped)
   --env K=V             set a variable in the guest's environment (repeatable)
   --json                print the result object as JSON, and nothing else, on stdout
+  --package NAME        a Python package from the wheelhouse to import (repeatable, or a,b);
+                        add it first with: wasmbox packages add NAME
+  --wheelhouse DIR      the wheelhouse (default $WASMBOX_WHEELHOUSE, else the cache dir's)
   --os-sandbox MODE     auto (default), require or off: run executors inside bubblewrap
 Exit status: the program's, or 124 timeout, 137 memory limit, 125 output limit, 70 crash, 2 usage.
 
@@ -63,6 +67,9 @@ server options (serve --http, mcp):
                         gets a fresh V8 isolate and wasm instance inside a long-lived executor
                         (about twice the throughput); interpreter: executors reset one interpreter
                         between runs (fastest; no boundary between runs: code you trust only)
+  --package NAME        a Python package every run gets, imported ahead (repeatable); a request's
+                        own "packages" add to them
+  --wheelhouse DIR      as for run
   --grace T             on SIGTERM/SIGINT, time runs get to finish (default 10s)
   --os-sandbox MODE     as for run`;
 
@@ -361,7 +368,7 @@ export async function main(args: string[]): Promise<number> {
     }
     throw new UsageError(command ? `unknown command ${command}` : "no command given");
   } catch (error) {
-    if (error instanceof UsageError || (error instanceof WasmboxError && ["INVALID_REQUEST", "INVALID_PATH", "UNSUPPORTED_LANGUAGE", "REQUEST_TOO_LARGE"].includes(error.code))) {
+    if (error instanceof UsageError || (error instanceof WasmboxError && ["INVALID_REQUEST", "INVALID_PATH", "UNSUPPORTED_LANGUAGE", "REQUEST_TOO_LARGE", "PACKAGE_NOT_FOUND"].includes(error.code))) {
       process.stderr.write(`wasmbox: ${error.message} (see wasmbox --help)\n`);
       return 2;
     }

@@ -12,10 +12,11 @@ import { closeSync, existsSync, mkdirSync, openSync, readdirSync, readFileSync, 
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { WasmboxError } from "../core/errors.js";
-import { encodeBundleHeader, SHARED_LIBRARY_DIR, SITE_PACKAGES, type BundleDir, type BundleHeader } from "../runtimes/python/environment-bundle.js";
+import { encodeBundleHeader, SHARED_LIBRARY_DIR, SITE_PACKAGES, type BundleDir, type BundleHeader } from "../core/environment-bundle.js";
 import { ownedTempSibling } from "../host/host-temp.js";
 import { openWheel } from "./wheel-zip.js";
 import { resolvePackageSet, type InstalledPackage } from "./wheelhouse.js";
+import { normalizeName } from "./requirement.js";
 
 /** Bumped when the bundle's layout or what goes into it changes: old bundles are then not reused. */
 const BUNDLE_FORMAT = 1;
@@ -70,7 +71,7 @@ export function resolveEnvironment(wheelhouse: string, names: readonly string[])
   for (const pkg of resolved) byName.set(pkg.name, pkg); // a tzdata the user added wins over ours
   const packages = [...byName.values()].sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
   // The names the caller gave (the closure holds their dependencies too): imported ahead for them.
-  const requested = [...new Set(names.map(normalizeName))].filter((name) => byName.has(name)).sort();
+  const requested = [...new Set(names.map(requirementName))].filter((name) => byName.has(name)).sort();
   const hash = createHash("sha256").update(`wasmbox-environment-${BUNDLE_FORMAT}\n`);
   for (const pkg of packages) hash.update(`${pkg.name}==${pkg.version} ${pkg.sha256}\n`);
   hash.update(`imports ${requested.join(",")}\n`);
@@ -83,10 +84,9 @@ export function resolveEnvironment(wheelhouse: string, names: readonly string[])
   };
 }
 
-/** PEP 503 normalization of the name part of a requirement ("Pydantic>=2" -> "pydantic"). */
-export function normalizeName(spec: string): string {
-  const name = /^\s*([A-Za-z0-9][A-Za-z0-9._-]*)/.exec(spec)?.[1] ?? spec;
-  return name.replace(/[-_.]+/g, "-").toLowerCase();
+/** The PEP 503 name of a requirement ("Pydantic>=2" -> "pydantic"). */
+export function requirementName(spec: string): string {
+  return normalizeName(/^\s*([A-Za-z0-9][A-Za-z0-9._-]*)/.exec(spec)?.[1] ?? spec);
 }
 
 /**

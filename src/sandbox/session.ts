@@ -8,7 +8,7 @@ import { normalizeSandboxPath } from "../vfs/sandbox-path.js";
 import { contentBytes, normalizeRunRequest, ValidRun, type FileContent, type RunRequest } from "../protocol/run-request.js";
 import { DEFAULT_SESSION_IDLE_TIMEOUT_MS, DEFAULT_SESSION_MAX_LIFETIME_MS } from "../protocol/session-request.js";
 import { outputListener, validateTools, type RunOptions } from "./run-options.js";
-import { normalizeName, type PackageEnvironment } from "../packages/environment.js";
+import { requirementName, type PackageEnvironment } from "../packages/environment.js";
 
 export interface SessionOptions {
   /** The session's language. Default "python". */
@@ -143,7 +143,7 @@ export class Session {
       throw new WasmboxError("INVALID_REQUEST", `this session runs ${this.language}, not ${run.language}`);
     }
     const has = new Set(this.environment?.packages.map((p) => p.name) ?? []);
-    const missing = run.packages.filter((spec) => !has.has(normalizeName(spec)));
+    const missing = run.packages.filter((spec) => !has.has(requirementName(spec)));
     if (missing.length > 0) {
       throw new WasmboxError("INVALID_REQUEST", `this session was opened without ${missing.join(", ")}: a session's packages are set when it opens (its packages option)`);
     }

@@ -8,7 +8,7 @@
  * session's later calls. (Guest JavaScript could still poke at these objects; it can poke at
  * everything in its worker. The walls are around the worker, not in it.)
  */
-import { parseBundle, type BundleDir, type BundleFile, type BundleHeader } from "./environment-bundle.js";
+import { parseBundle, type BundleDir, type BundleFile, type BundleHeader } from "../../core/environment-bundle.js";
 
 // deno-lint-ignore no-explicit-any
 type Emscripten = any;

@@ -13,7 +13,7 @@ import { CALL_INTERRUPTED, CALL_WAITING, HOST_CALL_DATA_OFFSET } from "./host-ca
 import { snapshotSetupSource } from "./runner-source.js";
 import { pyodideModuleFactory } from "./shared-module.js";
 import { mountBundle } from "./bundle-fs.js";
-import type { BundleHeader } from "./environment-bundle.js";
+import type { BundleHeader } from "../../core/environment-bundle.js";
 import { afterMicrotasks, cancelRunTimers, capturePristine, forgetPristine, restorePristine, trackRunResources } from "./pristine-state.js";
 
 // deno-lint-ignore no-explicit-any
