@@ -2,13 +2,39 @@
 
 from __future__ import annotations
 
+import os
 import re
+import subprocess
+import sys
+import tempfile
 from pathlib import Path
+from typing import Iterator
 
 import pytest
 
 README = Path(__file__).resolve().parents[1] / "README.md"
 BLOCKS = re.findall(r"```python\n(.*?)```", README.read_text("utf-8"), flags=re.S)
+
+
+@pytest.fixture(scope="module", autouse=True)
+def wheelhouse_with_the_readme_packages() -> Iterator[None]:
+    """The README's "Packages" example names sympy, networkx and pydantic: add them first, as it
+    says, into the wheelhouse the TypeScript tests share (downloaded once per machine)."""
+    where = os.environ.get("WASMBOX_TEST_WHEELHOUSE") or os.path.join(tempfile.gettempdir(), "wasmbox-test-wheelhouse")
+    added = subprocess.run(
+        [sys.executable, "-m", "wasmbox", "packages", "add", "sympy", "networkx", "pydantic", "--wheelhouse", where],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert added.returncode == 0, added.stderr
+    before = os.environ.get("WASMBOX_WHEELHOUSE")
+    os.environ["WASMBOX_WHEELHOUSE"] = where
+    yield
+    if before is None:
+        del os.environ["WASMBOX_WHEELHOUSE"]
+    else:
+        os.environ["WASMBOX_WHEELHOUSE"] = before
 
 
 def test_the_readme_has_python_examples() -> None:
