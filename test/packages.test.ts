@@ -144,9 +144,11 @@ describe("packages: bad input gets a clear error and the host goes on", () => {
     wheelhouse = join(scratch, "wheelhouse");
     const shared = await testWheelhouse();
     // A wheelhouse of its own with tabulate (copied, no network) and hand-made wheels.
-    const tabulate = readWheelhouse(shared).packages.get("tabulate")!;
-    copyFileSync(join(shared, tabulate.file), join(scratch, tabulate.file.split("/").at(-1)!));
-    await addPackages(wheelhouse, [join(scratch, tabulate.file.split("/").at(-1)!)], {});
+    for (const name of ["tabulate", "msgspec"]) {
+      const entry = readWheelhouse(shared).packages.get(name)!;
+      copyFileSync(join(shared, entry.file), join(scratch, entry.file.split("/").at(-1)!));
+      await addPackages(wheelhouse, [join(scratch, entry.file.split("/").at(-1)!)], {});
+    }
     await addPackages(wheelhouse, [makeWheel(scratch, "boom", "1.0", { "boom/__init__.py": "raise RuntimeError('boom at import')\n" })], {});
     await addPackages(wheelhouse, [makeWheel(scratch, "clash_a", "1.0", { "clash/__init__.py": "A = 1\n" })], {});
     await addPackages(wheelhouse, [makeWheel(scratch, "clash_b", "1.0", { "clash/__init__.py": "B = 1\n" })], {});
@@ -163,6 +165,17 @@ describe("packages: bad input gets a clear error and the host goes on", () => {
       return true;
     });
     assert.equal((await sandbox.run({ code: "1 + 1" })).value, 2);
+  });
+
+  it("finds a pure package that loads a WebAssembly library while imported, and imports it at executor start instead of in the snapshot", async () => {
+    // sneaky declares no dependency but imports msgspec (a native wheel) and prints while imported.
+    const wheel = makeWheel(join(scratch, "sneaky"), "sneaky", "1.0", { "sneaky/__init__.py": `import msgspec\nprint("imported", ${Date.now()})\nDECODED = msgspec.json.decode(b"[7]")\n` });
+    await addPackages(wheelhouse, [wheel], {});
+    await using sandbox = await Sandbox.create({ poolSize: 0, wheelhouse });
+    const result = await sandbox.run({ code: "import sneaky\nsneaky.DECODED", packages: ["sneaky", "msgspec"] });
+    assert.equal(result.status, "ok", result.error?.traceback);
+    assert.deepEqual(result.value, [7]);
+    assert.equal(result.stdout, "", "what a package printed while imported is not the run's output");
   });
 
   it("refuses two packages that install the same file", async () => {

@@ -1,4 +1,4 @@
-import { existsSync, readdirSync, readFileSync, realpathSync, writeFileSync } from "node:fs";
+import { existsSync, readdirSync, readFileSync, realpathSync, rmSync, writeFileSync } from "node:fs";
 import { createRequire } from "node:module";
 import { join } from "node:path";
 import type { Language } from "../core/request.js";
@@ -131,6 +131,7 @@ async function prepareEnvironment(
       const found = /NATIVE_AT_IMPORT (\S+)/.exec(message);
       if (found && attempt < 3) {
         native = [...new Set([...native, ...found[1]!.split(",")])];
+        rmSync(bundle, { force: true }); // its import plan was wrong; the next one replaces it
         continue;
       }
       const failed = /PACKAGE_IMPORT_FAILED (\S+) \(([^)]*)\): (.*)/s.exec(message);

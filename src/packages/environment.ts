@@ -123,16 +123,32 @@ export function environmentsDir(cache: string): string {
 
 /** Bundles and snapshots of environments not used for this long are removed when a new one is made. */
 const PRUNE_UNUSED_FOR_MS = 7 * 24 * 60 * 60 * 1000;
+/**
+ * Environments kept on disk (each a bundle and a 30-100 MB snapshot): past it the least recently
+ * used go. Callers of a server choose package sets, so without a bound every subset of a
+ * wheelhouse could be made and kept.
+ */
+const MAX_ENVIRONMENTS = 16;
 
-function pruneEnvironments(dir: string, keep: string): void {
+/** Removes environments unused for a week, and the least recently used beyond MAX_ENVIRONMENTS; never `keep`'s. */
+export function pruneEnvironments(dir: string, keep: string): void {
   try {
     const now = Date.now();
+    const lastUse = new Map<string, number>();
+    const files = new Map<string, string[]>();
     for (const name of readdirSync(dir)) {
-      const path = join(dir, name);
-      if (path.startsWith(keep)) continue;
-      const stat = statSync(path);
-      if (now - Math.max(stat.mtimeMs, stat.atimeMs) > PRUNE_UNUSED_FOR_MS) rmSync(path, { recursive: true, force: true });
+      const id = /^([0-9a-f]{16})[-.]/.exec(name)?.[1];
+      if (!id) continue;
+      const stat = statSync(join(dir, name));
+      lastUse.set(id, Math.max(lastUse.get(id) ?? 0, stat.mtimeMs, stat.atimeMs));
+      files.set(id, [...(files.get(id) ?? []), name]);
     }
+    const byRecency = [...lastUse.entries()].filter(([id]) => id !== keep).sort((a, b) => b[1] - a[1]);
+    byRecency.forEach(([id, used], index) => {
+      if (index >= MAX_ENVIRONMENTS - 1 || now - used > PRUNE_UNUSED_FOR_MS) {
+        for (const name of files.get(id) ?? []) rmSync(join(dir, name), { recursive: true, force: true });
+      }
+    });
   } catch {
     // best effort: another host may be pruning too
   }
@@ -166,7 +182,7 @@ export function ensureBundle(cache: string, environment: PackageEnvironment, nat
     try {
       writeBundle(temp, environment, nativeAtImport);
       renameSync(temp, path);
-      pruneEnvironments(dir, join(dir, environment.id));
+      pruneEnvironments(dir, environment.id);
       return path;
     } catch (error) {
       rmSync(temp, { force: true });

@@ -214,15 +214,6 @@ async function load({ init, write }: LoadContext): Promise<{ shared?: unknown }>
   if (init.keepPristine) trackRunResources();
   pyodide = await loadPyodide({ ...options, _loadSnapshot: await snapshot });
   const header = (await mount)?.(pyodide);
-  const writer = (fd: 1 | 2) => ({
-    write(buffer: Uint8Array): number {
-      if (!fatal) write(fd, buffer);
-      return buffer.length;
-    },
-    isatty: false,
-  });
-  pyodide.setStdout(writer(1));
-  pyodide.setStderr(writer(2));
   pyodide.setStdin({
     read(buffer: Uint8Array): number {
       const n = Math.min(buffer.length, stdinBytes.length - stdinOffset);
@@ -245,7 +236,18 @@ async function load({ init, write }: LoadContext): Promise<{ shared?: unknown }>
     // in "interpreter" isolation they are part of the warm state each reset restores.
     loadSharedLibraries(pyodide, header.sharedLibraries);
     importAll(pyodide, header.startImports, "when an executor starts");
+    pyodide.runPython('__import__("sys").stdout.flush(); __import__("sys").stderr.flush()');
   }
+  // Only now is output the guest's: what a package printed while imported above went nowhere.
+  const writer = (fd: 1 | 2) => ({
+    write(buffer: Uint8Array): number {
+      if (!fatal) write(fd, buffer);
+      return buffer.length;
+    },
+    isatty: false,
+  });
+  pyodide.setStdout(writer(1));
+  pyodide.setStderr(writer(2));
   // Take the JS bridges out of the guest's reach (an extra layer, not a wall: see docs/architecture.md).
   for (const name of ["js", "pyodide_js"]) {
     try {
