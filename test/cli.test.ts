@@ -1,31 +1,9 @@
 import assert from "node:assert/strict";
-import { spawn } from "node:child_process";
+import { wasmbox } from "./helpers/cli.js";
 import { mkdtempSync, readFileSync, writeFileSync, existsSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, it } from "node:test";
-import { fileURLToPath } from "node:url";
-
-const BIN = fileURLToPath(new URL("../dist/cli/bin.js", import.meta.url));
-
-interface Outcome {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-}
-
-function wasmbox(args: string[], options: { stdin?: string | Buffer; cwd?: string } = {}): Promise<Outcome> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [BIN, ...args], { cwd: options.cwd, stdio: ["pipe", "pipe", "pipe"] });
-    let stdout = "";
-    let stderr = "";
-    child.stdout.on("data", (d) => (stdout += d));
-    child.stderr.on("data", (d) => (stderr += d));
-    child.on("error", reject);
-    child.on("close", (code) => resolve({ code, stdout, stderr }));
-    child.stdin.end(options.stdin ?? "");
-  });
-}
 
 const tmp = () => mkdtempSync(join(tmpdir(), "wasmbox-cli-test-"));
 

@@ -3,29 +3,19 @@
  * codes, and list/remove on a wheelhouse made from a local wheel (no network).
  */
 import assert from "node:assert/strict";
-import { spawn } from "node:child_process";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, describe, test } from "node:test";
 import { fileURLToPath } from "node:url";
 import { makeWheel } from "./helpers/zip-writer.js";
+import { wasmbox as run } from "./helpers/cli.js";
 
 const CLI = fileURLToPath(new URL("../src/cli/bin.ts", import.meta.url));
 const root = mkdtempSync(join(tmpdir(), "packages-cli-test-"));
 after(() => rmSync(root, { recursive: true, force: true }));
 
-function wasmbox(args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ["--import", "tsx", CLI, ...args], { stdio: ["ignore", "pipe", "pipe"], env: { ...process.env, WASMBOX_WHEELHOUSE: join(root, "default-house") } });
-    let stdout = "";
-    let stderr = "";
-    child.stdout.on("data", (d) => (stdout += d));
-    child.stderr.on("data", (d) => (stderr += d));
-    child.on("error", reject);
-    child.on("close", (code) => resolve({ code, stdout, stderr }));
-  });
-}
+const wasmbox = (args: string[]) => run(args, { entry: CLI, env: { ...process.env, WASMBOX_WHEELHOUSE: join(root, "default-house") } });
 
 describe("wasmbox packages", () => {
   test("--help of add, list and remove prints each one's usage and exits 0", async () => {

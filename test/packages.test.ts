@@ -1,34 +1,18 @@
 import assert from "node:assert/strict";
-import { spawn } from "node:child_process";
 import { copyFileSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
-import { fileURLToPath } from "node:url";
 import { Client } from "@modelcontextprotocol/sdk/client/index.js";
 import { StdioClientTransport } from "@modelcontextprotocol/sdk/client/stdio.js";
 import { startHttpServer } from "../dist/http/http-server.js";
 import { Sandbox as BuiltSandbox } from "../dist/index.js";
 import { Sandbox, WasmboxError } from "../src/index.js";
 import { addPackages, readWheelhouse } from "../src/packages/wheelhouse.js";
-import { makeWheel, testWheelhouse } from "./helpers/wheels.js";
+import { makeWheelFile, testWheelhouse } from "./helpers/wheels.js";
+import { BIN, wasmbox } from "./helpers/cli.js";
 
 const SCIENCE = ["sympy", "networkx", "python-dateutil", "tabulate"];
-const BIN = fileURLToPath(new URL("../dist/cli/bin.js", import.meta.url));
-
-function wasmbox(args: string[], stdin = ""): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [BIN, ...args], { stdio: ["pipe", "pipe", "pipe"] });
-    let stdout = "";
-    let stderr = "";
-    child.stdout.on("data", (d) => (stdout += d));
-    child.stderr.on("data", (d) => (stderr += d));
-    child.on("error", reject);
-    child.on("close", (code) => resolve({ code, stdout, stderr }));
-    child.stdin.end(stdin);
-  });
-}
-
 describe("packages: what models import, from the wheelhouse", () => {
   let wheelhouse: string;
   let sandbox: Sandbox;
@@ -149,9 +133,9 @@ describe("packages: bad input gets a clear error and the host goes on", () => {
       copyFileSync(join(shared, entry.file), join(scratch, entry.file.split("/").at(-1)!));
       await addPackages(wheelhouse, [join(scratch, entry.file.split("/").at(-1)!)], {});
     }
-    await addPackages(wheelhouse, [makeWheel(scratch, "boom", "1.0", { "boom/__init__.py": "raise RuntimeError('boom at import')\n" })], {});
-    await addPackages(wheelhouse, [makeWheel(scratch, "clash_a", "1.0", { "clash/__init__.py": "A = 1\n" })], {});
-    await addPackages(wheelhouse, [makeWheel(scratch, "clash_b", "1.0", { "clash/__init__.py": "B = 1\n" })], {});
+    await addPackages(wheelhouse, [makeWheelFile(scratch, "boom", "1.0", { "boom/__init__.py": "raise RuntimeError('boom at import')\n" })], {});
+    await addPackages(wheelhouse, [makeWheelFile(scratch, "clash_a", "1.0", { "clash/__init__.py": "A = 1\n" })], {});
+    await addPackages(wheelhouse, [makeWheelFile(scratch, "clash_b", "1.0", { "clash/__init__.py": "B = 1\n" })], {});
   });
   after(() => rmSync(scratch, { recursive: true, force: true }));
 
@@ -169,7 +153,7 @@ describe("packages: bad input gets a clear error and the host goes on", () => {
 
   it("finds a pure package that loads a WebAssembly library while imported, and imports it at executor start instead of in the snapshot", async () => {
     // sneaky declares no dependency but imports msgspec (a native wheel) and prints while imported.
-    const wheel = makeWheel(join(scratch, "sneaky"), "sneaky", "1.0", { "sneaky/__init__.py": `import msgspec\nprint("imported", ${Date.now()})\nDECODED = msgspec.json.decode(b"[7]")\n` });
+    const wheel = makeWheelFile(join(scratch, "sneaky"), "sneaky", "1.0", { "sneaky/__init__.py": `import msgspec\nprint("imported", ${Date.now()})\nDECODED = msgspec.json.decode(b"[7]")\n` });
     await addPackages(wheelhouse, [wheel], {});
     await using sandbox = await Sandbox.create({ poolSize: 0, wheelhouse });
     const result = await sandbox.run({ code: "import sneaky\nsneaky.DECODED", packages: ["sneaky", "msgspec"] });
@@ -186,7 +170,7 @@ describe("packages: bad input gets a clear error and the host goes on", () => {
 
   it("refuses a wheel that changed after it was added (its sha256) when it builds an environment with it", async () => {
     // A set never built before (a fresh wheel each time): its bundle reads every wheel again.
-    await addPackages(wheelhouse, [makeWheel(join(scratch, "fresh"), "fresh", "1.0", { "fresh.py": `STAMP = ${Date.now()}\n` })], {});
+    await addPackages(wheelhouse, [makeWheelFile(join(scratch, "fresh"), "fresh", "1.0", { "fresh.py": `STAMP = ${Date.now()}\n` })], {});
     const entry = readWheelhouse(wheelhouse).packages.get("tabulate")!;
     const path = join(wheelhouse, entry.file);
     const original = readFileSync(path);
@@ -229,7 +213,7 @@ describe("packages: every interface takes them", () => {
       { id: 2, code: "1", packages: ["not-in-the-wheelhouse"] },
       { id: 3, op: "session.open", packages: ["msgspec"] },
     ];
-    const out = await wasmbox(["serve", "--stdio", "--pool", "0", "--wheelhouse", wheelhouse], lines.map((l) => JSON.stringify(l)).join("\n") + "\n");
+    const out = await wasmbox(["serve", "--stdio", "--pool", "0", "--wheelhouse", wheelhouse], { stdin: lines.map((l) => JSON.stringify(l)).join("\n") + "\n" });
     const answers = out.stdout.trim().split("\n").map((line) => JSON.parse(line) as { id: number; value?: unknown; error?: { code: string } | null; sessionId?: string });
     const byId = new Map(answers.map((a) => [a.id, a]));
     assert.equal(byId.get(1)!.value, "tabulate");

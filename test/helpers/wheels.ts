@@ -3,11 +3,11 @@
  * test files of one machine (WASMBOX_TEST_WHEELHOUSE, default under the OS temp dir), and small
  * hand-made ones (a package that raises on import, two that install the same file).
  */
-import { execFileSync } from "node:child_process";
-import { mkdirSync } from "node:fs";
+import { mkdirSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { addPackages } from "../../src/packages/wheelhouse.js";
+import { makeWheel } from "./zip-writer.js";
 
 /** Pure Python (sympy, networkx, dateutil, tabulate) and native Pyodide-ABI (pydantic-core, msgspec). */
 export const TEST_PACKAGES = ["sympy", "networkx", "python-dateutil", "tabulate", "pydantic", "msgspec"];
@@ -29,20 +29,9 @@ export function testWheelhouse(): Promise<string> {
  * Writes a pure-Python wheel `name-version-py3-none-any.whl` into `dir` with `files` (path in the
  * wheel -> text) plus its dist-info, and returns its path.
  */
-export function makeWheel(dir: string, name: string, version: string, files: Record<string, string>): string {
+export function makeWheelFile(dir: string, name: string, version: string, files: Record<string, string>): string {
   mkdirSync(dir, { recursive: true });
   const path = join(dir, `${name}-${version}-py3-none-any.whl`);
-  const script = `
-import json, sys, zipfile
-path, name, version, files = sys.argv[1], sys.argv[2], sys.argv[3], json.loads(sys.argv[4])
-info = f"{name}-{version}.dist-info"
-files[f"{info}/METADATA"] = f"Metadata-Version: 2.1\\nName: {name}\\nVersion: {version}\\n"
-files[f"{info}/WHEEL"] = "Wheel-Version: 1.0\\nGenerator: test\\nRoot-Is-Purelib: true\\nTag: py3-none-any\\n"
-files[f"{info}/RECORD"] = "".join(f"{p},,\\n" for p in files) + f"{info}/RECORD,,\\n"
-with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as z:
-    for p, text in files.items():
-        z.writestr(p, text)
-`;
-  execFileSync("python3", ["-c", script, path, name, version, JSON.stringify(files)]);
+  writeFileSync(path, makeWheel(name, version, files));
   return path;
 }
