@@ -118,7 +118,7 @@ async function prepareEnvironment(
   const remembered = nativeAtImportFile(cache, environment);
   let native = existsSync(remembered) ? readFileSync(remembered, "utf8").split(",").filter(Boolean) : [];
   for (let attempt = 0; ; attempt++) {
-    const bundle = await ensureBundle(cache, environment, native);
+    const bundle = ensureBundle(cache, environment, native);
     const snapshot = snapshotFor(bundle);
     try {
       await ensureSnapshot(snapshot, (temp) => context.makeSnapshot("python", [dir, bundle, temp], [dir, bundle]));

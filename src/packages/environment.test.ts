@@ -1,9 +1,9 @@
 import assert from "node:assert/strict";
-import { mkdtempSync, readdirSync, rmSync, utimesSync, writeFileSync } from "node:fs";
+import { existsSync, mkdtempSync, readdirSync, rmSync, utimesSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, test } from "node:test";
-import { importPlan, pruneEnvironments, requirementName, type PackageEnvironment } from "./environment.js";
+import { ensureBundle, importPlan, pruneEnvironments, requirementName, resolveEnvironment, type PackageEnvironment } from "./environment.js";
 import type { InstalledPackage } from "./wheelhouse.js";
 
 const pkg = (name: string, extra: Partial<InstalledPackage> = {}): InstalledPackage => ({
@@ -64,6 +64,21 @@ describe("package environments", () => {
       for (const id of ids.slice(1, 5)) assert.ok(!left.has(id), `${id} was pruned`);
     } finally {
       rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  test("a bundle removed from the cache is made again by the same process (the base environment: tzdata)", () => {
+    const cache = mkdtempSync(join(tmpdir(), "wasmbox-bundle-"));
+    try {
+      const base = resolveEnvironment("", []);
+      assert.deepEqual(base.packages.map((p) => p.name), ["tzdata"]);
+      const first = ensureBundle(cache, base);
+      assert.ok(existsSync(first));
+      rmSync(first);
+      assert.equal(ensureBundle(cache, base), first);
+      assert.ok(existsSync(first));
+    } finally {
+      rmSync(cache, { recursive: true, force: true });
     }
   });
 });

@@ -157,42 +157,33 @@ export function pruneEnvironments(dir: string, keep: string): void {
 /** Upper bound on a bundle: every wheel's files unpacked. */
 const MAX_BUNDLE_BYTES = 2 * 1024 * 1024 * 1024;
 
-const bundlesInFlight = new Map<string, Promise<string>>();
-
 /**
  * The environment's bundle file, made when missing: every wheel unpacked (the files of
  * `*.data/purelib` and `*.data/platlib` into site-packages, scripts and headers left out; a
  * Pyodide shared library into /usr/lib). Written to a temporary name and renamed, so a concurrent
  * host never reads half a bundle. A wheel that is corrupted, or two that install the same file,
- * make a PACKAGE_INVALID error and no bundle.
+ * make a PACKAGE_INVALID error and no bundle. (Synchronous: two callers in one process cannot
+ * interleave, so there is no in-flight table to keep.)
  */
-export function ensureBundle(cache: string, environment: PackageEnvironment, nativeAtImport: readonly string[] = []): Promise<string> {
+export function ensureBundle(cache: string, environment: PackageEnvironment, nativeAtImport: readonly string[] = []): string {
   const dir = environmentsDir(cache);
   const suffix = nativeAtImport.length > 0 ? `-${createHash("sha256").update(nativeAtImport.join(",")).digest("hex").slice(0, 8)}` : "";
   const path = join(dir, `${environment.id}${suffix}.bundle`);
   if (existsSync(path)) {
     touch(path);
-    return Promise.resolve(path);
+    return path;
   }
-  const existing = bundlesInFlight.get(path);
-  if (existing) return existing;
-  const task = (async () => {
-    mkdirSync(dir, { recursive: true });
-    const temp = ownedTempSibling(path, randomBytes(4).toString("hex"));
-    try {
-      writeBundle(temp, environment, nativeAtImport);
-      renameSync(temp, path);
-      pruneEnvironments(dir, environment.id);
-      return path;
-    } catch (error) {
-      rmSync(temp, { force: true });
-      throw error;
-    } finally {
-      bundlesInFlight.delete(path);
-    }
-  })();
-  bundlesInFlight.set(path, task);
-  return task;
+  mkdirSync(dir, { recursive: true });
+  const temp = ownedTempSibling(path, randomBytes(4).toString("hex"));
+  try {
+    writeBundle(temp, environment, nativeAtImport);
+    renameSync(temp, path);
+  } catch (error) {
+    rmSync(temp, { force: true });
+    throw error;
+  }
+  pruneEnvironments(dir, environment.id);
+  return path;
 }
 
 /** Marks a cached file as used (pruning goes by the last use). */
