@@ -13,26 +13,27 @@
  *    environment's files deleted from the bench's cache first), and their sizes.
  * The wheels are fetched from PyPI into bench/.cache/wheelhouse once and reused.
  */
-import { existsSync, readdirSync, rmSync, statSync } from "node:fs";
+import { existsSync, readdirSync, statSync } from "node:fs";
 import { join } from "node:path";
-import { ensureBundle, environmentsDir, resolveEnvironment } from "../../dist/packages/environment.js";
+import { environmentsDir, resolveEnvironment } from "../../dist/packages/environment.js";
 import { addPackages, readWheelhouse } from "../../dist/packages/wheelhouse.js";
 import { executorFiles } from "../../dist/host/runtime-registry.js";
 import { cacheDir, pyodideVersion } from "../../dist/host/runtime-paths.js";
 import { snapshotPath } from "../../dist/host/snapshot-cache.js";
-import { CACHE_DIR, wants, type BenchContext } from "../lib/context.js";
-import { cpuTicks, denoDescendants, exec, firstErrorLine, MIB, waitForIdleExecutors } from "../lib/proc.js";
+import { BENCH_DIR, CACHE_DIR, REPO_DIR, wants, type BenchContext } from "../lib/context.js";
+import { cpuTicks, denoDescendants, exec, firstErrorLine, lastJsonLine, MIB, waitForIdleExecutors } from "../lib/proc.js";
 import { attempt, latencyRow, valueRow } from "../lib/rows.js";
 import { summarize, type Summary } from "../lib/stats.js";
 import { emptySection, type Section } from "../lib/types.js";
 import { nativeLabel } from "../peers/native-python.js";
 import { ensureVenvWith, VENV_PYTHON } from "../peers/pypi-peers.js";
-import { WasmboxLibrary, loadWasmbox } from "../peers/wasmbox-library.js";
+import { WasmboxLibrary } from "../peers/wasmbox-library.js";
 import { parseTimed, sameCheck } from "./cpu-suite.js";
 
 const PACKAGES = ["sympy", "networkx", "pydantic"];
 const SET = PACKAGES.join(" + ");
 const WHEELHOUSE = join(CACHE_DIR, "wheelhouse");
+const BUILD_CHILD = join(BENCH_DIR, "peers", "wasmbox-packages-build-child.ts");
 /** Clock ticks per second of /proc/<pid>/stat (USER_HZ: 100 on Linux). */
 const TICK_MS = 10;
 
@@ -152,31 +153,22 @@ function environmentFiles(id: string): string[] {
   return existsSync(dir) ? readdirSync(dir).filter((f) => f.startsWith(id)).map((f) => join(dir, f)) : [];
 }
 
-/** Building the environment from a cold cache, `reps` times, and the sizes of what it made. */
+/** Building the environment from a cold cache, `reps` times (a fresh process each), and the sizes of what it made. */
 async function buildOnce(ctx: BenchContext, section: Section, wheels: { wheels: number; wheelBytes: number }): Promise<void> {
-  const { Sandbox } = await loadWasmbox();
   const environment = resolveEnvironment(WHEELHOUSE, PACKAGES);
   const cache = cacheDir();
-  const create = async () => {
-    const started = performance.now();
-    const sandbox = await Sandbox.create({ poolSize: 0, packages: PACKAGES, wheelhouse: WHEELHOUSE });
-    const ms = performance.now() - started;
-    await sandbox.close();
-    return ms;
-  };
-  const reps = ctx.quick ? 1 : 2;
+  const reps = ctx.quick ? 1 : 3;
   const measured = await attempt(section, ctx.log, "wasmbox library", W_BUILD, async () => {
     const bundles: number[] = [];
     const colds: number[] = [];
     const warms: number[] = [];
     for (let i = 0; i < reps; i++) {
-      // Only this environment's files: the base snapshot and compile cache stay (they are shared).
-      for (const file of environmentFiles(environment.id)) rmSync(file, { recursive: true, force: true });
-      const started = performance.now();
-      await ensureBundle(cache, environment);
-      bundles.push(performance.now() - started);
-      colds.push(await create());
-      warms.push(await create());
+      const result = await exec(ctx.node, ["--import", "tsx", BUILD_CHILD, WHEELHOUSE, ...PACKAGES], { cwd: REPO_DIR, timeoutMs: 600_000 });
+      const out = lastJsonLine<{ bundleMs: number; coldMs: number; warmMs: number }>(result.stdout);
+      if (result.code !== 0 || !out) throw new Error(`build child exited ${result.code}: ${firstErrorLine(result.stderr)}`);
+      bundles.push(out.bundleMs);
+      colds.push(out.coldMs);
+      warms.push(out.warmMs);
     }
     return { bundles, colds, warms };
   });
@@ -194,7 +186,7 @@ async function buildOnce(ctx: BenchContext, section: Section, wheels: { wheels: 
     valueRow(W_BUILD, "bundle: the wheels unpacked into one file", "ms", bundleMs, null, {
       n: reps,
       latency: measured.bundles,
-      note: `${wheels.wheels} wheels (${mib(wheels.wheelBytes).toFixed(1)} MiB) plus wasmbox's tzdata; ensureBundle() on the host`,
+      note: `${wheels.wheels} wheels (${mib(wheels.wheelBytes).toFixed(1)} MiB) plus wasmbox's tzdata; ensureBundle() on the host, in a fresh process per build with this environment's files deleted from the cache`,
     }),
   );
   section.rows.push(
