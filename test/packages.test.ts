@@ -62,6 +62,21 @@ describe("packages: what models import, from the wheelhouse", () => {
     assert.deepEqual(result.value, [36, ["age"], { a: [1, 2.5, null] }]);
   });
 
+  it("has bytecode compiled once for what executors import at start and for modules a run imports lazily", async () => {
+    const result = await sandbox.run({
+      packages: ["pydantic"],
+      code: [
+        "import importlib.util, os, sys, pydantic.main",
+        "lazy = 'sympy.physics.mechanics' not in sys.modules",
+        "has = lambda m: os.path.exists(importlib.util.cache_from_source(importlib.util.find_spec(m).origin))",
+        "lazy, has('pydantic.main'), has('sympy.physics.mechanics'), has('sympy')",
+      ].join("\n"),
+    });
+    assert.equal(result.status, "ok", result.error?.traceback);
+    // sympy itself is in the snapshot's memory: it needs no bytecode.
+    assert.deepEqual(result.value, [true, true, true, false]);
+  });
+
   it("answers zoneinfo with the IANA data with no package named", async () => {
     await using plain = await Sandbox.create({ poolSize: 0, wheelhouse });
     const result = await plain.run({

@@ -12,7 +12,8 @@
 export const BUNDLE_MAGIC = "WBXENV1\n";
 
 export type BundleDir = { [name: string]: BundleDir | BundleFile };
-export type BundleFile = [offset: number, size: number];
+/** Offset and size in the data of its bundle; `source` (when mounted with others) says which bundle's. */
+export type BundleFile = [offset: number, size: number, source?: number];
 
 export interface BundleHeader {
   /** Trees mounted read-only at these absolute paths in the interpreter's file system. */
@@ -53,5 +54,33 @@ export function encodeBundleHeader(header: BundleHeader): Uint8Array {
   out.set(new TextEncoder().encode(BUNDLE_MAGIC), 0);
   new DataView(out.buffer).setUint32(BUNDLE_MAGIC.length, json.length, true);
   out.set(json, BUNDLE_MAGIC.length + 4);
+  return out;
+}
+
+/**
+ * An environment's snapshot file may carry a second bundle after Pyodide's snapshot: the bytecode
+ * of the modules its executors import when they start (compiled once, when the snapshot is made),
+ * mounted over site-packages' __pycache__ directories. Layout: the snapshot, the bundle, its
+ * length (uint32, little-endian), then BYTECODE_TRAILER.
+ */
+export const BYTECODE_TRAILER = "WBXPYC1\n";
+
+/** Splits a snapshot file into Pyodide's snapshot and the bytecode bundle that follows it, if any. */
+export function splitSnapshotFile(bytes: Uint8Array): { snapshot: Uint8Array; bytecode: Uint8Array | null } {
+  const end = bytes.length - BYTECODE_TRAILER.length;
+  if (end < 4 || new TextDecoder().decode(bytes.subarray(end)) !== BYTECODE_TRAILER) return { snapshot: bytes, bytecode: null };
+  const length = new DataView(bytes.buffer, bytes.byteOffset + end - 4, 4).getUint32(0, true);
+  const start = end - 4 - length;
+  if (start < 0) throw new Error("truncated bytecode in the environment's snapshot");
+  return { snapshot: bytes.subarray(0, start), bytecode: bytes.subarray(start, end - 4) };
+}
+
+/** Joins Pyodide's snapshot and a bytecode bundle into one snapshot file's bytes. */
+export function joinSnapshotFile(snapshot: Uint8Array, bytecode: Uint8Array): Uint8Array {
+  const out = new Uint8Array(snapshot.length + bytecode.length + 4 + BYTECODE_TRAILER.length);
+  out.set(snapshot, 0);
+  out.set(bytecode, snapshot.length);
+  new DataView(out.buffer).setUint32(snapshot.length + bytecode.length, bytecode.length, true);
+  out.set(new TextEncoder().encode(BYTECODE_TRAILER), snapshot.length + bytecode.length + 4);
   return out;
 }

@@ -12,7 +12,7 @@ import { closeSync, existsSync, mkdirSync, openSync, readdirSync, readFileSync, 
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { WasmboxError } from "../core/errors.js";
-import { encodeBundleHeader, SHARED_LIBRARY_DIR, SITE_PACKAGES, type BundleDir, type BundleHeader } from "../core/environment-bundle.js";
+import { encodeBundleHeader, SHARED_LIBRARY_DIR, SITE_PACKAGES, type BundleDir, type BundleFile, type BundleHeader } from "../core/environment-bundle.js";
 import { ownedTempSibling } from "../host/host-temp.js";
 import { openWheel } from "./wheel-zip.js";
 import { resolvePackageSet, type InstalledPackage } from "./wheelhouse.js";
@@ -213,7 +213,7 @@ function writeBundle(path: string, environment: PackageEnvironment, nativeAtImpo
     const parts = relative.split("/");
     let dir = (roots[root] ??= {});
     for (const part of parts.slice(0, -1)) {
-      const next: BundleDir | [number, number] = (dir[part] ??= {});
+      const next: BundleDir | BundleFile = (dir[part] ??= {});
       if (Array.isArray(next)) throw new WasmboxError("PACKAGE_INVALID", `${owner} installs ${key} under a file of another package`);
       dir = next;
     }

@@ -21,9 +21,30 @@ const S_IFREG = 0o100000;
 /** A fixed time for every node: a bundle's files have no meaningful times, and equal ones keep .pyc checks stable. */
 const BUNDLE_TIME = new Date(Date.UTC(2020, 0, 1));
 
-/** Mounts each of the bundle's roots; returns its header and the mount points (the reset skips them). */
-export function mountBundle(FS: Emscripten, errno: Record<string, number>, bytes: Uint8Array): { header: BundleHeader; mountPoints: string[] } {
-  const { header, data } = parseBundle(bytes);
+/** Lays `overlay` over `tree`: its files (tagged with `source`) win, directories merge. */
+function overlayTree(tree: BundleDir, overlay: BundleDir, source: number): void {
+  for (const [name, entry] of Object.entries(overlay)) {
+    if (Array.isArray(entry)) tree[name] = [entry[0], entry[1], source];
+    else {
+      const existing = Object.hasOwn(tree, name) ? tree[name] : undefined;
+      const dir: BundleDir = existing && !Array.isArray(existing) ? existing : (tree[name] = {});
+      overlayTree(dir, entry, source);
+    }
+  }
+}
+
+/**
+ * Mounts each root of the first bundle, with the trees of the later ones (the bytecode compiled
+ * when the snapshot was made) laid over them; returns the first's header and the mount points
+ * (the interpreter-mode reset skips them).
+ */
+export function mountBundle(FS: Emscripten, errno: Record<string, number>, ...bundles: Uint8Array[]): { header: BundleHeader; mountPoints: string[] } {
+  const parsed = bundles.map((bytes) => parseBundle(bytes));
+  const { header } = parsed[0]!;
+  const datas = parsed.map((p) => p.data);
+  parsed.slice(1).forEach((extra, i) => {
+    for (const [path, tree] of Object.entries(extra.header.roots)) overlayTree((header.roots[path] ??= {}), tree, i + 1);
+  });
   const readOnly = () => new FS.ErrnoError(errno.EROFS);
   const fsType = {
     mount(mount: { opts: { tree: BundleDir } }) {
@@ -102,8 +123,8 @@ export function mountBundle(FS: Emscripten, errno: Record<string, number>, bytes
     node.node_ops = fsType.node_ops;
     node.stream_ops = fsType.stream_ops;
     if (isFile) {
-      const [offset, size] = entry;
-      node.contents = data.subarray(offset, offset + size);
+      const [offset, size, source = 0] = entry;
+      node.contents = datas[source]!.subarray(offset, offset + size);
     } else {
       node.tree = entry;
     }

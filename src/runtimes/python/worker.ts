@@ -13,7 +13,7 @@ import { CALL_INTERRUPTED, CALL_WAITING, HOST_CALL_DATA_OFFSET } from "./host-ca
 import { snapshotSetupSource } from "./runner-source.js";
 import { pyodideModuleFactory } from "./shared-module.js";
 import { mountBundle } from "./bundle-fs.js";
-import type { BundleHeader } from "../../core/environment-bundle.js";
+import { joinSnapshotFile, SITE_PACKAGES, splitSnapshotFile, type BundleHeader } from "../../core/environment-bundle.js";
 import { afterMicrotasks, cancelRunTimers, capturePristine, forgetPristine, restorePristine, trackRunResources } from "./pristine-state.js";
 
 // deno-lint-ignore no-explicit-any
@@ -106,28 +106,106 @@ function pyodideArgs(init: WorkerInit): { pyodideDir: string; bundle: string | n
   return { pyodideDir: args[0]!, bundle: args.length > 2 ? args[1]! : null, snapshot: args.at(-1)! };
 }
 
-/** Mounts the package environment, if any (the whole bundle file is read at once, while Pyodide loads). */
-function environment(init: WorkerInit): Promise<((py: Pyodide) => BundleHeader) | null> {
+/**
+ * Mounts the package environment, if any (the whole bundle file is read at once, while Pyodide
+ * loads), with the bytecode that came in the snapshot file laid over it.
+ */
+function environment(init: WorkerInit): Promise<((py: Pyodide, bytecode?: Uint8Array | null) => BundleHeader) | null> {
   const { bundle } = pyodideArgs(init);
   if (!bundle) return Promise.resolve(null);
-  return Deno.readFile(bundle).then((bytes) => (py: Pyodide) => {
-    const mounted = mountBundle(py.FS, py.ERRNO_CODES, bytes);
+  return Deno.readFile(bundle).then((bytes) => (py: Pyodide, bytecode?: Uint8Array | null) => {
+    const mounted = bytecode ? mountBundle(py.FS, py.ERRNO_CODES, bytes, bytecode) : mountBundle(py.FS, py.ERRNO_CODES, bytes);
     environmentMounts = mounted.mountPoints;
     return mounted.header;
   });
 }
+
+/**
+ * Compiles, once, when the snapshot is made, the modules each executor will import when it starts
+ * (those imported after `before`) and, within a time budget, the other modules of the packages
+ * named that the snapshot does not hold already, into unchecked hash-based .pyc files laid over site-packages' __pycache__ directories.
+ * The bundle is read-only and Python writes no bytecode: without this every executor (and every
+ * lazy import in a run) compiles them from source again (pydantic: ~50 modules, ~0.6 s).
+ * Returns a bundle (environment-bundle.ts) made in Python.
+ */
+const COMPILE_BYTECODE = `
+import importlib.util, importlib._bootstrap_external as _external, json, os, struct, sys, time
+def _wasmbox_bytecode(before, roots, site, budget_s):
+    files = {}
+    def add(path):
+        if not isinstance(path, str) or not path.endswith(".py") or not path.startswith(site + "/"):
+            return
+        cached = importlib.util.cache_from_source(path)
+        if cached in files:
+            return
+        with open(path, "rb") as f:
+            source = f.read()
+        code = compile(source, path, "exec", dont_inherit=True)
+        files[cached] = _external._code_to_hash_pyc(code, importlib.util.source_hash(source), False)
+    for name, module in list(sys.modules.items()):
+        if name not in before:
+            try:
+                add(getattr(module, "__file__", None))
+            except Exception:
+                pass
+    loaded = {getattr(m, "__file__", None) for m in list(sys.modules.values())}
+    deadline = time.monotonic() + budget_s
+    for root in roots:
+        for folder, dirs, names in os.walk(os.path.join(site, root)):
+            dirs[:] = sorted(d for d in dirs if d not in ("tests", "test", "testing", "__pycache__"))
+            for name in sorted(names):
+                if time.monotonic() > deadline:
+                    break
+                path = os.path.join(folder, name)
+                if path in loaded:
+                    continue  # in the snapshot's memory already: never compiled again
+                try:
+                    add(path)
+                except Exception:
+                    pass
+    tree, chunks, offset = {}, [], 0
+    for path, data in sorted(files.items()):
+        parts = path[len(site) + 1:].split("/")
+        node = tree
+        for part in parts[:-1]:
+            node = node.setdefault(part, {})
+        node[parts[-1]] = [offset, len(data)]
+        chunks.append(data)
+        offset += len(data)
+    header = json.dumps({"roots": {site: tree}, "snapshotImports": [], "startImports": [], "sharedLibraries": []}).encode()
+    return b"WBXENV1\\n" + struct.pack("<I", len(header)) + header + b"".join(chunks)
+`;
+
+/** Seconds the snapshot maker may spend compiling modules no executor imports at start. */
+const BYTECODE_BUDGET_S = 20;
 
 /** The dynamic libraries the interpreter has loaded (Emscripten's dynamic linker's table). */
 function loadedLibraries(py: Pyodide): Set<string> {
   return new Set(Object.keys(py._module?.LDSO?.loadedLibsByName ?? {}));
 }
 
+/**
+ * Imports a package and what its `__all__` names: packages that load their submodules lazily on
+ * first attribute access (pydantic: `pydantic.BaseModel` imports ~50 modules, compiled from source
+ * each time) would otherwise make every run pay for it. A name whose lazy import fails is left for
+ * the run to meet. Runs in a namespace of its own: nothing is bound in __main__, the namespace of
+ * the guest's first run.
+ */
+const IMPORT_PACKAGE = `
+import importlib
+_module = importlib.import_module(NAME)
+for _name in list(getattr(_module, "__all__", None) or ()):
+    try:
+        getattr(_module, _name)
+    except Exception:
+        pass
+`;
+
 /** Imports `modules` one by one; a failure names the module and carries its traceback. */
 function importAll(py: Pyodide, modules: readonly string[], phase: string): void {
   for (const module of modules) {
     try {
-      // Not `import X`: that would bind X in __main__, the namespace of the guest's first run.
-      py.runPython(`__import__("importlib").import_module(${JSON.stringify(module)}) and None`);
+      py.runPython(`exec(${JSON.stringify(IMPORT_PACKAGE)}, {"NAME": ${JSON.stringify(module)}, "__name__": "_wasmbox_import"})`);
     } catch (error) {
       const text = String((error as Error)?.message ?? error).trim();
       throw new Error(`PACKAGE_IMPORT_FAILED ${module} (${phase}): ${text.split("\n").slice(-3).join(" | ")}`);
@@ -165,11 +243,20 @@ async function makeSnapshot(init: WorkerInit): Promise<Uint8Array> {
     if (native.length > 0) throw new Error(`NATIVE_AT_IMPORT ${native.join(",")}`);
   }
   const bytes = snapshotting.makeMemorySnapshot();
-  if (header) {
-    loadSharedLibraries(snapshotting, header.sharedLibraries);
-    importAll(snapshotting, header.startImports, "when an executor starts");
-  }
-  return bytes;
+  if (!header) return bytes;
+  // After the snapshot, nothing here reaches it: the interpreter is used to check the start
+  // imports and to compile their bytecode.
+  snapshotting.runPython(COMPILE_BYTECODE);
+  const before = snapshotting.runPython("__import__('json').dumps(sorted(__import__('sys').modules))") as string;
+  loadSharedLibraries(snapshotting, header.sharedLibraries);
+  importAll(snapshotting, header.startImports, "when an executor starts");
+  const roots = [...new Set([...header.snapshotImports, ...header.startImports].map((m) => m.split(".")[0]!))];
+  const made = snapshotting.runPython(
+    `_wasmbox_bytecode(set(__import__('json').loads(${JSON.stringify(before)})), ${JSON.stringify(roots)}, ${JSON.stringify(SITE_PACKAGES)}, ${BYTECODE_BUDGET_S})`,
+  );
+  const bytecode = made.toJs() as Uint8Array;
+  made.destroy();
+  return joinSnapshotFile(bytes, bytecode);
 }
 
 /**
@@ -212,8 +299,12 @@ async function load({ init, write }: LoadContext): Promise<{ shared?: unknown }>
   let fatal = false;
   watchForFatalError(() => (fatal = true));
   if (init.keepPristine) trackRunResources();
-  pyodide = await loadPyodide({ ...options, _loadSnapshot: await snapshot });
-  const header = (await mount)?.(pyodide);
+  const split = splitSnapshotFile(await snapshot);
+  const memory = split.snapshot;
+  // A copy, so the file's buffer (Pyodide copies the memory part into the heap) can be collected.
+  const bytecode = split.bytecode?.slice() ?? null;
+  pyodide = await loadPyodide({ ...options, _loadSnapshot: memory });
+  const header = (await mount)?.(pyodide, bytecode);
   pyodide.setStdin({
     read(buffer: Uint8Array): number {
       const n = Math.min(buffer.length, stdinBytes.length - stdinOffset);
