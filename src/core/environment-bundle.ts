@@ -35,16 +35,23 @@ export const SITE_PACKAGES = "/lib/python3.14/site-packages";
 /** Where Pyodide's distribution puts shared libraries (its lock file's install_dir "dynlib"). */
 export const SHARED_LIBRARY_DIR = "/usr/lib";
 
-/** Splits a bundle into its header and its data; throws on anything malformed. */
+/** Splits a bundle held in memory into its header and its data; throws on anything malformed. */
 export function parseBundle(bytes: Uint8Array): { header: BundleHeader; data: Uint8Array } {
-  const magic = new TextDecoder().decode(bytes.subarray(0, BUNDLE_MAGIC.length));
-  if (magic !== BUNDLE_MAGIC) throw new Error("not a wasmbox environment bundle");
-  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-  const headerBytes = view.getUint32(BUNDLE_MAGIC.length, true);
+  const { header, dataStart } = readBundleHeader((offset, length) => bytes.subarray(offset, offset + length));
+  return { header, data: bytes.subarray(dataStart) };
+}
+
+/** The header of a bundle read through `readAt(offset, length)`, and where its data starts. */
+export function readBundleHeader(readAt: (offset: number, length: number) => Uint8Array): { header: BundleHeader; dataStart: number } {
   const start = BUNDLE_MAGIC.length + 4;
-  if (start + headerBytes > bytes.length) throw new Error("truncated environment bundle");
-  const header = JSON.parse(new TextDecoder().decode(bytes.subarray(start, start + headerBytes))) as BundleHeader;
-  return { header, data: bytes.subarray(start + headerBytes) };
+  const head = readAt(0, start);
+  if (head.length < start || new TextDecoder().decode(head.subarray(0, BUNDLE_MAGIC.length)) !== BUNDLE_MAGIC) {
+    throw new Error("not a wasmbox environment bundle");
+  }
+  const headerBytes = new DataView(head.buffer, head.byteOffset, head.byteLength).getUint32(BUNDLE_MAGIC.length, true);
+  const json = readAt(start, headerBytes);
+  if (json.length < headerBytes) throw new Error("truncated environment bundle");
+  return { header: JSON.parse(new TextDecoder().decode(json)) as BundleHeader, dataStart: start + headerBytes };
 }
 
 /** Joins a header and its data into a bundle's bytes (the host writes them to a file). */

@@ -1,14 +1,20 @@
 /**
  * Runs INSIDE the executor's Python worker: mounts an environment bundle's trees (the unpacked
  * wheels of a package set, environment-bundle.ts) read-only into Pyodide's file system. Nodes are
- * made on first lookup and a file's bytes are a view into the one buffer the bundle was read
- * into: mounting costs a JSON parse, not a copy of every file (sympy alone is ~30 MB in ~1500
- * files). Everything that would change a file answers EROFS, so a run cannot leave a modified
+ * made on first lookup and a file's bytes are read from the bundle when it is first read: mounting
+ * costs reading and parsing the header, not reading every file (sympy alone is ~30 MB in ~1500
+ * files, nearly all of them already imported in the snapshot). Everything that would change a file answers EROFS, so a run cannot leave a modified
  * package behind for the next run of an executor it shares ("interpreter" isolation) or for a
  * session's later calls. (Guest JavaScript could still poke at these objects; it can poke at
  * everything in its worker. The walls are around the worker, not in it.)
  */
-import { parseBundle, type BundleDir, type BundleFile, type BundleHeader } from "../../core/environment-bundle.js";
+import { type BundleDir, type BundleFile, type BundleHeader } from "../../core/environment-bundle.js";
+
+/** A bundle to mount: its header, and how to read `size` bytes of its data at `offset`. */
+export interface BundleSource {
+  header: BundleHeader;
+  read(offset: number, size: number): Uint8Array;
+}
 
 // deno-lint-ignore no-explicit-any
 type Emscripten = any;
@@ -38,11 +44,9 @@ function overlayTree(tree: BundleDir, overlay: BundleDir, source: number): void 
  * when the snapshot was made) laid over them; returns the first's header and the mount points
  * (the interpreter-mode reset skips them).
  */
-export function mountBundle(FS: Emscripten, errno: Record<string, number>, ...bundles: Uint8Array[]): { header: BundleHeader; mountPoints: string[] } {
-  const parsed = bundles.map((bytes) => parseBundle(bytes));
-  const { header } = parsed[0]!;
-  const datas = parsed.map((p) => p.data);
-  parsed.slice(1).forEach((extra, i) => {
+export function mountBundle(FS: Emscripten, errno: Record<string, number>, ...sources: BundleSource[]): { header: BundleHeader; mountPoints: string[] } {
+  const { header } = sources[0]!;
+  sources.slice(1).forEach((extra, i) => {
     for (const [path, tree] of Object.entries(extra.header.roots)) overlayTree((header.roots[path] ??= {}), tree, i + 1);
   });
   const readOnly = () => new FS.ErrnoError(errno.EROFS);
@@ -52,7 +56,7 @@ export function mountBundle(FS: Emscripten, errno: Record<string, number>, ...bu
     },
     node_ops: {
       getattr(node: FsNode) {
-        const size = node.contents ? node.contents.length : 4096;
+        const size = node.tree ? 4096 : node.fileSize;
         return {
           dev: 0x7762, // "wb"
           ino: node.id,
@@ -98,7 +102,7 @@ export function mountBundle(FS: Emscripten, errno: Record<string, number>, ...bu
     },
     stream_ops: {
       read(stream: { node: FsNode }, buffer: Uint8Array, offset: number, length: number, position: number) {
-        const contents: Uint8Array = stream.node.contents;
+        const contents: Uint8Array = (stream.node.contents ??= stream.node.load());
         if (position >= contents.length) return 0;
         const n = Math.min(length, contents.length - position);
         buffer.set(contents.subarray(position, position + n), offset);
@@ -107,7 +111,7 @@ export function mountBundle(FS: Emscripten, errno: Record<string, number>, ...bu
       llseek(stream: { node: FsNode; position: number }, offset: number, whence: number) {
         let position = offset;
         if (whence === 1) position += stream.position;
-        else if (whence === 2 && stream.node.contents) position += stream.node.contents.length;
+        else if (whence === 2 && !stream.node.tree) position += stream.node.fileSize;
         if (position < 0) throw new FS.ErrnoError(errno.EINVAL);
         return position;
       },
@@ -123,8 +127,11 @@ export function mountBundle(FS: Emscripten, errno: Record<string, number>, ...bu
     node.node_ops = fsType.node_ops;
     node.stream_ops = fsType.stream_ops;
     if (isFile) {
+      // Read on first use: most of a package's files are never opened by a run (sympy's are in the snapshot).
       const [offset, size, source = 0] = entry;
-      node.contents = datas[source]!.subarray(offset, offset + size);
+      node.fileSize = size;
+      node.contents = null;
+      node.load = () => sources[source]!.read(offset, size);
     } else {
       node.tree = entry;
     }

@@ -12,8 +12,8 @@ import type { FileListing } from "../../vfs/output-files.js";
 import { CALL_INTERRUPTED, CALL_WAITING, HOST_CALL_DATA_OFFSET } from "./host-call-layout.js";
 import { snapshotSetupSource } from "./runner-source.js";
 import { pyodideModuleFactory } from "./shared-module.js";
-import { mountBundle } from "./bundle-fs.js";
-import { joinSnapshotFile, SITE_PACKAGES, splitSnapshotFile, type BundleHeader } from "../../core/environment-bundle.js";
+import { mountBundle, type BundleSource } from "./bundle-fs.js";
+import { joinSnapshotFile, parseBundle, readBundleHeader, SITE_PACKAGES, splitSnapshotFile, type BundleHeader } from "../../core/environment-bundle.js";
 import { afterMicrotasks, cancelRunTimers, capturePristine, forgetPristine, restorePristine, trackRunResources } from "./pristine-state.js";
 
 // deno-lint-ignore no-explicit-any
@@ -22,7 +22,10 @@ type Pyodide = any;
 // deno-lint-ignore no-explicit-any
 type PyodideFs = any;
 
-declare const Deno: { readFile(path: string): Promise<Uint8Array> };
+declare const Deno: {
+  readFile(path: string): Promise<Uint8Array>;
+  openSync(path: string, options: { read: boolean }): { seekSync(offset: number, whence: 0): number; readSync(buffer: Uint8Array): number | null };
+};
 
 let pyodide: Pyodide | null = null;
 /** The runner's run(), looked up once: a proxy made per run would outlive a memory reset. */
@@ -107,17 +110,38 @@ function pyodideArgs(init: WorkerInit): { pyodideDir: string; bundle: string | n
 }
 
 /**
- * Mounts the package environment, if any (the whole bundle file is read at once, while Pyodide
- * loads), with the bytecode that came in the snapshot file laid over it.
+ * A bundle file read through one open handle: its header now, each file's bytes when the guest
+ * first reads it. (The worker may read the bundle's path; nothing else is opened.)
  */
-function environment(init: WorkerInit): Promise<((py: Pyodide, bytecode?: Uint8Array | null) => BundleHeader) | null> {
+function bundleFile(path: string): BundleSource {
+  const file = Deno.openSync(path, { read: true });
+  const readAt = (offset: number, length: number): Uint8Array => {
+    const out = new Uint8Array(length);
+    file.seekSync(offset, 0);
+    let filled = 0;
+    while (filled < length) {
+      const n = file.readSync(out.subarray(filled));
+      if (n === null || n === 0) break;
+      filled += n;
+    }
+    return filled === length ? out : out.subarray(0, filled);
+  };
+  const { header, dataStart } = readBundleHeader(readAt);
+  return { header, read: (offset, size) => readAt(dataStart + offset, size) };
+}
+
+/** Mounts the package environment, if any, with the bytecode that came in the snapshot file laid over it. */
+function mountEnvironment(init: WorkerInit, py: Pyodide, bytecode: Uint8Array | null): BundleHeader | null {
   const { bundle } = pyodideArgs(init);
-  if (!bundle) return Promise.resolve(null);
-  return Deno.readFile(bundle).then((bytes) => (py: Pyodide, bytecode?: Uint8Array | null) => {
-    const mounted = bytecode ? mountBundle(py.FS, py.ERRNO_CODES, bytes, bytecode) : mountBundle(py.FS, py.ERRNO_CODES, bytes);
-    environmentMounts = mounted.mountPoints;
-    return mounted.header;
-  });
+  if (!bundle) return null;
+  const sources = [bundleFile(bundle)];
+  if (bytecode) {
+    const { header, data } = parseBundle(bytecode);
+    sources.push({ header, read: (offset, size) => data.subarray(offset, offset + size) });
+  }
+  const mounted = mountBundle(py.FS, py.ERRNO_CODES, ...sources);
+  environmentMounts = mounted.mountPoints;
+  return mounted.header;
 }
 
 /**
@@ -228,10 +252,9 @@ function loadSharedLibraries(py: Pyodide, libraries: readonly string[]): void {
  * found here, once, and not by every executor.
  */
 async function makeSnapshot(init: WorkerInit): Promise<Uint8Array> {
-  const mount = environment(init);
   const { loadPyodide, options } = await pyodideLoader(init);
   const snapshotting = await loadPyodide({ ...options, _makeSnapshot: true });
-  const header = (await mount)?.(snapshotting);
+  const header = mountEnvironment(init, snapshotting, null);
   snapshotting.runPython(snapshotSetupSource());
   if (header) {
     const native: string[] = [];
@@ -289,10 +312,8 @@ function watchForFatalError(onFatal: () => void): void {
 }
 
 async function load({ init, write }: LoadContext): Promise<{ shared?: unknown }> {
-  // The 30 MB snapshot (and the package environment) are read off-thread while Pyodide's JavaScript loads.
+  // The 30 MB snapshot is read off-thread while Pyodide's JavaScript loads.
   const snapshot = Deno.readFile(pyodideArgs(init).snapshot);
-  const mount = environment(init);
-  mount.catch(() => {});
   snapshot.catch(() => {}); // awaited below; a failure surfaces there
   const { loadPyodide, options, state } = await pyodideLoader(init);
   containProcess();
@@ -304,7 +325,7 @@ async function load({ init, write }: LoadContext): Promise<{ shared?: unknown }>
   // A copy, so the file's buffer (Pyodide copies the memory part into the heap) can be collected.
   const bytecode = split.bytecode?.slice() ?? null;
   pyodide = await loadPyodide({ ...options, _loadSnapshot: memory });
-  const header = (await mount)?.(pyodide, bytecode);
+  const header = mountEnvironment(init, pyodide, bytecode);
   pyodide.setStdin({
     read(buffer: Uint8Array): number {
       const n = Math.min(buffer.length, stdinBytes.length - stdinOffset);
