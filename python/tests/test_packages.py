@@ -70,3 +70,13 @@ def test_zoneinfo_has_the_iana_data_with_no_package_named(sandbox: Sandbox) -> N
 def test_packages_must_be_a_list_of_names() -> None:
     with pytest.raises(ValueError):
         Sandbox(packages="sympy")  # type: ignore[arg-type]
+
+
+def test_a_sandbox_created_with_a_package_the_wheelhouse_lacks_raises_package_not_found(wheelhouse: Path) -> None:
+    sb = Sandbox(pool_size=0, packages=["not-in-the-wheelhouse"], wheelhouse=wheelhouse)
+    try:
+        with pytest.raises(PackageNotFoundError) as raised:
+            sb.run("1")
+    finally:
+        sb.close()
+    assert "wasmbox packages add not-in-the-wheelhouse" in str(raised.value)

@@ -368,8 +368,14 @@ export async function main(args: string[]): Promise<number> {
     }
     throw new UsageError(command ? `unknown command ${command}` : "no command given");
   } catch (error) {
-    if (error instanceof UsageError || (error instanceof WasmboxError && ["INVALID_REQUEST", "INVALID_PATH", "UNSUPPORTED_LANGUAGE", "REQUEST_TOO_LARGE", "PACKAGE_NOT_FOUND"].includes(error.code))) {
+    if (error instanceof UsageError) {
       process.stderr.write(`wasmbox: ${error.message} (see wasmbox --help)\n`);
+      return 2;
+    }
+    if (error instanceof WasmboxError && ["INVALID_REQUEST", "INVALID_PATH", "UNSUPPORTED_LANGUAGE", "REQUEST_TOO_LARGE", "PACKAGE_NOT_FOUND"].includes(error.code)) {
+      // The code last: the Python client reads it from this line when the host exits at start
+      // (a `--package` the wheelhouse lacks) and raises the matching error.
+      process.stderr.write(`wasmbox: ${error.message} [${error.code}]\n`);
       return 2;
     }
     const code = error instanceof WasmboxError ? ` [${error.code}]` : "";
