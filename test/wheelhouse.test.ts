@@ -171,6 +171,10 @@ describe("wheelhouse against a hostile index on loopback", () => {
     const whole = makeWheel("trunc", "1.0", { "trunc.py": "x = 1\n".repeat(1000) });
     publish("trunc", "1.0", whole.subarray(0, whole.length - 40));
     publish("needsbad", "1.0", makeWheel("needsbad", "1.0", { "needsbad.py": "" }, { requiresDist: ["badhash"] }));
+    // A file name that would climb out of the wheelhouse were it used as a path.
+    const climber = makeWheel("climber", "1.0", { "climber.py": "" });
+    files.set("climber-1.0-py3-none-any.whl", climber);
+    projects.set("climber", [{ filename: "../../../climber-1.0-py3-none-any.whl", sha256: sha256(climber) }]);
     server = createServer((req, res) => {
       const url = new URL(req.url!, "http://x");
       const project = /^\/simple\/([^/]+)\/$/.exec(url.pathname);
@@ -202,6 +206,15 @@ describe("wheelhouse against a hostile index on loopback", () => {
     await assert.rejects(addPackages(house, ["bomb"], { indexUrl }), isError("PACKAGE_INVALID", /bomb-1\.0-py3-none-any\.whl.*inflates past its declared size/));
     assert.equal(snapshot(house), before);
     assert.deepEqual(readdirSync(house).filter((f) => f.startsWith(".staging")), []);
+  });
+
+  test("an index file name with a path in it is never a wheel: nothing is written outside (or inside) the wheelhouse", async () => {
+    const house = freshDir();
+    const parent = join(house, "..");
+    const before = readdirSync(parent).sort();
+    await assert.rejects(addPackages(house, ["climber"], { indexUrl }), (e: unknown) => e instanceof WasmboxError && /climber/.test(e.message));
+    assert.deepEqual(readdirSync(parent).sort(), before);
+    assert.equal(snapshot(house), "(none)\n(none)");
   });
 
   test("a truncated wheel is PACKAGE_INVALID, the wheelhouse unchanged", async () => {

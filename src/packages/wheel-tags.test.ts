@@ -22,6 +22,13 @@ describe("wheel file names", () => {
     assert.equal(parseWheelFilename("foo-1.0-x-py3-none-any.whl"), null);
   });
 
+  test("a file name with a path in it is not a wheel (an index's filename becomes a path in the wheelhouse)", () => {
+    for (const name of ["../../tabulate-0.10.0-py3-none-any.whl", "a/b-1.0-py3-none-any.whl", "..\\x-1.0-py3-none-any.whl", ".hidden-1.0-py3-none-any.whl", "x-1.0-py3-none-any.whl\u0000"]) {
+      assert.equal(parseWheelFilename(name), null, name);
+    }
+    assert.ok(parseWheelFilename("tabulate-0.10.0-py3-none-any.whl"));
+  });
+
   test("the sandbox target comes from the installed pyodide's lock file", () => {
     const installed = sandboxTarget();
     assert.equal(installed.platformTag, `pyemscripten_${installed.abiVersion}_${installed.arch}`);

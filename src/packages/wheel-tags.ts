@@ -32,7 +32,9 @@ export function isSdistFilename(filename: string): boolean {
 
 /** Parses `{name}-{ver}(-{build})?-{py}-{abi}-{plat}.whl`; null when the name is not a wheel's. */
 export function parseWheelFilename(filename: string): WheelFilename | null {
-  if (!filename.toLowerCase().endsWith(".whl")) return null;
+  // A file name, nothing else: an index's `filename` becomes a path in the wheelhouse, so a slash
+  // or a leading dot ("../../x-1-py3-none-any.whl") must never get that far.
+  if (!/^[A-Za-z0-9][A-Za-z0-9._+!-]*\.whl$/i.test(filename)) return null;
   const parts = filename.slice(0, -4).split("-");
   if (parts.length !== 5 && parts.length !== 6) return null;
   const [name, version] = parts as [string, string];
