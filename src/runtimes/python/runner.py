@@ -431,7 +431,9 @@ def _start_results(max_bytes):
     global _results, _results_bytes, _results_over, _max_results_bytes
     _results, _results_bytes, _results_over, _max_results_bytes = [], 0, 0, max_bytes
     if not any(type(finder).__name__ == "_MatplotlibHook" for finder in sys.meta_path):
-        sys.meta_path.insert(0, _MatplotlibHook())
+        # After the finder that blocks the JS bridges: that one stays first (test/security.test.ts).
+        blocked = [i for i, finder in enumerate(sys.meta_path) if isinstance(finder, _BlockedImports)]
+        sys.meta_path.insert(blocked[0] + 1 if blocked else 0, _MatplotlibHook())
     builtins.display = display
 
 _session_main = None
