@@ -241,6 +241,9 @@ _REPR_METHODS = (
     ("application/json", "_repr_json_"),
 )
 _MAX_MIMES = 32
+# The MIME types the host accepts (src/host/run-outcome.ts MIME_TYPE); others are error entries.
+import re as _re
+_MIME_TYPE = _re.compile(r"[\w.+-]{1,60}/[\w.+-]{1,100}", _re.ASCII)
 _results = []  # this run's bundles, in the order displayed
 _results_bytes = 0
 _results_over = 0  # bytes of the first bundle that took the results past the cap, else 0
@@ -318,7 +321,7 @@ def _bundle(obj, include=None, exclude=None):
                 if got is not None and not isinstance(got, dict):
                     raise TypeError(f"returned {type(got).__name__}, expected dict")
                 for mime, value in list((got or {}).items())[:_MAX_MIMES]:
-                    if not isinstance(mime, str) or "/" not in mime or len(mime) > 100:
+                    if not isinstance(mime, str) or _MIME_TYPE.fullmatch(mime) is None:
                         errors.append(f"_repr_mimebundle_: {_safe_repr(mime)[:100]} is not a MIME type")
                     elif want(mime):
                         put(mime, value, "_repr_mimebundle_")

@@ -290,3 +290,10 @@ def test_matplotlib_uses_agg_and_show_and_open_figures_become_png_results(tmp_pa
     assert outcome["status"] == "ok", err
     pngs = [base64.b64decode(r["data"]["image/png"]) for r in outcome["results"]]
     assert pngs == [b"PNG-Agg-1", b"PNG-Agg-1", b"PNG-Agg-2"] and out == "[1, 2]\n"
+
+
+def test_a_bundle_key_that_is_not_a_mime_type_is_an_error_entry(tmp_path):
+    code = "class M:\n    def _repr_mimebundle_(self, **kw): return {'text/html; charset=utf-8': 'x', 'text/html': '<b/>'}\ndisplay(M())"
+    [result] = run(tmp_path, code)[0]["results"]
+    assert result["data"] == {"text/html": "<b/>", "text/plain": result["data"]["text/plain"]}
+    assert "is not a MIME type" in result["error"]
