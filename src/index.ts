@@ -4,8 +4,8 @@ export { listLanguages, type LanguageInfo } from "./sandbox/languages.js";
 export type { HostFunction, FileEntry } from "./host/executor-process.js";
 export type { Language } from "./core/request.js";
 export type { RunRequest, FileContent } from "./protocol/run-request.js";
-export type { RunResult, RunStatus, GuestError, OutputFile } from "./core/result.js";
-export { RUN_STATUSES, fileBytes } from "./core/result.js";
+export type { RunResult, RunStatus, GuestError, OutputFile, RichResult } from "./core/result.js";
+export { RUN_STATUSES, fileBytes, richResult, richResultFormats, resultImages } from "./core/result.js";
 export { decodeLosslessValue, isLosslessValue, LOSSLESS_TAGS } from "./core/value.js";
 export { WasmboxError, type WasmboxErrorCode } from "./core/errors.js";
 export {

@@ -20,7 +20,7 @@ import {
   type WasmboxErrorCode,
 } from "../dist/index.js";
 
-const RESULT_KEYS = ["durationMs", "error", "exitCode", "files", "status", "stderr", "stdout", "value", "valueLossless", "valueRepr"];
+const RESULT_KEYS = ["durationMs", "error", "exitCode", "files", "results", "status", "stderr", "stdout", "value", "valueLossless", "valueRepr"];
 /** Spellings of internal frames that must never reach a user's traceback. */
 const INTERNAL_MARKERS = ["_pyodide", "pyodide", "<wasmbox>", "_wasmbox_runner"];
 
@@ -99,6 +99,7 @@ describe("status ok, stdout and the value of the last expression", () => {
       valueRepr: null,
       error: null,
       files: [],
+      results: [],
     });
     assert.ok(durationMs >= 0);
   });

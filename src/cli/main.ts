@@ -42,7 +42,8 @@ run options:
   --max-output-file N   cap on each file the run writes back; past it: output limit (default 64m)
   --max-output-files N  cap on all files written back together (default 128m, at most 256m)
   --file HOST[:SANDBOX] copy a host file into the sandbox (repeatable)
-  --out DIR             write files the run created or changed into DIR
+  --out DIR             write files the run created or changed into DIR, and each rich
+                        result's image, SVG, HTML and markdown as output-N.png/.jpg/.svg/.html/.md
   --stdin FILE          the program's stdin (default: this process's stdin when piped)
   --env K=V             set a variable in the guest's environment (repeatable)
   --json                print the result object as JSON, and nothing else, on stdout
@@ -222,7 +223,24 @@ async function readAll(stream: NodeJS.ReadableStream): Promise<Buffer> {
   return Buffer.concat(chunks);
 }
 
+/** The files --out writes for a rich result's formats: output-N.png, .jpg, .svg, .html, .md (N from 1, as in `results`). */
+const RICH_FILE_EXTENSIONS: [mime: string, ext: string, base64: boolean][] = [
+  ["image/png", "png", true],
+  ["image/jpeg", "jpg", true],
+  ["image/svg+xml", "svg", false],
+  ["text/html", "html", false],
+  ["text/markdown", "md", false],
+];
+
 function writeOutFiles(result: RunResult, outDir: string): void {
+  mkdirSync(outDir, { recursive: true });
+  // Rich results first: a file the run wrote under the same name wins.
+  result.results.forEach((r, i) => {
+    for (const [mime, ext, base64] of RICH_FILE_EXTENSIONS) {
+      const value = r.data[mime];
+      if (typeof value === "string") writeFileSync(resolve(outDir, `output-${i + 1}.${ext}`), base64 ? Buffer.from(value, "base64") : value);
+    }
+  });
   for (const file of result.files) {
     const target = containedHostPath(outDir, file.path, resolve, sep);
     mkdirSync(dirname(target), { recursive: true });

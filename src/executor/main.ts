@@ -181,6 +181,41 @@ function flushOutput(): void {
   pendingOutput = [];
 }
 
+/**
+ * Rich results count against the run's output cap with stdout and stderr (issue 16): those past it
+ * are cut here, so a guest cannot make the result frame arbitrarily large, and the outcome says so
+ * (`resultsOverLimit`, the host ends the run as output_limit). The host checks their shape.
+ */
+function capRichResults(outcome: unknown): void {
+  if (typeof outcome !== "object" || outcome === null) return;
+  const o = outcome as Record<string, unknown>;
+  if (o.results === undefined) return;
+  if (!Array.isArray(o.results)) {
+    o.results = null; // the host rejects the outcome
+    return;
+  }
+  let used = runOutputBytes;
+  let total = 0;
+  let kept = -1;
+  for (let i = 0; i < o.results.length; i++) {
+    let size: number;
+    try {
+      size = JSON.stringify(o.results[i])?.length ?? 0;
+    } catch {
+      o.results = null; // not JSON (a cycle, a BigInt): the host rejects the outcome
+      return;
+    }
+    total += size;
+    if (kept === -1 && used + size > runMaxOutputBytes) kept = i;
+    if (kept === -1) used += size;
+    if (total > 2 * runMaxOutputBytes) break;
+  }
+  if (kept !== -1) {
+    o.results = o.results.slice(0, kept);
+    o.resultsOverLimit = Math.max(Number.isSafeInteger(o.resultsOverLimit) ? (o.resultsOverLimit as number) : 0, total);
+  }
+}
+
 async function fail(message: string): Promise<never> {
   await send({ t: "fatal", message: String(message).slice(0, 4000) });
   Deno.exit(1);
@@ -340,6 +375,7 @@ function onWorkerMessage(slot: WorkerSlot, data: unknown): void {
     case "result":
       // The outcome is re-serialised by stringify; the host validates its shape. The executor
       // stays up: a session runs again, and the host kills one-shot executors itself.
+      capRichResults(message.outcome);
       void send({ t: "result", outcome: message.outcome as never });
       if (outputPoll !== null) clearInterval(outputPoll);
       outputPoll = null;

@@ -9,7 +9,7 @@
  * that writes to the executor's stdout (it can) cannot forge one. Each header has a `seq` that
  * starts at 0 and increases by one.
  */
-import type { GuestError, RunStatus } from "../core/result.js";
+import type { GuestError, RichResult, RunStatus } from "../core/result.js";
 import type { WorkerRun } from "../runtimes/worker-protocol.js";
 
 export interface InitMessage {
@@ -75,6 +75,10 @@ export interface ExecutorOutcome {
   files: ExecutorFile[];
   /** Changed files not carried because of an output cap: the run ends as output_limit. */
   filesOverLimit?: FileOverLimit[];
+  /** Rich results (display bundles), where the runtime makes them. */
+  results?: RichResult[];
+  /** Bytes the rich results would have taken when they went past the output cap: the run ends as output_limit. */
+  resultsOverLimit?: number;
 }
 
 export type ExecutorFrame =

@@ -66,3 +66,42 @@ describe("judgeOutcome and assembleResult", () => {
     assert.equal(assembleResult("memory_limit", null, record({ limitDetail: "its resident memory reached 1 bytes" })).error!.message, `run exceeded its memory limit of ${run.memoryLimitBytes} bytes: its resident memory reached 1 bytes`);
   });
 });
+
+describe("rich results in an outcome", () => {
+  const png = { data: { "image/png": "iVBORw0KGgo=", "text/plain": "<Red>" }, isMainResult: false, error: null };
+
+  test("validateOutcome keeps well-formed rich results and refuses forged ones", () => {
+    const json = { data: { "application/json": { a: [1] }, "text/html": "<b>x</b>" }, isMainResult: true, error: "_repr_png_: ValueError" };
+    assert.deepEqual(validateOutcome({ ...honest, results: [png, json] }, run)?.results, [png, json]);
+    for (const bad of [
+      "results",
+      [{ data: { "image/png": new Uint8Array(1) }, isMainResult: false, error: null }],
+      [{ data: { "not a mime": "x" }, isMainResult: false, error: null }],
+      [{ data: { "text/html": "x" }, isMainResult: "yes", error: null }],
+      [{ data: { "text/html": "x" }, isMainResult: false, error: 3 }],
+      [{ data: { "application/json": "x".repeat(2000) }, isMainResult: false, error: null }],
+    ]) {
+      assert.equal(validateOutcome({ ...honest, results: bad }, run), null, JSON.stringify(bad).slice(0, 200));
+    }
+  });
+
+  test("an outcome without rich results (another runtime) gives an empty list in the result", () => {
+    const outcome = validateOutcome(honest, run)!;
+    assert.deepEqual(assembleResult(judgeOutcome(outcome, record()), outcome, record()).results, []);
+  });
+
+  test("rich results past the output cap with stdout end the run as output_limit and keep those that fit", () => {
+    const big = { data: { "text/html": "h".repeat(600) }, isMainResult: false, error: null };
+    const outcome = validateOutcome({ ...honest, results: [png, big] }, run)!;
+    const chunks = [{ fd: 1 as const, bytes: new Uint8Array(300) }];
+    assert.equal(judgeOutcome(outcome, record({ chunks })), "output_limit");
+    assert.deepEqual(outcome.results, [png]);
+    assert.match(outcome.error!.message, /rich results .* past maxOutputBytes \(1000 bytes; stdout and stderr 300/);
+  });
+
+  test("the runner's own over-the-cap mark ends the run as output_limit", () => {
+    const outcome = validateOutcome({ ...honest, results: [png], resultsOverLimit: 5000 }, run)!;
+    assert.equal(judgeOutcome(outcome, record()), "output_limit");
+    assert.deepEqual(outcome.results, [png]);
+  });
+});

@@ -5,7 +5,7 @@
  */
 import { ERROR_MESSAGE_MAX_CHARS, MAX_OUTPUT_FILES_BYTES_LIMIT, TRACEBACK_MAX_CHARS, VALUE_REPR_MAX_CHARS } from "../core/limits.js";
 import type { NormalizedRun } from "../core/request.js";
-import type { GuestError, RunResult, RunStatus } from "../core/result.js";
+import type { GuestError, RichResult, RunResult, RunStatus } from "../core/result.js";
 import { isLosslessValue } from "../core/value.js";
 import type { ExecutorFile, ExecutorOutcome, FileOverLimit } from "../executor/protocol.js";
 import { normalizeSandboxPath } from "../vfs/sandbox-path.js";
@@ -46,7 +46,30 @@ export function judgeOutcome(outcome: ExecutorOutcome, record: RunRecord): RunSt
       traceback: outcome.error?.traceback ?? "",
     };
   }
+  // Rich results count against the output cap together with stdout and stderr (issue 16).
+  const outputBytes = record.chunks.reduce((n, c) => n + c.bytes.length, 0);
+  const results = outcome.results ?? [];
+  let kept = 0;
+  let used = outputBytes;
+  while (kept < results.length && used + richResultBytes(results[kept]!) <= record.run.maxOutputBytes) used += richResultBytes(results[kept++]!);
+  if (kept < results.length || outcome.resultsOverLimit !== undefined) {
+    const wanted = outcome.resultsOverLimit ?? results.slice(kept).reduce((n, r) => n + richResultBytes(r), used);
+    outcome.results = results.slice(0, kept);
+    if (status === "ok" || status === "error") {
+      status = "output_limit";
+      outcome.error = {
+        type: "OutputLimit",
+        message: `rich results (display() and the last expression) take the run's output past maxOutputBytes (${record.run.maxOutputBytes} bytes; stdout and stderr ${outputBytes}, results at least ${wanted}): the ones past it are left out; display less or raise maxOutputBytes`,
+        traceback: outcome.error?.traceback ?? "",
+      };
+    }
+  }
   return status;
+}
+
+/** What a rich result counts against the output cap: its size as JSON. */
+export function richResultBytes(result: RichResult): number {
+  return JSON.stringify(result).length;
 }
 
 /** The result a caller gets: the outcome's fields where the executor reported one, the host's otherwise. */
@@ -61,6 +84,7 @@ export function assembleResult(status: RunStatus, outcome: ExecutorOutcome | nul
     valueRepr: outcome?.valueRepr ?? null,
     error: outcome?.error ?? hostError(status, record),
     files: (outcome?.files ?? []).map((f) => encodeOutputFile(f.path, f.data)),
+    results: outcome?.results ?? [],
     durationMs: Math.round((performance.now() - record.startedAt) * 100) / 100,
   };
 }
@@ -157,7 +181,17 @@ export function validateOutcome(raw: unknown, run: NormalizedRun): ExecutorOutco
   // Clients rebuild values from this form: pass it on only when it is well formed.
   let valueLossless = o.valueLossless ?? null;
   if (valueLossless !== null && (!isLosslessValue(valueLossless) || (JSON.stringify(valueLossless)?.length ?? 0) > maxValueBytes)) valueLossless = null;
+  let results: RichResult[] = [];
+  if (o.results !== undefined) {
+    const valid = validRichResults(o.results, maxValueBytes);
+    if (valid === null) return null;
+    results = valid;
+  }
+  const resultsOverLimit = o.resultsOverLimit === undefined ? undefined : Number.isSafeInteger(o.resultsOverLimit) ? (o.resultsOverLimit as number) : null;
+  if (resultsOverLimit === null) return null;
   return {
+    ...(o.results !== undefined ? { results } : {}),
+    ...(resultsOverLimit !== undefined ? { resultsOverLimit } : {}),
     status: o.status,
     exitCode: o.exitCode as number | null,
     value,
@@ -167,4 +201,37 @@ export function validateOutcome(raw: unknown, run: NormalizedRun): ExecutorOutco
     files,
     filesOverLimit: overLimit,
   };
+}
+
+const MAX_RICH_RESULTS = 10_000;
+const MAX_FORMATS = 32;
+const MIME_TYPE = /^[\w.+-]{1,60}\/[\w.+-]{1,100}$/;
+
+/**
+ * Rich results as the worker reported them, checked: the guest shares the worker's realm, so each
+ * bundle's shape is checked again (MIME-type keys, text for text formats, JSON for JSON ones) and
+ * the whole must fit the output cap (a larger list is cut by judgeOutcome()). Null when malformed.
+ */
+export function validRichResults(raw: unknown, maxBytes: number): RichResult[] | null {
+  if (!Array.isArray(raw) || raw.length > MAX_RICH_RESULTS) return null;
+  const out: RichResult[] = [];
+  for (const entry of raw as unknown[]) {
+    if (typeof entry !== "object" || entry === null) return null;
+    const { data, isMainResult, error } = entry as Record<string, unknown>;
+    if (typeof data !== "object" || data === null || Array.isArray(data) || typeof isMainResult !== "boolean") return null;
+    if (error !== null && error !== undefined && !isString(error)) return null;
+    const keys = Object.keys(data);
+    if (keys.length > MAX_FORMATS) return null;
+    const clean: Record<string, unknown> = {};
+    for (const mime of keys) {
+      const value = (data as Record<string, unknown>)[mime];
+      if (!MIME_TYPE.test(mime)) return null;
+      const json = mime === "application/json" || mime.endsWith("+json");
+      if (!json && !isString(value)) return null;
+      if (json && (JSON.stringify(value)?.length ?? maxBytes + 1) > maxBytes) return null;
+      clean[mime] = value;
+    }
+    out.push({ data: clean, isMainResult, error: isString(error) ? cut(error, ERROR_MESSAGE_MAX_CHARS) : null });
+  }
+  return out;
 }

@@ -53,7 +53,10 @@ export function resultText(result: RunResult): string {
   if (result.files.length > 0) {
     block("files (attached as resources)", result.files.map((f) => `${SANDBOX_DIR}/${f.path} (${f.size} bytes)`).join("\n"));
   }
-  if (!result.stdout && !stderr && result.valueRepr === null && !result.error) {
+  if (result.results.length > 0) {
+    block("rich results (attached after this text)", result.results.map((r, i) => `${i + 1}${r.isMainResult ? " (last expression)" : ""}: ${Object.keys(r.data).join(", ")}${r.error ? `; error: ${r.error}` : ""}`).join("\n"));
+  }
+  if (!result.stdout && !stderr && result.valueRepr === null && !result.error && result.results.length === 0) {
     sections.push("(no output: print() something, or end the code with an expression to see its value)");
   }
   return sections.join("\n");
@@ -66,6 +69,7 @@ export function resultText(result: RunResult): string {
  */
 export function toCallToolResult(result: RunResult): CallToolResult {
   const content: CallToolResult["content"] = [{ type: "text", text: resultText(result) }];
+  content.push(...richResultContent(result));
   for (const file of result.files) {
     const uri = `file://${SANDBOX_DIR}/${file.path.split("/").map(encodeURIComponent).join("/")}`;
     content.push({
@@ -80,6 +84,48 @@ export function toCallToolResult(result: RunResult): CallToolResult {
     structuredContent: result as unknown as Record<string, unknown>,
     isError: result.status !== "ok",
   };
+}
+
+/** Bytes of rich-result content one tool result carries as images and text (clients cap a tool result's size; all of it is also in structuredContent). */
+export const MCP_RICH_CONTENT_MAX_BYTES = 4 * 1024 * 1024;
+
+const TEXT_FORMATS = ["text/html", "text/markdown", "image/svg+xml", "text/latex"] as const;
+
+/**
+ * Rich results as content a model can use: each PNG or JPEG as an image block (a model sees it),
+ * else the first of HTML, markdown, SVG and LaTeX as text, else JSON as text; text/plain alone
+ * adds nothing (the text summary lists it). Within MCP_RICH_CONTENT_MAX_BYTES, in order; past it a
+ * text block says what was left out.
+ */
+export function richResultContent(result: RunResult): CallToolResult["content"] {
+  const content: CallToolResult["content"] = [];
+  let budget = MCP_RICH_CONTENT_MAX_BYTES;
+  result.results.forEach((r, i) => {
+    const label = `rich result ${i + 1}${r.isMainResult ? " (last expression)" : ""}`;
+    const image = (["image/png", "image/jpeg"] as const).find((m) => typeof r.data[m] === "string");
+    let block: CallToolResult["content"][number] | null = null;
+    let size = 0;
+    if (image) {
+      const data = r.data[image] as string;
+      block = { type: "image", data, mimeType: image };
+      size = data.length;
+    } else {
+      const mime = TEXT_FORMATS.find((m) => typeof r.data[m] === "string");
+      const text = mime ? (r.data[mime] as string) : r.data["application/json"] !== undefined ? JSON.stringify(r.data["application/json"]) : null;
+      if (text !== null) {
+        block = { type: "text", text: `--- ${label}: ${mime ?? "application/json"} ---\n${text}` };
+        size = text.length;
+      }
+    }
+    if (block === null) return;
+    if (size > budget) {
+      content.push({ type: "text", text: `(${label} is ${size} bytes: over what this tool result shows, ${MCP_RICH_CONTENT_MAX_BYTES} bytes; it is in the structured result)` });
+      return;
+    }
+    budget -= size;
+    content.push(block);
+  });
+  return content;
 }
 
 /**

@@ -29,6 +29,17 @@ function resultSchema(object: typeof z.looseObject | typeof z.strictObject) {
         }),
       )
       .describe("Files under /sandbox the run created or changed."),
+    results: z
+      .array(
+        object({
+          data: z
+            .record(z.string(), z.unknown())
+            .describe("Each format the object offers, by MIME type: text/plain, image/png and image/jpeg (base64), image/svg+xml, text/html, text/markdown, text/latex (text), application/json (a JSON value)."),
+          isMainResult: z.boolean().describe("The run's last expression, rather than a display() call."),
+          error: z.string().nullable().describe("What went wrong making some formats (a _repr_*_ that raised, returned the wrong type or was too big), else null."),
+        }),
+      )
+      .describe("Rich results (Jupyter's display protocol: display(obj) and the last expression when it offers more than text), in the order displayed; counted against maxOutputBytes."),
     durationMs: z.number().describe("From the request reaching an executor to the result, in milliseconds."),
   });
 }

@@ -37,6 +37,10 @@ export interface RunOutcome {
   valueLossless?: unknown;
   valueRepr: string | null;
   error: GuestErrorInfo | null;
+  /** Rich results (display bundles, core/result.ts RichResult), where the runtime makes them. */
+  results?: unknown[];
+  /** Set when the rich results went past the output cap: the bytes they would have taken. */
+  resultsOverLimit?: number;
 }
 
 /** The run's files under /sandbox, by relative path: how the kit fills inputs, diffs outputs and serves session file operations. */

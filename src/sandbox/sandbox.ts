@@ -87,6 +87,7 @@ function cancelledResult(): RunResult {
     valueRepr: null,
     error: { type: "Cancelled", message: "run was cancelled before it started", traceback: "" },
     files: [],
+    results: [],
     durationMs: 0,
   };
 }

@@ -40,7 +40,7 @@ from ._errors import (
     UnsupportedLanguageError,
     WasmboxError,
 )
-from ._result import RUN_STATUSES, GuestError, RunResult, RunStatus
+from ._result import RUN_STATUSES, GuestError, RichResult, RunResult, RunStatus
 from ._sandbox import AsyncSandbox, Sandbox, run_code, run_fs
 from ._session import AsyncSession, AsyncSessionFiles, AsyncSessionOpening, Session, SessionFile, SessionFiles
 from ._tools import HostFunction
@@ -63,6 +63,7 @@ __all__ = [
     "RunStatus",
     "RUN_STATUSES",
     "GuestError",
+    "RichResult",
     "WasmboxError",
     "InvalidRequestError",
     "InvalidPathError",

@@ -9,7 +9,7 @@ from typing import Any, Literal, Mapping
 from ._errors import RUN_FAILED_BY_STATUS, ProtocolError
 from ._lossless import decode_lossless
 
-__all__ = ["RunStatus", "RUN_STATUSES", "GuestError", "RunResult"]
+__all__ = ["RunStatus", "RUN_STATUSES", "GuestError", "RichResult", "RunResult"]
 
 RunStatus = Literal["ok", "error", "timeout", "memory_limit", "output_limit", "crash", "cancelled"]
 RUN_STATUSES: tuple[str, ...] = ("ok", "error", "timeout", "memory_limit", "output_limit", "crash", "cancelled")
@@ -25,6 +25,77 @@ class GuestError:
     message: str
     #: Python-style traceback pointing at the user's code ("" when the host ended the run).
     traceback: str
+
+
+@dataclass(frozen=True)
+class RichResult:
+    """One rich result: an object the guest displayed (``display(obj)``), or the last expression's
+    value when it offers more than text, with every format it offers through Jupyter's display
+    protocol (like E2B's ``Result``). ``data`` maps MIME types to values as on the wire: images as
+    base64 text, JSON formats as JSON data, the others as text; the properties decode them."""
+
+    data: Mapping[str, Any]
+    #: The run's last expression (E2B's ``is_main_result``); False for ``display()`` calls.
+    is_main_result: bool = False
+    #: What went wrong making some formats (a ``_repr_*_`` that raised, returned the wrong type or
+    #: was over the output cap), else None.
+    error: str | None = None
+
+    def _text(self, mime: str) -> str | None:
+        value = self.data.get(mime)
+        return value if isinstance(value, str) else None
+
+    def _bytes(self, mime: str) -> bytes | None:
+        value = self._text(mime)
+        return None if value is None else base64.b64decode(value)
+
+    @property
+    def text(self) -> str | None:
+        """text/plain: the object's repr()."""
+        return self._text("text/plain")
+
+    @property
+    def png(self) -> bytes | None:
+        """image/png, decoded to bytes."""
+        return self._bytes("image/png")
+
+    @property
+    def jpeg(self) -> bytes | None:
+        """image/jpeg, decoded to bytes."""
+        return self._bytes("image/jpeg")
+
+    @property
+    def svg(self) -> str | None:
+        return self._text("image/svg+xml")
+
+    @property
+    def html(self) -> str | None:
+        return self._text("text/html")
+
+    @property
+    def markdown(self) -> str | None:
+        return self._text("text/markdown")
+
+    @property
+    def latex(self) -> str | None:
+        return self._text("text/latex")
+
+    @property
+    def json(self) -> Any:
+        """application/json as Python data (None when absent)."""
+        return self.data.get("application/json")
+
+    def formats(self) -> list[str]:
+        """The MIME types this result carries, text/plain last."""
+        return sorted(self.data, key=lambda mime: mime == "text/plain")
+
+    @classmethod
+    def from_wire(cls, raw: Mapping[str, Any]) -> "RichResult":
+        data = raw["data"]
+        if not isinstance(data, Mapping):
+            raise ProtocolError("host sent a rich result whose data is not an object")
+        error = raw.get("error")
+        return cls(data=dict(data), is_main_result=bool(raw.get("isMainResult", False)), error=None if error is None else str(error))
 
 
 @dataclass(frozen=True)
@@ -51,6 +122,9 @@ class RunResult:
     #: The last expression as plain JSON data (what ``json.dumps`` would give; tuples as lists,
     #: dict keys as strings), or None where JSON cannot carry it (big ints, nan, objects).
     value_json: Any = None
+    #: Rich results in the order displayed (``display(obj)``, the last expression's rich formats,
+    #: matplotlib figures): ``result.results[0].png`` is the first image's bytes.
+    results: tuple[RichResult, ...] = ()
 
     @property
     def ok(self) -> bool:
@@ -100,6 +174,7 @@ class RunResult:
                 value_repr=reply.get("valueRepr"),
                 error=error,
                 files=files,
+                results=tuple(RichResult.from_wire(r) for r in reply.get("results") or []),
                 duration_ms=float(reply.get("durationMs", 0.0)),
             )
         except ProtocolError:

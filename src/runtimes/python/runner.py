@@ -223,6 +223,222 @@ def _exit_code(exc):
     return 1
 
 
+
+# --- Rich results (issue 16): Jupyter's display protocol -------------------------------------------
+# display(obj) and the last expression's value give bundles of every format an object offers, as
+# IPython's formatters collect them: _repr_mimebundle_ first, then each _repr_*_ method for the
+# formats it did not give, and always text/plain. Binary formats are base64 text, JSON formats a
+# JSON value, the others text. A formatter that raises, returns the wrong type or is over the run's
+# output cap is named in the bundle's "error" and left out; the run goes on.
+_BINARY_MIMES = frozenset({"image/png", "image/jpeg", "image/gif", "image/webp"})
+_REPR_METHODS = (
+    ("image/png", "_repr_png_"),
+    ("image/jpeg", "_repr_jpeg_"),
+    ("image/svg+xml", "_repr_svg_"),
+    ("text/html", "_repr_html_"),
+    ("text/markdown", "_repr_markdown_"),
+    ("text/latex", "_repr_latex_"),
+    ("application/json", "_repr_json_"),
+)
+_MAX_MIMES = 32
+# The MIME types the host accepts (src/host/run-outcome.ts MIME_TYPE); others are error entries.
+import re as _re
+_MIME_TYPE = _re.compile(r"[\w.+-]{1,60}/[\w.+-]{1,100}", _re.ASCII)
+_results = []  # this run's bundles, in the order displayed
+_results_bytes = 0
+_results_over = 0  # bytes of the first bundle that took the results past the cap, else 0
+_max_results_bytes = 0
+
+
+class _OutputLimit(BaseException):
+    """Raised by display() past the output cap: a BaseException, so `except Exception` keeps going."""
+
+
+def _is_json_mime(mime):
+    return mime == "application/json" or mime.endswith("+json")
+
+
+def _format_value(mime, value, where):
+    """The value as it goes into the bundle; raises TypeError naming where it came from."""
+    if isinstance(value, tuple) and len(value) == 2 and isinstance(value[1], dict):
+        value = value[0]  # (data, metadata), as IPython's formatters allow
+    if mime in _BINARY_MIMES:
+        if isinstance(value, (bytes, bytearray, memoryview)):
+            import base64
+            return base64.b64encode(bytes(value)).decode("ascii")
+        if isinstance(value, str) and where == "_repr_mimebundle_":  # already base64, as bundles give it
+            return value
+        raise TypeError(f"{where} returned {type(value).__name__}, expected bytes")
+    if _is_json_mime(mime):
+        if isinstance(value, (str, bytes)) and mime != "application/json":
+            value = _json_loads(value)
+        _json_dumps(value, allow_nan=False)  # raises when it is not JSON
+        return value
+    if isinstance(value, str):
+        return value
+    raise TypeError(f"{where} returned {type(value).__name__}, expected str")
+
+
+def _value_size(value):
+    return len(value) if isinstance(value, str) else len(_json_dumps(value, allow_nan=False))
+
+
+def _describe(exc):
+    return _cut(f"{type(exc).__name__}: {_safe_str(exc)}", 500)
+
+
+def _bundle(obj, include=None, exclude=None):
+    """{"data": {mime: value}, "error": str|None} for one object."""
+    data, errors = {}, []
+
+    def want(mime):
+        return (include is None or mime in include) and (exclude is None or mime not in exclude)
+
+    def put(mime, value, where):
+        try:
+            value = _format_value(mime, value, where)
+            size = _value_size(value)
+        except Exception as exc:
+            errors.append(f"{where}: {_describe(exc)}")
+            return
+        if size > _max_results_bytes:
+            errors.append(f"{where}: {mime} is {size} bytes, over the run's output cap ({_max_results_bytes} bytes)")
+            return
+        data[mime] = value
+
+    # A class is not displayed through its instances' methods (IPython skips them too).
+    methods = not isinstance(obj, type)
+    if methods:
+        try:
+            method = getattr(obj, "_repr_mimebundle_", None)
+        except Exception:
+            method = None
+        if callable(method):
+            try:
+                got = method(include=include, exclude=exclude)
+                if isinstance(got, tuple) and len(got) == 2:
+                    got = got[0]
+                if got is not None and not isinstance(got, dict):
+                    raise TypeError(f"returned {type(got).__name__}, expected dict")
+                for mime, value in list((got or {}).items())[:_MAX_MIMES]:
+                    if not isinstance(mime, str) or _MIME_TYPE.fullmatch(mime) is None:
+                        errors.append(f"_repr_mimebundle_: {_safe_repr(mime)[:100]} is not a MIME type")
+                    elif want(mime):
+                        put(mime, value, "_repr_mimebundle_")
+            except Exception as exc:
+                errors.append(f"_repr_mimebundle_: {_describe(exc)}")
+        for mime, name in _REPR_METHODS:
+            if mime in data or not want(mime):
+                continue
+            try:
+                method = getattr(obj, name, None)
+            except Exception:
+                method = None
+            if not callable(method):
+                continue
+            try:
+                value = method()
+            except Exception as exc:
+                errors.append(f"{name}: {_describe(exc)}")
+                continue
+            if value is not None:  # None: the object declines this format (IPython)
+                put(mime, value, name)
+    if "text/plain" not in data and want("text/plain"):
+        data["text/plain"] = _safe_repr(obj)
+    return {"data": data, "error": "; ".join(errors)[:2000] or None}
+
+
+def _collect(bundle, main):
+    global _results_bytes, _results_over
+    if _results_over:
+        raise _OutputLimit
+    bundle["isMainResult"] = main
+    size = sum(_value_size(v) + len(k) + 8 for k, v in bundle["data"].items()) + len(bundle["error"] or "") + 40
+    if _results_bytes + size > _max_results_bytes:
+        _results_over = size
+        raise _OutputLimit
+    _results_bytes += size
+    _results.append(bundle)
+
+
+def display(*objs, include=None, exclude=None):
+    """Shows each object as a rich result (like IPython's display()): every format it offers."""
+    for obj in objs:
+        _collect(_bundle(obj, include, exclude), False)
+
+
+def _display_main(value):
+    """The last expression's bundle, marked as the main result, when it offers more than text."""
+    bundle = _bundle(value)
+    if bundle["error"] or any(mime != "text/plain" for mime in bundle["data"]):
+        _collect(bundle, True)
+
+
+# matplotlib (when the guest imports it): the Agg backend, and plt.show() and figures still open at
+# the end of the run become image/png results, like IPython's inline backend. Not installable in
+# every environment: test_runner.py checks the hook against a stand-in matplotlib package.
+def _show_figures(*args, **kwargs):
+    pyplot = sys.modules.get("matplotlib.pyplot")
+    if pyplot is None:
+        return
+    import io
+    for number in list(pyplot.get_fignums()):
+        figure = pyplot.figure(number)
+        buffer = io.BytesIO()
+        figure.savefig(buffer, format="png", bbox_inches="tight")
+        _collect({"data": {"image/png": _format_value("image/png", buffer.getvalue(), "savefig"), "text/plain": _safe_repr(figure)}, "error": None}, False)
+        pyplot.close(figure)
+
+
+class _PatchingLoader:
+    def __init__(self, loader, name):
+        self._loader = loader
+        self._name = name
+
+    def __getattr__(self, attr):
+        return getattr(self._loader, attr)
+
+    def create_module(self, spec):
+        return self._loader.create_module(spec)
+
+    def exec_module(self, module):
+        self._loader.exec_module(module)
+        if self._name == "matplotlib":
+            module.use("Agg")  # before pyplot chooses a backend (Pyodide's default wants the DOM)
+        else:
+            module.show = _show_figures
+
+
+class _MatplotlibHook:
+    """A meta-path finder that patches matplotlib and matplotlib.pyplot as they are imported."""
+
+    NAMES = ("matplotlib", "matplotlib.pyplot")
+
+    def find_spec(self, name, path=None, target=None):
+        if name not in self.NAMES:
+            return None
+        for finder in sys.meta_path:
+            if isinstance(finder, (_MatplotlibHook, _BlockedImports)) or not hasattr(finder, "find_spec"):
+                continue
+            spec = finder.find_spec(name, path, target)
+            if spec is not None:
+                break
+        else:
+            return None
+        if spec.loader is not None and hasattr(spec.loader, "exec_module"):
+            spec.loader = _PatchingLoader(spec.loader, name)
+        return spec
+
+
+def _start_results(max_bytes):
+    global _results, _results_bytes, _results_over, _max_results_bytes
+    _results, _results_bytes, _results_over, _max_results_bytes = [], 0, 0, max_bytes
+    if not any(type(finder).__name__ == "_MatplotlibHook" for finder in sys.meta_path):
+        # After the finder that blocks the JS bridges: that one stays first (test/security.test.ts).
+        blocked = [i for i, finder in enumerate(sys.meta_path) if isinstance(finder, _BlockedImports)]
+        sys.meta_path.insert(blocked[0] + 1 if blocked else 0, _MatplotlibHook())
+    builtins.display = display
+
 _session_main = None
 _host_call = None
 
@@ -304,6 +520,7 @@ def run(code, filename, argv_json, env_json, max_value_bytes, keep_state=False, 
     sys.modules["__main__"] = main
     scope = main.__dict__
     linecache.cache[filename] = (len(code), None, code.splitlines(True), filename)
+    _start_results(max_value_bytes)
 
     outcome = {"status": "ok", "exitCode": 0, "value": None, "valueLossless": None, "valueRepr": None, "error": None}
     try:
@@ -321,6 +538,11 @@ def run(code, filename, argv_json, env_json, max_value_bytes, keep_state=False, 
                     outcome["valueRepr"] = _safe_repr(value)
                     outcome["value"] = _json_value(value, max_value_bytes)
                     outcome["valueLossless"] = _lossless_value(value, max_value_bytes)
+                    _display_main(value)
+            if "matplotlib.pyplot" in sys.modules:
+                _show_figures()
+        except _OutputLimit:
+            pass  # the host ends the run as output_limit (resultsOverLimit below)
         except _compat._Aborted:
             outcome["status"] = "error"
             outcome["exitCode"] = 134  # 128 + SIGABRT, what a shell sees of an aborted process
@@ -356,4 +578,11 @@ def run(code, filename, argv_json, env_json, max_value_bytes, keep_state=False, 
         outcome["status"] = "error"
         outcome["exitCode"] = 1
         outcome["error"] = {"type": type(exc).__name__, "message": _cut(_safe_str(exc), _MESSAGE_MAX_CHARS), "traceback": ""}
-    return _json_dumps(outcome)
+    outcome["results"] = _results
+    if _results_over:
+        outcome["resultsOverLimit"] = _results_bytes + _results_over
+    try:
+        return _json_dumps(outcome)
+    except BaseException:  # a guest that changed a collected value after the fact
+        outcome["results"] = []
+        return _json_dumps(outcome)

@@ -175,3 +175,125 @@ def test_pbkdf2_hmac_gives_the_rfc_6070_vectors(tmp_path):
         "4b007901b765489abead49d926f721d065a429c1",
         "3d2eec4fe41c849b80c8d83662c0e44a8b291a964cf2f07038",
     ], err
+
+
+PNG_CODE = r"""
+import struct, zlib
+def chunk(kind, data):
+    return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data) & 0xffffffff)
+def png(width, height):
+    rows = b"".join(b"\x00" + b"\xff\x00\x00" * width for _ in range(height))
+    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0))
+            + chunk(b"IDAT", zlib.compress(rows)) + chunk(b"IEND", b""))
+class Red:
+    def _repr_png_(self):
+        return png(2, 2)
+"""
+
+
+def test_display_collects_a_png_as_base64_and_text_plain_always(tmp_path):
+    import base64
+    outcome, _, _ = run(tmp_path, PNG_CODE + "from wasmbox import display\ndisplay(Red())\nprint('after')")
+    assert outcome["status"] == "ok"
+    [result] = outcome["results"]
+    assert result["isMainResult"] is False and result["error"] is None
+    assert base64.b64decode(result["data"]["image/png"]).startswith(b"\x89PNG\r\n\x1a\n")
+    assert result["data"]["text/plain"].startswith("<__main__.Red object")
+
+
+def test_display_is_a_builtin_and_the_last_expression_is_the_main_result(tmp_path):
+    code = "class T:\n    def _repr_html_(self): return '<table><tr><td>1</td></tr></table>'\n    def _repr_markdown_(self): return '| a |'\n    def _repr_latex_(self): return '$x$'\n    def _repr_json_(self): return {'a': 1}\n    def _repr_svg_(self): return '<svg/>'\ndisplay(1, T())\nT()"
+    outcome, _, _ = run(tmp_path, code)
+    assert [r["isMainResult"] for r in outcome["results"]] == [False, False, True]
+    assert outcome["results"][0]["data"] == {"text/plain": "1"}
+    data = outcome["results"][2]["data"]
+    assert set(data) == {"text/html", "text/markdown", "text/latex", "application/json", "image/svg+xml", "text/plain"}
+    assert data["application/json"] == {"a": 1} and data["image/svg+xml"] == "<svg/>"
+
+
+def test_a_last_expression_with_only_text_is_not_a_rich_result(tmp_path):
+    assert run(tmp_path, "[1, 2]")[0]["results"] == []
+
+
+def test_repr_mimebundle_gets_include_and_exclude_and_wins_over_repr_methods(tmp_path):
+    code = """
+class B:
+    def _repr_mimebundle_(self, include=None, exclude=None):
+        data = {"text/html": "<b>bundle</b>", "text/markdown": "**b**", "application/vnd.x+json": {"k": [1]}}
+        return ({m: v for m, v in data.items() if (include is None or m in include) and m not in (exclude or ())}, {})
+    def _repr_html_(self):
+        return "<i>method</i>"
+display(B())
+display(B(), include={"text/html"})
+display(B(), exclude={"text/markdown", "text/plain"})
+"""
+    results = run(tmp_path, code)[0]["results"]
+    assert results[0]["data"]["text/html"] == "<b>bundle</b>" and results[0]["data"]["application/vnd.x+json"] == {"k": [1]}
+    assert set(results[1]["data"]) == {"text/html"}
+    assert set(results[2]["data"]) == {"text/html", "application/vnd.x+json"}
+
+
+def test_a_raising_wrong_type_or_huge_repr_is_an_error_entry_and_the_run_goes_on(tmp_path):
+    code = """
+class Bad:
+    def _repr_html_(self): raise ValueError("no html")
+    def _repr_png_(self): return "not bytes"
+    def _repr_svg_(self): return "x" * 20000
+    def _repr_markdown_(self): return "fine"
+display(Bad())
+display(type("C", (), {"_repr_mimebundle_": lambda self, **kw: 42})())
+"""
+    outcome, _, _ = run(tmp_path, code)
+    assert outcome["status"] == "ok"
+    first, second = outcome["results"]
+    assert set(first["data"]) == {"text/markdown", "text/plain"}
+    assert "_repr_html_: ValueError: no html" in first["error"]
+    assert "_repr_png_ returned str, expected bytes" in first["error"]
+    assert "image/svg+xml is 20000 bytes, over the run's output cap" in first["error"]
+    assert "_repr_mimebundle_: TypeError: returned int, expected dict" in second["error"]
+
+
+def test_rich_results_past_the_output_cap_stop_the_run_and_say_how_much(tmp_path):
+    code = "class H:\n    def _repr_html_(self): return 'h' * 4000\nfor i in range(10):\n    try:\n        display(H())\n    except Exception:\n        pass\nprint('not reached')"
+    outcome, out, _ = run(tmp_path, code)
+    assert "not reached" not in out
+    assert len(outcome["results"]) == 2 and outcome["resultsOverLimit"] > 10_000
+
+
+FAKE_MATPLOTLIB = {
+    "matplotlib/__init__.py": "backend = 'webagg'\ndef use(name):\n    global backend\n    backend = name\n",
+    "matplotlib/pyplot.py": """
+import matplotlib
+_figures = {}
+class Figure:
+    def __init__(self, number): self.number = number
+    def savefig(self, buffer, format, **kwargs): buffer.write(b"PNG-" + matplotlib.backend.encode() + b"-" + str(self.number).encode())
+    def __repr__(self): return f"<Figure {self.number}>"
+def figure(number=None):
+    number = number or len(_figures) + 1
+    return _figures.setdefault(number, Figure(number))
+def get_fignums(): return sorted(_figures)
+def close(figure): _figures.pop(figure.number, None)
+def show(): raise RuntimeError("the real show() wants a display")
+""",
+}
+
+
+def test_matplotlib_uses_agg_and_show_and_open_figures_become_png_results(tmp_path):
+    # matplotlib is not installable here: a stand-in package with pyplot's few functions the hook calls.
+    import base64
+    for name, text in FAKE_MATPLOTLIB.items():
+        (tmp_path / name).parent.mkdir(exist_ok=True)
+        (tmp_path / name).write_text(text)
+    code = "import matplotlib.pyplot as plt\nplt.figure()\nplt.show()\nplt.figure()\nplt.figure()\nprint(plt.get_fignums())"
+    outcome, out, err = run(tmp_path, code)
+    assert outcome["status"] == "ok", err
+    pngs = [base64.b64decode(r["data"]["image/png"]) for r in outcome["results"]]
+    assert pngs == [b"PNG-Agg-1", b"PNG-Agg-1", b"PNG-Agg-2"] and out == "[1, 2]\n"
+
+
+def test_a_bundle_key_that_is_not_a_mime_type_is_an_error_entry(tmp_path):
+    code = "class M:\n    def _repr_mimebundle_(self, **kw): return {'text/html; charset=utf-8': 'x', 'text/html': '<b/>'}\ndisplay(M())"
+    [result] = run(tmp_path, code)[0]["results"]
+    assert result["data"] == {"text/html": "<b/>", "text/plain": result["data"]["text/plain"]}
+    assert "is not a MIME type" in result["error"]

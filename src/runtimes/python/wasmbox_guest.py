@@ -2,10 +2,13 @@
 
     from wasmbox import tools
     tools.search(q="x")    # keyword arguments only; JSON values in, JSON values out
+
+    from wasmbox import display
+    display(obj)           # a rich result: every format obj offers (_repr_png_, _repr_html_, ...)
 """
 import json as _json
 
-__all__ = ["tools", "ToolError"]
+__all__ = ["tools", "ToolError", "display"]
 
 
 class ToolError(Exception):
@@ -54,3 +57,11 @@ class _Tools:
 
 
 tools = _Tools()
+
+
+def display(*objs, include=None, exclude=None):
+    """Shows each object as a rich result, like IPython's display(): a bundle of every format it
+    offers through Jupyter's display protocol (_repr_mimebundle_, _repr_png_, _repr_svg_,
+    _repr_html_, ...) and text/plain. The run's `results` carry them in the order displayed."""
+    import _wasmbox_runner
+    _wasmbox_runner.display(*objs, include=include, exclude=exclude)
