@@ -77,6 +77,18 @@ describe("packages: what models import, from the wheelhouse", () => {
     assert.deepEqual(result.value, [true, true, true, false]);
   });
 
+  it("gives a pygal chart back as an SVG rich result (issue 16 with a real charting package)", async () => {
+    const result = await sandbox.run({
+      packages: ["pygal"],
+      code: "import pygal\nchart = pygal.Bar(title='runs per day')\nchart.add('ok', [3, 5, 2])\nchart",
+    });
+    assert.equal(result.status, "ok", result.error?.traceback);
+    assert.equal(result.results.length, 1);
+    const [chart] = result.results;
+    assert.equal(chart!.isMainResult, true);
+    assert.match(String(chart!.data["image/svg+xml"]), /<svg[\s\S]*runs per day[\s\S]*<\/svg>/);
+  });
+
   it("answers zoneinfo with the IANA data with no package named", async () => {
     await using plain = await Sandbox.create({ poolSize: 0, wheelhouse });
     const result = await plain.run({

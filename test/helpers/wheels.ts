@@ -9,8 +9,8 @@ import { join } from "node:path";
 import { addPackages } from "../../src/packages/wheelhouse.js";
 import { makeWheel } from "./zip-writer.js";
 
-/** Pure Python (sympy, networkx, dateutil, tabulate) and native Pyodide-ABI (pydantic-core, msgspec). */
-export const TEST_PACKAGES = ["sympy", "networkx", "python-dateutil", "tabulate", "pydantic", "msgspec"];
+/** Pure Python (sympy, networkx, dateutil, tabulate, pygal) and native Pyodide-ABI (pydantic-core, msgspec). */
+export const TEST_PACKAGES = ["sympy", "networkx", "python-dateutil", "tabulate", "pygal", "pydantic", "msgspec"];
 
 let shared: Promise<string> | null = null;
 
