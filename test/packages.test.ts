@@ -139,6 +139,18 @@ describe("packages: what models import, from the wheelhouse", () => {
     });
   }
 
+  it("keeps a warm pool for at most four package sets besides its own, closing the least recently used", async () => {
+    await using small = await Sandbox.create({ poolSize: 1, wheelhouse, packages: ["tabulate"] });
+    for (const name of ["msgspec", "python-dateutil", "pygal", "networkx", "pydantic"]) {
+      assert.equal((await small.run({ code: "1", packages: [name] })).status, "ok", name);
+    }
+    // Let the pools refill, then count: the sandbox's own pool and the four most recent sets.
+    await new Promise((resolve) => setTimeout(resolve, 3000));
+    const { warm, starting } = small.stats;
+    assert.ok(warm + starting <= 5, `warm ${warm}, starting ${starting}`);
+    assert.ok(warm + starting >= 2, `warm ${warm}, starting ${starting}: the pools keep executors`);
+  });
+
   it("gives a session its packages when it opens, and refuses a call naming others", async () => {
     await using session = await sandbox.session({ packages: ["msgspec"] });
     assert.equal((await session.run({ code: "import msgspec\nm = msgspec.json.encode([1])" })).status, "ok");
