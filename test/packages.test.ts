@@ -11,6 +11,7 @@ import { Sandbox, WasmboxError } from "../src/index.js";
 import { addPackages, readWheelhouse } from "../src/packages/wheelhouse.js";
 import { makeWheelFile, testWheelhouse } from "./helpers/wheels.js";
 import { BIN, wasmbox } from "./helpers/cli.js";
+import { PRELUDE } from "./helpers/guest.js";
 
 const SCIENCE = ["sympy", "networkx", "python-dateutil", "tabulate"];
 describe("packages: what models import, from the wheelhouse", () => {
@@ -149,6 +150,24 @@ describe("packages: what models import, from the wheelhouse", () => {
     const { warm, starting } = small.stats;
     assert.ok(warm + starting <= 5, `warm ${warm}, starting ${starting}`);
     assert.ok(warm + starting >= 2, `warm ${warm}, starting ${starting}: the pools keep executors`);
+  });
+
+  it("refuses guest JavaScript that writes a package's bundle, and a later run reads the package unchanged", async () => {
+    await using reused = await Sandbox.create({ poolSize: 1, wheelhouse, packages: ["tabulate"], isolation: "isolate" });
+    const attack = await reused.run({
+      code: PRELUDE + [
+        "import tabulate",
+        // Every path the worker may read (its arguments: the bundle among them), written over.
+        "attempt('write bundle', 'Deno.args.concat([\"/wasmbox/packages.bundle\"]).map((p) => { try { Deno.writeFileSync(p, new Uint8Array(8)); return \"WROTE \" + p; } catch (e) { return e.name; } }).join(\",\")')",
+        "attempt('truncate', 'Deno.truncateSync(\"/wasmbox/packages.bundle\", 0)')",
+      ].join("\n"),
+    });
+    assert.equal(attack.status, "ok", attack.error?.traceback);
+    assert.doesNotMatch(attack.stdout, /WROTE|truncate: ALLOWED/, attack.stdout);
+    assert.match(attack.stdout, /write bundle: ALLOWED NotCapable/, "the attempts reached Deno and were refused by its permissions");
+    const after = await reused.run({ code: "import tabulate, inspect\n'def tabulate(' in inspect.getsource(tabulate), tabulate.tabulate([[1]])" });
+    assert.equal(after.status, "ok", after.error?.traceback);
+    assert.deepEqual(after.value, [true, "-\n1\n-"]);
   });
 
   it("gives a session its packages when it opens, and refuses a call naming others", async () => {
