@@ -209,7 +209,7 @@ const ruby = packaged("ruby", "ruby", ["@ruby/3.4-wasm-wasi@2.10.1"], true, ([v]
 const clang = (language: "c" | "cpp") =>
   packaged(language, "clang", ["@yowasp/clang@22.0.0-git20542-10"], true, ([v]) => `Clang ${v!.split(".")[0]} → WASI (@yowasp/clang ${v})`, [language]);
 const sqlite = packaged("sqlite", "sqlite", ["sql.js@1.16.0"], true, ([v]) => `SQLite (sql.js ${v})`);
-const php = packaged("php", "php", ["@php-wasm/node-8-4@3.1.56"], true, ([v]) => `PHP 8.4 (@php-wasm/node-8-4 ${v})`);
+const php = packaged("php", "php", ["@php-wasm/node-8-4@3.1.54"], true, ([v]) => `PHP 8.4 (@php-wasm/node-8-4 ${v})`);
 const lua = packaged("lua", "lua", ["wasmoon@1.16.0"], true, ([v]) => `Lua 5.4 (wasmoon ${v})`);
 const wasi: RuntimeDefinition = {
   language: "wasi",
