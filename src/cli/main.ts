@@ -2,6 +2,7 @@
  * The `wasmbox` command: `run` executes one program like `python` would, `serve --stdio` answers
  * JSON lines. Input is validated here, at the edge; the facade does the rest.
  */
+import { showPreparation } from "./preparation-display.js";
 import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { basename, dirname, resolve, sep } from "node:path";
 import { WasmboxError } from "../core/errors.js";
@@ -369,6 +370,8 @@ async function serveCommand(args: string[]): Promise<number> {
 export async function main(args: string[]): Promise<number> {
   try {
     const [command, ...rest] = args;
+    // The first start on a machine makes the snapshot (seconds): say so on stderr, not silence.
+    if (command === "run" || command === "serve" || command === "mcp") showPreparation();
     if (command === "run") return await runCommand(rest);
     if (command === "serve" && rest.includes("--http")) return await (await import("../http/http-command.js")).httpCommand(rest);
     if (command === "serve") return await serveCommand(rest);
