@@ -4,7 +4,7 @@
  * a log file, the Python client reading the stdio host's stderr) one plain line when a step starts
  * and one when it ends, each starting with "wasmbox: ".
  */
-import { describePreparation, onPreparation, type PreparationEvent } from "../host/preparation-progress.js";
+import { describePreparation, onPreparation, type PreparationEvent } from "../sandbox/preparation.js";
 
 export interface DisplayStream {
   write(text: string): unknown;
