@@ -1,6 +1,8 @@
 /**
  * Executes the README's examples, so it cannot rot: every fenced block that states expected output
- * (`# → line` after a shell command, `// → line` in TypeScript) is run and its stdout compared.
+ * (`# → line` after a shell command, `// → line` in JavaScript) is run and its stdout compared.
+ * The JavaScript examples run as plain `.mjs` files (no TypeScript loader) on every Node the tests
+ * know: this one and those listed in WASMBOX_TEST_NODES (.ci/run installs Node 22 and 24 from npm).
  * `<number>` in an expectation matches any number (timings).
  */
 import assert from "node:assert/strict";
@@ -8,6 +10,7 @@ import { spawnSync } from "node:child_process";
 import { mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { describe, it } from "node:test";
 import { fileURLToPath } from "node:url";
+import { testNodes } from "./helpers/node-versions.js";
 
 const ROOT = fileURLToPath(new URL("..", import.meta.url));
 const README = readFileSync(new URL("../README.md", import.meta.url), "utf8");
@@ -69,7 +72,8 @@ describe("README MCP configuration", () => {
 describe("README examples", () => {
   it("has runnable examples for the command line, the library and the JSON-lines server", () => {
     assert.ok(examples.filter((b) => b.lang === "sh").length >= 2);
-    assert.ok(examples.filter((b) => b.lang === "ts").length >= 2);
+    assert.ok(examples.filter((b) => b.lang === "js").length >= 2);
+    assert.deepEqual(examples.filter((b) => b.lang === "ts").map((b) => b.line), [], "library examples are plain JavaScript");
   });
 
   for (const block of examples.filter((b) => b.lang === "sh" && /&\s*$/m.test(b.body))) {
@@ -99,20 +103,22 @@ describe("README examples", () => {
     }
   }
 
-  for (const block of examples.filter((b) => b.lang === "ts")) {
-    it(`README line ${block.line}: the TypeScript example prints what the README says`, () => {
-      const dir = fileURLToPath(new URL("./.readme-tmp/", import.meta.url));
-      mkdirSync(dir, { recursive: true });
-      const file = `${dir}/example-${block.line}.ts`;
-      writeFileSync(file, block.body);
-      try {
-        const result = spawnSync(process.execPath, ["--import", "tsx", file], { cwd: ROOT, encoding: "utf8", timeout: 180_000 });
-        assert.equal(result.status, 0, result.stderr);
-        const expected = block.body.split("\n").filter((l) => l.startsWith("// → ")).map((l) => l.slice(5));
-        assertOutput(result.stdout, expected, `TypeScript example at README line ${block.line}`);
-      } finally {
-        rmSync(file, { force: true });
-      }
-    });
+  for (const node of testNodes()) {
+    for (const block of examples.filter((b) => b.lang === "js")) {
+      it(`README line ${block.line}: the JavaScript example prints what the README says, as a plain .mjs on Node ${node.version}`, () => {
+        const dir = fileURLToPath(new URL("./.readme-tmp/", import.meta.url));
+        mkdirSync(dir, { recursive: true });
+        const file = `${dir}/example-${block.line}-${node.version}.mjs`;
+        writeFileSync(file, block.body);
+        try {
+          const result = spawnSync(node.path, [file], { cwd: ROOT, encoding: "utf8", timeout: 180_000 });
+          assert.equal(result.status, 0, result.stderr);
+          const expected = block.body.split("\n").filter((l) => l.startsWith("// → ")).map((l) => l.slice(5));
+          assertOutput(result.stdout, expected, `JavaScript example at README line ${block.line} on Node ${node.version}`);
+        } finally {
+          rmSync(file, { force: true });
+        }
+      });
+    }
   }
 });
