@@ -45,29 +45,8 @@ function assertOutput(stdout: string, expected: string[], where: string): void {
   expected.forEach((line, i) => assert.ok(matches(actual[i]!, line), `${where}: line ${i + 1}\n  got:      ${actual[i]}\n  expected: ${line}`));
 }
 
+// The MCP configuration is started from outside a clone, as a user would: test/fresh-clone.test.ts.
 const examples = blocks(README).filter((b) => /^(# |\/\/ )→/m.test(b.body));
-
-describe("README MCP configuration", () => {
-  it("starts a server the official MCP client can list tools on and run Python with", async () => {
-    const block = blocks(README).find((b) => b.lang === "json" && b.body.includes("mcpServers"));
-    assert.ok(block, "the README has an MCP client configuration");
-    const { command, args } = JSON.parse(block.body).mcpServers.wasmbox as { command: string; args: string[] };
-    const { Client } = await import("@modelcontextprotocol/sdk/client/index.js");
-    const { StdioClientTransport } = await import("@modelcontextprotocol/sdk/client/stdio.js");
-    const client = new Client({ name: "readme-test", version: "1.0.0" });
-    await client.connect(new StdioClientTransport({ command, args, cwd: ROOT, stderr: "ignore" }));
-    try {
-      const tools = (await client.listTools()).tools.map((t) => t.name);
-      assert.ok(tools.includes("run_python"), tools.join(", "));
-      const result = await client.callTool({ name: "run_python", arguments: { code: "print('from mcp')\n6 * 7" } });
-      assert.equal(result.isError ?? false, false);
-      assert.deepEqual((result.structuredContent as { value: unknown; stdout: string }).value, 42);
-      assert.equal((result.structuredContent as { stdout: string }).stdout, "from mcp\n");
-    } finally {
-      await client.close();
-    }
-  });
-});
 
 describe("README examples", () => {
   it("has runnable examples for the command line, the library and the JSON-lines server", () => {
