@@ -142,7 +142,9 @@ def ensure_assets() -> None:
         _fail(
             f"wasmbox: {HERE} has no prebuilt host assets (src/wasmbox/_assets) and is not the python/ "
             "folder of a wasmbox repository, so they cannot be made here. Build from a clone of the "
-            "repository (pip install ./python, with Node.js installed), or install a built wheel or sdist."
+            "repository (pip install ./python, with Node.js installed), or install a built wheel or sdist. "
+            "pip older than 21.3 copies a local folder away before building it: upgrade pip "
+            "(python -m pip install -U pip) and run pip install ./python again."
         )
     wanted = source_hash()
     stamp = ASSETS / STAMP_NAME
