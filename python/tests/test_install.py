@@ -20,6 +20,7 @@ import textwrap
 import time
 import zipfile
 from pathlib import Path
+from typing import Iterator
 
 import pytest
 
@@ -95,8 +96,11 @@ def wasmbox_cmd(bin_dir: Path, *args: str, input: str | None = None, timeout: fl
 
 
 @pytest.fixture(scope="module")
-def work(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return tmp_path_factory.mktemp("install")
+def work(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """Clones and venvs: about 0.5 GB, removed when the module's tests are done."""
+    where = tmp_path_factory.mktemp("install")
+    yield where
+    shutil.rmtree(where, ignore_errors=True)
 
 
 @pytest.fixture(scope="module")
