@@ -146,6 +146,7 @@ def ensure_assets() -> None:
             "pip older than 21.3 copies a local folder away before building it: upgrade pip "
             "(python -m pip install -U pip) and run pip install ./python again."
         )
+    _check_versions()
     wanted = source_hash()
     stamp = ASSETS / STAMP_NAME
     if assets_complete() and stamp.read_text("utf-8").strip() == wanted:
@@ -251,7 +252,6 @@ def _vendor_package(package: Path, modules: Path, into: Path) -> None:
 
 
 def build_assets(stamp: str) -> None:
-    _check_versions()
     node, npm = shutil.which("node"), shutil.which("npm")
     if node is None or npm is None:
         _fail(NODE_MISSING)
