@@ -111,6 +111,20 @@ describe("a fresh clone, following the README", { timeout: 30 * 60_000 }, () => 
     assert.deepEqual(sh("node example.mjs", project).stdout.trim().split("\n"), expected);
   });
 
+  it("the README's Python install builds a working package in a venv: the wasmbox command and the README's Python example", () => {
+    const venv = join(work, "venv");
+    sh(`python3 -m venv ${venv}`, work);
+    const [install] = commands(readmeBlocks(readme, "Python").find((b) => b.lang === "sh")!);
+    assert.match(install!, /^pip install \.\/python$/);
+    const venvEnv = `PATH=${join(venv, "bin")}${delimiter}"$PATH"`;
+    sh(`${venvEnv} ${install}`, clone);
+    const elsewhere = mkdtempSync(join(work, "py-elsewhere-"));
+    assert.equal(sh(`${join(venv, "bin", "wasmbox")} run -c "print('from pip')"`, elsewhere).stdout, "from pip\n");
+    const example = readmeBlocks(readme, "Python").find((b) => b.lang === "python")!;
+    writeFileSync(join(elsewhere, "example.py"), example.body);
+    sh(`${join(venv, "bin", "python")} example.py`, elsewhere);
+  });
+
   it("the README's MCP configuration starts a server from a directory outside the clone that the official MCP client uses", async () => {
     const block = readmeBlocks(readme, "Use it from an agent: MCP").find((b) => b.lang === "json" && b.body.includes("mcpServers"));
     assert.ok(block, "the README has an MCP client configuration");

@@ -161,13 +161,17 @@ export function packageDir(name: string): string | null {
 /**
  * How a user adds a package next to this wasmbox: `npm install -g` when wasmbox itself is a global
  * install (<prefix>/lib/node_modules/wasmbox, whose dependencies resolve from the sibling global
- * packages), else `npm install` in the project that has it.
+ * packages), else `npm install` in the project that has it. The Python package (its host lives in
+ * wasmbox/_assets) carries a fixed set of runtimes: nothing can be added to it with npm.
  */
-function npmInstallCommand(): string {
+function installHint(packages: string[]): string {
   const packageRoot = dirname(distDir().replace(/\/$/, ""));
+  if (basename(packageRoot) === "_assets" && basename(dirname(packageRoot)) === "wasmbox") {
+    return `not in the Python package; the npm package runs it (npm install ${packages.join(" ")} next to wasmbox)`;
+  }
   const modules = dirname(packageRoot);
   const global = basename(modules) === "node_modules" && basename(dirname(modules)) === "lib" && !existsSync(join(dirname(dirname(modules)), "package.json"));
-  return global ? "npm install -g" : "npm install";
+  return `${global ? "npm install -g" : "npm install"} ${packages.join(" ")}`;
 }
 
 function packageVersion(name: string): string | null {
@@ -200,7 +204,7 @@ function packaged(
     runtime,
     packages,
     get install() {
-      return optIn ? `${npmInstallCommand()} ${packages.join(" ")}` : "included";
+      return optIn ? installHint(packages) : "included";
     },
     version() {
       const versions = names.map(packageVersion);
