@@ -30,6 +30,8 @@ export interface PreparationEvent {
 export type PreparationListener = (event: PreparationEvent) => void;
 
 const listeners = new Set<PreparationListener>();
+/** Steps under way now (by artefact path), with when each began: for a listener that joins late. */
+const active = new Map<string, { event: PreparationEvent; sinceMs: number }>();
 
 /** Calls `listener` for every preparation step of this process; returns the unsubscribe function. */
 export function onPreparation(listener: PreparationListener): () => void {
@@ -37,7 +39,14 @@ export function onPreparation(listener: PreparationListener): () => void {
   return () => listeners.delete(listener);
 }
 
+/** The steps under way now, each as its "started"/"waiting" event with the time elapsed so far. */
+export function activePreparations(): PreparationEvent[] {
+  return [...active.values()].map(({ event, sinceMs }) => ({ ...event, elapsedMs: Date.now() - sinceMs }));
+}
+
 export function reportPreparation(event: PreparationEvent): void {
+  if (event.phase === "started" || event.phase === "waiting") active.set(event.path, { event, sinceMs: Date.now() });
+  else active.delete(event.path);
   for (const listener of listeners) {
     try {
       listener(event);
