@@ -141,8 +141,8 @@ describe("a fresh clone, following the README", { timeout: 30 * 60_000 }, () => 
       await client.connect(new StdioClientTransport({ command, args, cwd, env: env as Record<string, string>, stderr: "ignore" }));
       try {
         const tools = (await client.listTools()).tools.map((t) => t.name);
-        assert.ok(tools.includes("run_python"), `${command}: ${tools.join(", ")}`);
-        const result = await client.callTool({ name: "run_python", arguments: { code: "print('from mcp')\n6 * 7" } });
+        assert.ok(tools.includes("run_code"), `${command}: ${tools.join(", ")}`);
+        const result = await client.callTool({ name: "run_code", arguments: { code: "print('from mcp')\n6 * 7" } });
         assert.equal(result.isError ?? false, false, JSON.stringify(result));
         assert.equal((result.structuredContent as { stdout: string }).stdout, "from mcp\n");
         assert.deepEqual((result.structuredContent as { value: unknown }).value, 42);

@@ -13,6 +13,7 @@ import { Client } from "@modelcontextprotocol/sdk/client/index.js";
 import { StdioClientTransport } from "@modelcontextprotocol/sdk/client/stdio.js";
 import { StreamableHTTPClientTransport } from "@modelcontextprotocol/sdk/client/streamableHttp.js";
 import type { CallToolResult } from "@modelcontextprotocol/sdk/types.js";
+import { listLanguages } from "../dist/sandbox/languages.js";
 import { alive, descendants, waitUntil } from "./helpers/processes.js";
 
 const BIN = fileURLToPath(new URL("../dist/cli/bin.js", import.meta.url));
@@ -26,29 +27,46 @@ function text(result: CallToolResult): string {
 
 /** The checks both transports must pass, against a connected client. */
 function sharedSuite(client: () => Client, serverPid: () => number) {
-  test("lists the run and session tools with schemas and descriptions that tell a model what it gets", async () => {
+  test("lists run_code and session_reset, with descriptions that tell a model what is installed, how results and files come back, and sessions", async () => {
     const { tools } = await client().listTools();
     const byName = new Map(tools.map((t) => [t.name, t]));
-    assert.deepEqual([...byName.keys()].sort(), ["run_code", "run_python", "session_reset", "session_run"]);
-    const python = byName.get("run_python")!;
-    assert.deepEqual(python.inputSchema.required, ["code"]);
-    assert.ok(python.inputSchema.properties?.files && python.inputSchema.properties?.stdin && python.inputSchema.properties?.timeoutMs);
-    for (const phrase of ["standard library", "network", "last expression", "print()", "30 s", "256 MiB"]) {
-      assert.ok(python.description!.includes(phrase), `run_python's description mentions ${phrase}`);
+    assert.deepEqual([...byName.keys()].sort(), ["run_code", "session_reset"]);
+    const run = byName.get("run_code")!;
+    assert.deepEqual(run.inputSchema.required, ["code"]);
+    const properties = run.inputSchema.properties as Record<string, { enum?: string[]; default?: unknown; type?: string }>;
+    assert.deepEqual(Object.keys(properties).sort(), ["code", "files", "language", "session", "stdin", "timeoutMs"]);
+    assert.equal(properties.language!.default, "python");
+    assert.equal(properties.session!.type, "boolean");
+    for (const phrase of ["standard library", "network", "last expression", "print()", "/sandbox", "resources", "images", "session", "30 s", "256 MiB"]) {
+      assert.ok(run.description!.includes(phrase), `run_code's description mentions ${phrase}`);
     }
-    assert.ok(python.outputSchema, "run_python declares its structured output");
-    const code = byName.get("run_code")!;
-    assert.ok((code.inputSchema.properties?.language as { enum: string[] }).enum.includes("python"));
-    const session = byName.get("session_run")!;
-    assert.deepEqual(session.inputSchema.required, ["code"]);
-    for (const phrase of ["persistent", "notebook", "run_python", "session_reset"]) {
-      assert.ok(session.description!.includes(phrase), `session_run's description mentions ${phrase}`);
+    for (const phrase of ["persistent", "notebook", "variables"]) {
+      assert.ok(JSON.stringify(properties.session).includes(phrase), `the session parameter mentions ${phrase}`);
     }
+    assert.match(byName.get("session_reset")!.description!, /session/);
   });
 
-  test("run_python answers stdout, the last value and produced files, with the whole result as structuredContent", async () => {
+  test("the whole tool list is at most 2048 bytes of JSON, the instructions at most 512, and they name every installed language", async () => {
+    const { tools } = await client().listTools();
+    const json = JSON.stringify(tools);
+    assert.ok(Buffer.byteLength(json) <= 2048, `tools/list is ${Buffer.byteLength(json)} bytes`);
+    const instructions = client().getInstructions() ?? "";
+    assert.ok(Buffer.byteLength(instructions) <= 512, `the instructions are ${Buffer.byteLength(instructions)} bytes`);
+    assert.match(instructions, /run_code/);
+    // Every language this installation has (this repo's dev dependencies install them all), but
+    // "wasi", which needs a module the tool does not take.
+    const installed = listLanguages().filter((l) => l.installed && l.name !== "wasi").map((l) => l.name);
+    assert.ok(installed.length >= 8, `every optional language is installed here: ${installed.join(", ")}`);
+    const run = tools.find((t) => t.name === "run_code")!;
+    assert.deepEqual((run.inputSchema.properties?.language as { enum: string[] }).enum, installed);
+    const named = run.description!.slice(run.description!.indexOf("Installed:")).toLowerCase();
+    for (const language of installed) assert.match(named, new RegExp(`\\b${language}\\b`), `the description names ${language}`);
+    assert.match(run.description!, /CPython 3\.14/);
+  });
+
+  test("run_code answers stdout, the last value and produced files, with the whole result as structuredContent", async () => {
     const result = (await client().callTool({
-      name: "run_python",
+      name: "run_code",
       arguments: {
         code: "import sys\nname = sys.stdin.read().strip()\nprint('hello', name)\nopen('out/answer.txt', 'w').write(open('in.txt').read().upper())\n6 * 7",
         files: { "in.txt": "shout", "out/.keep": "" },
@@ -82,20 +100,35 @@ function sharedSuite(client: () => Client, serverPid: () => number) {
     assert.equal((result.structuredContent as { error: { type: string } }).error.type, "ZeroDivisionError");
   });
 
-  test("bad input comes back as a tool error the model can read: a climbing path, an unknown language", async () => {
-    const path = (await client().callTool({ name: "run_python", arguments: { code: "1", files: { "../etc/passwd": "x" } } })) as CallToolResult;
+  test("bad input comes back as a tool error the model can read: a climbing path, an unknown language, a session in another language", async () => {
+    const path = (await client().callTool({ name: "run_code", arguments: { code: "1", files: { "../etc/passwd": "x" } } })) as CallToolResult;
     assert.equal(path.isError, true);
     assert.match(text(path), /INVALID_PATH/);
     const language = (await client().callTool({ name: "run_code", arguments: { language: "cobol", code: "1" } })) as CallToolResult;
     assert.equal(language.isError, true);
     assert.match(text(language), /language/);
+    const session = (await client().callTool({ name: "run_code", arguments: { language: "javascript", code: "1", session: true } })) as CallToolResult;
+    assert.equal(session.isError, true);
+    assert.match(text(session), /session: true is for Python only/);
+  });
+
+  test("a binary input file goes in as base64 and a binary output file comes back as a blob resource", async () => {
+    const result = (await client().callTool({
+      name: "run_code",
+      arguments: { code: "data = open('in.bin', 'rb').read()\nopen('out.bin', 'wb').write(bytes(reversed(data)))\nlist(data)", files: { "in.bin": { encoding: "base64", content: Buffer.from([0, 255, 7]).toString("base64") } } },
+    })) as CallToolResult;
+    assert.equal(result.isError, false, text(result));
+    assert.deepEqual((result.structuredContent as { value: unknown }).value, [0, 255, 7]);
+    const resource = result.content.find((c) => c.type === "resource") as { resource: { uri: string; blob: string } };
+    assert.equal(resource.resource.uri, "file:///sandbox/out.bin");
+    assert.deepEqual([...Buffer.from(resource.resource.blob, "base64")], [7, 255, 0]);
   });
 
   test("aborting a call on the client stops the run, and the server keeps serving", async () => {
     const before = descendants(serverPid());
     const controller = new AbortController();
     const call = client().callTool(
-      { name: "run_python", arguments: { code: "print('started', flush=True)\nwhile True:\n    pass", timeoutMs: 3_600_000 } },
+      { name: "run_code", arguments: { code: "print('started', flush=True)\nwhile True:\n    pass", timeoutMs: 3_600_000 } },
       undefined,
       {
         signal: controller.signal,
@@ -107,7 +140,7 @@ function sharedSuite(client: () => Client, serverPid: () => number) {
     );
     await assert.rejects(call, (error: Error) => error.name === "AbortError" || /abort/i.test(error.message));
     // With one slot, this call runs only after the cancelled run has ended and freed it.
-    const next = (await client().callTool({ name: "run_python", arguments: { code: "'still here'" } })) as CallToolResult;
+    const next = (await client().callTool({ name: "run_code", arguments: { code: "'still here'" } })) as CallToolResult;
     assert.equal(next.isError, false);
     assert.match(text(next), /'still here'/);
     // The executor that ran the endless loop is gone (it was killed, not left spinning).
@@ -116,15 +149,25 @@ function sharedSuite(client: () => Client, serverPid: () => number) {
   });
 
   // Leaves this client's session open: the shutdown tests below check that it is reaped.
-  test("session_run keeps variables, imports and files between calls like notebook cells, while run_python starts fresh", async () => {
-    const first = (await client().callTool({ name: "session_run", arguments: { code: "import json\ncounter = 1\nopen('notes.txt', 'w').write('kept')" } })) as CallToolResult;
+  test("session: true keeps variables, imports and files between calls like notebook cells, while a run without it starts fresh", async () => {
+    const first = (await client().callTool({ name: "run_code", arguments: { session: true, code: "import json\ncounter = 1\nopen('notes.txt', 'w').write('kept')" } })) as CallToolResult;
     assert.equal(first.isError, false, text(first));
-    const second = (await client().callTool({ name: "session_run", arguments: { code: "counter += 1\n[counter, open('notes.txt').read(), json.dumps({})]" } })) as CallToolResult;
+    const second = (await client().callTool({ name: "run_code", arguments: { session: true, code: "counter += 1\n[counter, open('notes.txt').read(), json.dumps({})]" } })) as CallToolResult;
     assert.equal(second.isError, false, text(second));
     assert.deepEqual((second.structuredContent as { value: unknown }).value, [2, "kept", "{}"]);
-    const fresh = (await client().callTool({ name: "run_python", arguments: { code: "counter" } })) as CallToolResult;
+    const fresh = (await client().callTool({ name: "run_code", arguments: { code: "counter" } })) as CallToolResult;
     assert.equal(fresh.isError, true);
     assert.match(text(fresh), /NameError/);
+  });
+
+  // After the cancellation test, which expects every executor it saw to exit: these leave warm executors of their languages.
+  test("run_code runs the other installed languages: JavaScript's last expression and a C program's output", async () => {
+    const js = (await client().callTool({ name: "run_code", arguments: { language: "javascript", code: "const xs = [1, 2, 3];\nxs.map((x) => x * 2)" } })) as CallToolResult;
+    assert.equal(js.isError, false, text(js));
+    assert.deepEqual((js.structuredContent as { value: unknown }).value, [2, 4, 6]);
+    const c = (await client().callTool({ name: "run_code", arguments: { language: "c", code: '#include <stdio.h>\nint main(void) { printf("%d\\n", 6 * 7); return 0; }' } })) as CallToolResult;
+    assert.equal(c.isError, false, text(c));
+    assert.equal((c.structuredContent as { stdout: string }).stdout, "42\n");
   });
 }
 
@@ -201,17 +244,17 @@ describe("wasmbox mcp --http", () => {
 
   test("a second MCP client gets its own session state, session_reset starts over, and ending an MCP session reaps its interpreter", async () => {
     const health = async () => (await (await fetch(new URL("/healthz", url))).json()) as { sessions: number; interpreters: number };
-    assert.equal((await health()).interpreters, 1, "the first client's session_run interpreter");
+    assert.equal((await health()).interpreters, 1, "the first client's session interpreter");
 
     const otherTransport = new StreamableHTTPClientTransport(url);
     const other = new Client({ name: "wasmbox-test-2", version: "1.0.0" });
     await other.connect(otherTransport);
     try {
-      const unseen = (await other.callTool({ name: "session_run", arguments: { code: "counter" } })) as CallToolResult;
+      const unseen = (await other.callTool({ name: "run_code", arguments: { session: true, code: "counter" } })) as CallToolResult;
       assert.equal(unseen.isError, true);
       assert.match(text(unseen), /NameError/);
       assert.equal((await health()).interpreters, 2);
-      const mine = (await client.callTool({ name: "session_run", arguments: { code: "counter" } })) as CallToolResult;
+      const mine = (await client.callTool({ name: "run_code", arguments: { session: true, code: "counter" } })) as CallToolResult;
       assert.equal((mine.structuredContent as { value: unknown }).value, 2, "the first client's state is untouched");
 
       // DELETE of the MCP session (what a client sends when it ends the session) reaps its interpreter.
@@ -224,7 +267,7 @@ describe("wasmbox mcp --http", () => {
     const reset = (await client.callTool({ name: "session_reset", arguments: {} })) as CallToolResult;
     assert.match(text(reset), /session reset/);
     assert.equal((await health()).interpreters, 0);
-    const after = (await client.callTool({ name: "session_run", arguments: { code: "counter" } })) as CallToolResult;
+    const after = (await client.callTool({ name: "run_code", arguments: { session: true, code: "counter" } })) as CallToolResult;
     assert.equal(after.isError, true);
     assert.match(text(after), /NameError/);
   });

@@ -296,15 +296,19 @@ describe("packages: every interface takes them", () => {
     }
   });
 
-  it("wasmbox mcp --package tells the model which packages it has, and run_python imports them", async () => {
-    const transport = new StdioClientTransport({ command: process.execPath, args: [BIN, "mcp", "--pool", "1", "--wheelhouse", wheelhouse, "--package", "networkx"], stderr: "pipe" });
+  it("wasmbox mcp --package names the packages and their versions to the model, within the tool-list budget plus the package list, and run_code imports them", async () => {
+    const transport = new StdioClientTransport({ command: process.execPath, args: [BIN, "mcp", "--pool", "1", "--wheelhouse", wheelhouse, "--package", "networkx", "--package", "sympy"], stderr: "pipe" });
     const client = new Client({ name: "wasmbox-test", version: "1.0.0" });
     await client.connect(transport);
     try {
       const { tools } = await client.listTools();
-      const runPython = tools.find((t) => t.name === "run_python")!;
-      assert.match(runPython.description ?? "", /these packages, already imported: networkx \d/);
-      const result = (await client.callTool({ name: "run_python", arguments: { code: "import networkx as nx\nnx.shortest_path(nx.path_graph(3), 0, 2)" } })) as { isError?: boolean; structuredContent?: { value: unknown } };
+      const run = tools.find((t) => t.name === "run_code")!;
+      const listed = /standard library \+ (networkx [\d.]+, sympy [\d.]+), no pip/.exec(run.description ?? "");
+      assert.ok(listed, run.description);
+      // The budget (test/mcp.test.ts) grows by the package list only: the server's owner chose its length.
+      const bytes = Buffer.byteLength(JSON.stringify(tools));
+      assert.ok(bytes <= 2048 + Buffer.byteLength(listed[1]!), `tools/list is ${bytes} bytes with the package list "${listed[1]}"`);
+      const result = (await client.callTool({ name: "run_code", arguments: { code: "import networkx as nx\nnx.shortest_path(nx.path_graph(3), 0, 2)" } })) as { isError?: boolean; structuredContent?: { value: unknown } };
       assert.equal(result.isError, false);
       assert.deepEqual(result.structuredContent?.value, [0, 1, 2]);
     } finally {

@@ -177,7 +177,7 @@ describe("rich results on every interface", () => {
     const client = new Client({ name: "wasmbox-test", version: "1.0.0" });
     await client.connect(transport);
     try {
-      const result = (await client.callTool({ name: "run_python", arguments: { code: CHART } })) as CallToolResult;
+      const result = (await client.callTool({ name: "run_code", arguments: { code: CHART } })) as CallToolResult;
       assert.equal(result.isError, false);
       const image = result.content.find((c) => c.type === "image");
       assert.deepEqual(image, { type: "image", mimeType: "image/png", data: reference.results[0]!.data["image/png"] });

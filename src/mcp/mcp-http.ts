@@ -24,8 +24,8 @@ export interface McpHttpServerOptions extends ConnectionLimits {
   /** Largest accepted JSON-RPC body in bytes. Default 8 MiB. */
   maxBodyBytes?: number;
   /**
-   * A session unused this long (no request in flight) is closed and its state reaped; session_run's
-   * interpreter has the same idle timeout. Default 30 min.
+   * A session unused this long (no request in flight) is closed and its state reaped; the session
+   * interpreter (run_code, session: true) has the same idle timeout. Default 30 min.
    */
   sessionIdleMs?: number;
   /** Sessions open at once; one more `initialize` answers 503. Default 100. */
@@ -111,7 +111,7 @@ export async function startMcpHttpServer(sandbox: Sandbox, options: McpHttpServe
       return rpcError(res, 403, -32000, "FORBIDDEN: the Host header must name this machine (localhost, 127.0.0.1 or [::1])");
     }
     if (path === "/healthz" && (req.method === "GET" || req.method === "HEAD")) {
-      // sessions: MCP sessions; interpreters: sandbox sessions held for session_run (each an executor).
+      // sessions: MCP sessions; interpreters: sandbox sessions held for run_code's session: true (each an executor).
       const body = JSON.stringify({ status: draining ? "draining" : "ok", sessions: sessions.size, interpreters: sandbox.stats.sessions });
       res.writeHead(draining ? 503 : 200, { "content-type": "application/json", "content-length": Buffer.byteLength(body) });
       res.end(body);
@@ -154,7 +154,7 @@ export async function startMcpHttpServer(sandbox: Sandbox, options: McpHttpServe
     }
 
     opening++;
-    // The session's interpreter (session_run) lives as long as an unused MCP session is kept.
+    // The session's interpreter (run_code, session: true) lives as long as an unused MCP session is kept.
     const mcp = createMcpServer(sandbox, { version: options.version, sessionIdleTimeoutMs: idleMs });
     const session: Session = { mcp, transport: undefined as never, active: 0, lastUsed: Date.now() };
     const transport = new StreamableHTTPServerTransport({

@@ -1,31 +1,22 @@
 import { McpServer } from "@modelcontextprotocol/sdk/server/mcp.js";
 import type { CallToolResult } from "@modelcontextprotocol/sdk/types.js";
-import { z } from "zod";
 import { WasmboxError } from "../core/errors.js";
-import { LANGUAGES, type Language } from "../core/request.js";
 import { validateRunRequest, type RunRequest } from "../protocol/run-request.js";
 import { SandboxService } from "../service/sandbox-service.js";
+import { listLanguages } from "../sandbox/languages.js";
 import type { Sandbox } from "../sandbox/sandbox.js";
 import { McpSessionScope } from "./mcp-session-scope.js";
 import { progressReporter, type Extra } from "./progress-reporter.js";
-import { registerSessionTools } from "./session-tools.js";
+import { mcpPythonSession } from "./session-tools.js";
 import { errorToolResult, toCallToolResult } from "./tool-result.js";
-import { environmentText, LIMITS, RESULTS, runResultShape, runShape, SANDBOX } from "./tool-schemas.js";
-
-function instructions(environment: string): string {
-  return (
-    "wasmbox runs untrusted Python for you in a sandbox. Use run_python for Python code that stands on its own, and " +
-    "session_run to keep variables, imports and files from one call to the next (like notebook cells). " +
-    environment + " " + RESULTS + " " + LIMITS
-  );
-}
+import { INSTRUCTIONS, runDescription, runInputShape, SESSION_RESET_DESCRIPTION, toolLanguages } from "./tool-schemas.js";
 
 export interface McpServerOptions {
   /** Reported as the server's version in `initialize`. */
   version?: string;
-  /** session_run's interpreter is closed after this long without a call, in milliseconds. Default 30 minutes. */
+  /** The session interpreter (run_code with session: true) is closed after this long without a call, in milliseconds. Default 30 minutes. */
   sessionIdleTimeoutMs?: number;
-  /** session_run's interpreter is closed this long after it started, in milliseconds. Default 1 hour. */
+  /** The session interpreter is closed this long after it started, in milliseconds. Default 1 hour. */
   sessionMaxLifetimeMs?: number;
 }
 
@@ -58,50 +49,50 @@ async function runTool(service: SandboxService, request: RunRequest, extra: Extr
 }
 
 /**
- * One MCP server (one per MCP session) offering `run_python`, `run_code`, `session_run` and
- * `session_reset` on a shared Sandbox.
+ * One MCP server (one per MCP session) offering `run_code` (every installed language, fresh each
+ * call or, with `session: true`, in the MCP session's persistent Python interpreter) and
+ * `session_reset`, on a shared Sandbox. One run tool rather than one per language or per kind of
+ * run: each tool repeats its schema and prose in every conversation's context (src/mcp/tool-schemas.ts).
  * Connect it to a transport; call `close()` when the session ends.
  */
 export function createMcpServer(sandbox: Sandbox, options: McpServerOptions = {}): WasmboxMcpServer {
   const server = new McpServer(
-    { name: "wasmbox", title: "wasmbox Python sandbox", version: options.version ?? "0.0.0" },
-    { capabilities: { tools: {} }, instructions: instructions(environmentText(sandbox.packages)) },
+    { name: "wasmbox", title: "wasmbox code sandbox", version: options.version ?? "0.0.0" },
+    { capabilities: { tools: {} }, instructions: INSTRUCTIONS },
   );
-  const annotations = { readOnlyHint: true, destructiveHint: false, openWorldHint: false };
-  // The same service stdio and HTTP call: run tools and the conversation's session tools alike.
+  // The same service stdio and HTTP call: fresh runs and the conversation's session alike.
   const service = new SandboxService(sandbox);
-
-  server.registerTool(
-    "run_python",
-    {
-      title: "Run Python in a sandbox",
-      description: `Run Python code and get back its output and the value of its last expression. ${environmentText(sandbox.packages)} ${RESULTS} ${LIMITS}`,
-      inputSchema: runShape,
-      outputSchema: runResultShape,
-      annotations,
-    },
-    (args, extra) => runTool(service, { ...args, language: "python" }, extra),
-  );
+  const scope = new McpSessionScope();
+  const session = mcpPythonSession(service, scope, {
+    idleTimeoutMs: options.sessionIdleTimeoutMs,
+    maxLifetimeMs: options.sessionMaxLifetimeMs,
+  });
+  const languages = toolLanguages(listLanguages());
 
   server.registerTool(
     "run_code",
     {
       title: "Run code in a sandbox",
-      description:
-        `Run a program in one of the supported languages (${LANGUAGES.join(", ")}) and get back its output and result. ` +
-        `For Python, prefer run_python. ${SANDBOX} ${RESULTS} ${LIMITS}`,
-      inputSchema: { language: z.enum(LANGUAGES as [Language, ...Language[]]).describe("The program's language."), ...runShape },
-      outputSchema: runResultShape,
-      annotations,
+      description: runDescription(languages, sandbox.packages),
+      inputSchema: runInputShape(languages.map((l) => l.name), session.lifetimes),
+      // Not read-only: with session: true a call changes the session's state. Nothing outside the sandbox changes.
+      annotations: { destructiveHint: false, openWorldHint: false },
     },
-    (args, extra) => runTool(service, args, extra),
+    (args, extra) => {
+      const { session: persistent, ...request } = args;
+      if (!persistent) return runTool(service, request, extra);
+      if (request.language !== "python") {
+        return errorToolResult("INVALID_REQUEST", `session: true is for Python only; run ${request.language} without it (fresh each call).`);
+      }
+      return session.run(request, extra);
+    },
   );
 
-  const scope = new McpSessionScope();
-  registerSessionTools(server, service, scope, {
-    idleTimeoutMs: options.sessionIdleTimeoutMs,
-    maxLifetimeMs: options.sessionMaxLifetimeMs,
-  });
+  server.registerTool(
+    "session_reset",
+    { description: SESSION_RESET_DESCRIPTION, annotations: { idempotentHint: true, openWorldHint: false } },
+    () => session.reset(),
+  );
 
   let closing: Promise<void> | null = null;
   return {

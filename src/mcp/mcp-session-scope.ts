@@ -1,6 +1,6 @@
 /**
  * The lifetime of one MCP session: over stdio, the connection; over HTTP, from `initialize` to
- * DELETE, idle reaping or shutdown. State tied to the session (the interpreter `session_run`
+ * DELETE, idle reaping or shutdown. State tied to the session (the interpreter `run_code` with `session: true`
  * keeps, src/mcp/session-tools.ts) registers its cleanup here and is reaped when the session ends.
  */
 export class McpSessionScope {

@@ -1,15 +1,13 @@
-import type { McpServer } from "@modelcontextprotocol/sdk/server/mcp.js";
 import type { CallToolResult } from "@modelcontextprotocol/sdk/types.js";
 import { WasmboxError } from "../core/errors.js";
-import { validateRunRequest } from "../protocol/run-request.js";
+import { validateRunRequest, type RunRequest } from "../protocol/run-request.js";
 import { DEFAULT_SESSION_MAX_LIFETIME_MS, type Session } from "../sandbox/session.js";
 import type { SandboxService } from "../service/sandbox-service.js";
 import type { McpSessionScope } from "./mcp-session-scope.js";
-import { progressReporter } from "./progress-reporter.js";
+import { progressReporter, type Extra } from "./progress-reporter.js";
 import { errorToolResult, toCallToolResult } from "./tool-result.js";
-import { ISOLATION, LIMITS, pythonText, RESULTS, runResultShape, runShape } from "./tool-schemas.js";
 
-/** Default time session_run's interpreter may go without a call: the MCP HTTP session's own idle time. */
+/** Default time the session interpreter may go without a call: the MCP HTTP session's own idle time. */
 export const DEFAULT_MCP_SESSION_IDLE_MS = 30 * 60 * 1000;
 
 export interface SessionToolsOptions {
@@ -19,20 +17,31 @@ export interface SessionToolsOptions {
   maxLifetimeMs?: number;
 }
 
-function minutes(ms: number): string {
+function duration(ms: number): string {
+  const h = ms / 3_600_000;
+  if (h >= 1 && Number.isInteger(h)) return `${h} h`;
   const m = ms / 60_000;
   return m >= 1 && Number.isInteger(m) ? `${m} min` : `${ms / 1000} s`;
 }
 
-const STARTS_FRESH =
-  "Call session_run again to start a fresh interpreter, and re-create there whatever the code needs.";
+const STARTS_FRESH = "The next run with session: true starts a fresh interpreter: re-create there whatever the code needs.";
+
+/** The conversation's persistent Python interpreter, as run_code's `session: true` and session_reset use it. */
+export interface McpPythonSession {
+  /** When the interpreter is closed on its own, for the tool description: e.g. "closed after 30 min idle or 1 h". */
+  readonly lifetimes: string;
+  /** Runs a Python request in the interpreter, opening it on first use. */
+  run(request: RunRequest, extra: Extra): Promise<CallToolResult>;
+  /** Discards the interpreter and everything it held. */
+  reset(): Promise<CallToolResult>;
+}
 
 /**
- * `session_run` and `session_reset`, registered once per MCP session by createMcpServer(). The
- * interpreter is one session of the service every transport uses (so it counts against the same
- * limits and is cancelled and closed the same way), opened on the first session_run and kept for
- * the MCP session, so variables, imports and files carry over; it is closed when the MCP session ends
- * (stdio: end of input; HTTP: DELETE, idle reaping, shutdown), on session_reset, or by its own
+ * The interpreter behind `run_code` with `session: true`, one per MCP session (createMcpServer()
+ * makes it). It is one session of the service every transport uses (so it counts against the same
+ * limits and is cancelled and closed the same way), opened on the first session run and kept for
+ * the MCP session, so variables, imports and files carry over; it is closed when the MCP session
+ * ends (stdio: end of input; HTTP: DELETE, idle reaping, shutdown), on session_reset, or by its own
  * idle and lifetime timers. Over HTTP each MCP session has its own scope, so one client never
  * sees another's state.
  *
@@ -40,10 +49,10 @@ const STARTS_FRESH =
  * calls) the model is told before anything else runs: code written against state that no longer
  * exists must not silently run in a fresh interpreter.
  */
-export function registerSessionTools(server: McpServer, service: SandboxService, scope: McpSessionScope, options: SessionToolsOptions = {}): void {
+export function mcpPythonSession(service: SandboxService, scope: McpSessionScope, options: SessionToolsOptions = {}): McpPythonSession {
   const idleTimeoutMs = options.idleTimeoutMs ?? DEFAULT_MCP_SESSION_IDLE_MS;
   const maxLifetimeMs = options.maxLifetimeMs ?? DEFAULT_SESSION_MAX_LIFETIME_MS;
-  /** The interpreter, or its opening; null until the first session_run and after it is dropped. */
+  /** The interpreter, or its opening; null until the first session run and after it is dropped. */
   let current: Promise<Session> | null = null;
   /** Set when the interpreter was lost in a call whose answer the model never saw (it cancelled it). */
   let unreported: string | null = null;
@@ -75,27 +84,13 @@ export function registerSessionTools(server: McpServer, service: SandboxService,
   };
 
   const lostResult = (code: string, what: string): CallToolResult =>
-    errorToolResult(code, `${what} Everything earlier session_run calls defined (variables, imports, files) is gone, and this code did not run. ${STARTS_FRESH}`);
+    errorToolResult(code, `${what} Everything earlier session runs defined (variables, imports, files) is gone, and this code did not run. ${STARTS_FRESH}`);
 
-  const lifetimes = `after ${minutes(idleTimeoutMs)} without a call, ${minutes(maxLifetimeMs)} after it started`;
+  const lifetimes = `closed after ${duration(idleTimeoutMs)} idle or ${duration(maxLifetimeMs)}`;
 
-  server.registerTool(
-    "session_run",
-    {
-      title: "Run Python in a persistent session",
-      description:
-        "Run Python code in this conversation's own persistent interpreter, like a cell of a notebook: variables, " +
-        `functions, imports and files in /sandbox stay from one session_run call to the next, so you can build up work ` +
-        "step by step (load or compute something once, then keep using it). run_python, by contrast, always starts " +
-        "fresh and never sees this state. The interpreter starts on the first session_run and ends when this " +
-        `connection ends, ${lifetimes}, or on session_reset. A call that has to be stopped (the memory limit, a ` +
-        "timeout the code does not survive, a cancelled call) loses the state too, and the answer says so. " +
-        `${pythonText(service.sandbox.packages)} ${ISOLATION} ${RESULTS} ${LIMITS}`,
-      inputSchema: runShape,
-      outputSchema: runResultShape,
-      annotations: { readOnlyHint: false, destructiveHint: false, idempotentHint: false, openWorldHint: false },
-    },
-    async (args, extra) => {
+  return {
+    lifetimes,
+    async run(args, extra) {
       const progress = progressReporter(extra);
       let opening: Promise<Session> | undefined;
       let session: Session | undefined;
@@ -115,12 +110,12 @@ export function registerSessionTools(server: McpServer, service: SandboxService,
         if (session.state !== "open") {
           drop(opening, session);
           if (extra.signal.aborted) {
-            unreported = "The previous session_run was cancelled, and the interpreter was stopped with it.";
+            unreported = "The previous session run was cancelled, and the interpreter was stopped with it.";
           } else {
             const first = answer.content[0] as { type: "text"; text: string };
             first.text +=
               `\n--- session ---\nThe interpreter did not survive this call (status ${result.status}): everything earlier ` +
-              "session_run calls defined is gone. The next session_run starts a fresh interpreter.";
+              "session runs defined is gone. The next run with session: true starts a fresh interpreter.";
           }
         }
         return answer;
@@ -135,30 +130,17 @@ export function registerSessionTools(server: McpServer, service: SandboxService,
         switch (error.code) {
           case "SESSION_CLOSED":
             // Reaped between calls by its idle or lifetime timer.
-            return lostResult(error.code, `The interpreter was closed (it is closed ${lifetimes}).`);
+            return lostResult(error.code, `The interpreter was closed (it is ${lifetimes}).`);
           case "SESSION_DEAD":
             return lostResult(error.code, "The interpreter had stopped (an earlier call had to be stopped, and the interpreter with it).");
           case "TOO_MANY_SESSIONS":
-            return errorToolResult(error.code, `${error.message}. No persistent interpreter is free on this server now: use run_python (fresh each call), or retry later.`);
+            return errorToolResult(error.code, `${error.message}. No persistent interpreter is free on this server now: run without session (fresh each call), or retry later.`);
           default:
             return errorToolResult(error.code, error.message);
         }
       }
     },
-  );
-
-  server.registerTool(
-    "session_reset",
-    {
-      title: "Reset the persistent session",
-      description:
-        "Discard the interpreter that session_run keeps for this conversation, with everything it defined (variables, " +
-        "imports, files in /sandbox). The next session_run starts a fresh one. Use it to start over cleanly or to free " +
-        "memory; run_python is not affected.",
-      inputSchema: {},
-      annotations: { readOnlyHint: false, destructiveHint: true, idempotentHint: true, openWorldHint: false },
-    },
-    async () => {
+    async reset() {
       const discarded = current;
       current = null;
       unreported = null;
@@ -169,11 +151,11 @@ export function registerSessionTools(server: McpServer, service: SandboxService,
           {
             type: "text",
             text: had
-              ? "session reset: the interpreter and everything it held are gone; the next session_run starts a fresh one."
-              : "session reset: there was no interpreter to discard; the next session_run starts a fresh one.",
+              ? "session reset: the interpreter and everything it held are gone; the next session run starts a fresh one."
+              : "session reset: there was no interpreter to discard; the next session run starts a fresh one.",
           },
         ],
       };
     },
-  );
+  };
 }

@@ -7,9 +7,10 @@ import {
   DEFAULT_MAX_OUTPUT_FILES_TOTAL_BYTES,
   DEFAULT_MEMORY_LIMIT_BYTES,
   DEFAULT_TIMEOUT_MS,
+  MAX_TIMEOUT_MS,
 } from "../core/limits.js";
 import { openApiDocument } from "../http/openapi.js";
-import { runShape } from "../mcp/tool-schemas.js";
+import { runInputShape } from "../mcp/tool-schemas.js";
 import { contentBytes, normalizeRunRequest, RUN_REQUEST_FIELDS, validateRunRequest, ValidRun } from "./run-request.js";
 
 function withCode(code: WasmboxErrorCode) {
@@ -280,10 +281,16 @@ describe("the run request schema", () => {
     }
   });
 
-  test("the MCP tools take fields of the same schema, with its bounds", () => {
-    for (const name of Object.keys(runShape)) assert.ok((RUN_REQUEST_FIELDS as readonly string[]).includes(name), name);
-    assert.equal(runShape.timeoutMs.safeParse(0).success, false);
-    assert.equal(runShape.timeoutMs.safeParse(DEFAULT_TIMEOUT_MS).success, true);
+  test("the MCP run tool takes fields of the run request (and session), with its bounds, and what it accepts the request accepts", () => {
+    const shape = runInputShape(["python", "javascript"], "closed after 30 min idle or 1 h");
+    for (const name of Object.keys(shape)) assert.ok(name === "session" || (RUN_REQUEST_FIELDS as readonly string[]).includes(name), name);
+    assert.equal(shape.timeoutMs.safeParse(0).success, false);
+    assert.equal(shape.timeoutMs.safeParse(MAX_TIMEOUT_MS + 1).success, false);
+    assert.equal(shape.timeoutMs.safeParse(DEFAULT_TIMEOUT_MS).success, true);
+    const files = { "a.txt": "text", "b.bin": { encoding: "base64", content: "AP8=" } };
+    assert.ok(shape.files.safeParse(files).success);
+    const run = validateRunRequest({ code: "1", language: "javascript", files, stdin: "in", timeoutMs: 5 }).run;
+    assert.deepEqual([...run.files.get("b.bin")!], [0, 255]);
   });
 
   test("validateRunRequest() gives a frozen ValidRun, and a session's language for a request that names none", () => {
