@@ -74,3 +74,27 @@ describe("the first start on a machine", () => {
     assert.match(run.stderr, /^wasmbox: cannot write the cache directory \/nonexistent\/\.cache\/wasmbox \(permission denied\); using .* instead\. Set WASMBOX_CACHE_DIR/m);
   });
 });
+
+describe("the first start under MCP", () => {
+  test("a tool call that waits for the snapshot sends progress notifications saying what is made and when it is done", async () => {
+    const { Client } = await import("@modelcontextprotocol/sdk/client/index.js");
+    const { StdioClientTransport } = await import("@modelcontextprotocol/sdk/client/stdio.js");
+    const client = new Client({ name: "first-run-test", version: "1.0.0" });
+    // --pool 0: nothing starts before the call, so the call is what waits for the snapshot.
+    const env = { ...process.env, WASMBOX_CACHE_DIR: join(root, "cache-mcp") } as Record<string, string>;
+    await client.connect(new StdioClientTransport({ command: process.execPath, args: [BIN, "mcp", "--pool", "0"], env, stderr: "ignore" }));
+    try {
+      const messages: string[] = [];
+      const result = await client.callTool({ name: "run_code", arguments: { code: "print('after the snapshot')" } }, undefined, {
+        onprogress: (progress) => messages.push(progress.message ?? ""),
+      });
+      assert.equal(result.isError ?? false, false, JSON.stringify(result));
+      const text = messages.join("");
+      assert.match(text, /wasmbox: making the memory snapshot for Python \(once per machine\)/);
+      assert.match(text, /wasmbox: done in \d+\.\d s/);
+      assert.match(text, /after the snapshot/);
+    } finally {
+      await client.close();
+    }
+  });
+});

@@ -60,6 +60,7 @@ export async function runServerCommand(
   flags: readonly Flag[],
   serve: (sandbox: Sandbox, options: ServerArgs, stop: StopSignals) => Promise<void>,
   check: (options: ServerArgs) => void = () => {},
+  prepareInBackground: (options: ServerArgs) => boolean = () => false,
 ): Promise<number> {
   let options: ServerArgs;
   try {
@@ -80,6 +81,7 @@ export async function runServerCommand(
       maxSessions: options.maxSessions,
       packages: options.packages,
       wheelhouse: options.wheelhouse,
+      prepareInBackground: prepareInBackground(options),
     });
     try {
       await serve(sandbox, options, signals);

@@ -7,7 +7,9 @@ import { createMcpServer } from "./mcp-server.js";
 /**
  * `wasmbox mcp [--pool N] [--max-concurrency N] [--os-sandbox MODE]`: an MCP server on stdio
  * (stdout carries only protocol messages; diagnostics go to stderr). It ends when its input ends
- * or on SIGTERM/SIGINT: in-flight runs are cancelled and every executor stopped.
+ * or on SIGTERM/SIGINT: in-flight runs are cancelled and every executor stopped. On stdio it
+ * answers the client before the runtime is prepared (a machine's first start makes the snapshot,
+ * seconds): the first tool call waits for it and, with a progressToken, hears what is made.
  *
  * `wasmbox mcp --http PORT [--host ADDR] [--token T] [--max-body-bytes N] [--grace T] ...`: the
  * streamable HTTP transport at http://HOST:PORT/mcp; prints `wasmbox: MCP endpoint URL` on stderr.
@@ -28,7 +30,7 @@ export function mcpCommand(args: string[]): Promise<number> {
       version: packageVersion(),
     });
     await serveUntilSignal(server, "MCP endpoint", options, stop);
-  });
+  }, undefined, (options) => options.port === undefined);
 }
 
 async function serveStdio(sandbox: Sandbox, signal: Promise<unknown>): Promise<void> {

@@ -12,6 +12,14 @@ import { wheelhouseDir } from "../packages/wheelhouse.js";
 
 export interface SandboxOptions extends ExecutorFactoryOptions {
   /**
+   * Resolve before the runtimes are prepared (on a machine's first start, the memory snapshot:
+   * seconds), which then happens in the background; runs wait for it, and a preparation that fails
+   * fails those runs. For servers that must answer their protocol's handshake first (the MCP
+   * server, so a client is connected to receive progress). Default false: `create` waits, and
+   * rejects if the runtime cannot be prepared.
+   */
+  prepareInBackground?: boolean;
+  /**
    * Executors kept loaded ahead of demand for each of `languages`. Default 2 (0 for the one-shot
    * `run()`). Other languages keep at most one warm executor, from their first use on.
    */
@@ -162,7 +170,9 @@ export class Sandbox {
   static async create(options: SandboxOptions = {}): Promise<Sandbox> {
     const factory = ExecutorFactory.create(options);
     const languages: Language[] = [...new Set<Language>(options.languages ?? ["python"])];
-    await Promise.all(languages.map((language) => factory.prepare(language)));
+    const preparing = Promise.all(languages.map((language) => factory.prepare(language)));
+    if (options.prepareInBackground) preparing.catch(() => {}); // a failed preparation is retried by the runs that need it
+    else await preparing;
     const poolSize = options.poolSize ?? 2;
     if (!Number.isInteger(poolSize) || poolSize < 0) throw new RangeError("poolSize must be an integer >= 0");
     const maxConcurrency = options.maxConcurrency ?? Math.max(2, availableParallelism());
@@ -174,7 +184,11 @@ export class Sandbox {
     const packages = [...(options.packages ?? [])];
     const environment = packages.length > 0 ? resolveEnvironment(wheelhouse, packages) : null;
     // The environment's snapshot is made now (once per machine), not by the first run.
-    if (environment && languages.includes("python")) await factory.prepare("python", environment);
+    if (environment && languages.includes("python")) {
+      const preparingEnvironment = preparing.then(() => factory.prepare("python", environment));
+      if (options.prepareInBackground) preparingEnvironment.catch(() => {});
+      else await preparingEnvironment;
+    }
     return new Sandbox(factory, poolSize, maxConcurrency, maxSessions, isolation, languages, wheelhouse, packages, environment);
   }
 
