@@ -16,6 +16,7 @@ __all__ = [
     "DenoNotFoundError",
     "ExecutorStartFailedError",
     "SnapshotFailedError",
+    "CacheUnwritableError",
     "SandboxLayerMissingError",
     "SandboxClosedError",
     "AbortedError",
@@ -104,6 +105,12 @@ class SnapshotFailedError(WasmboxError):
     code = "SNAPSHOT_FAILED"
 
 
+class CacheUnwritableError(WasmboxError):
+    """Neither the cache directory nor a temporary one can be written: set WASMBOX_CACHE_DIR."""
+
+    code = "CACHE_UNWRITABLE"
+
+
 class SandboxLayerMissingError(WasmboxError):
     """``os_sandbox="require"`` was asked for and bubblewrap cannot run here."""
 
@@ -187,6 +194,7 @@ _BY_CODE: dict[str, type[WasmboxError]] = {
         DenoNotFoundError,
         ExecutorStartFailedError,
         SnapshotFailedError,
+        CacheUnwritableError,
         SandboxLayerMissingError,
         SandboxClosedError,
         AbortedError,
