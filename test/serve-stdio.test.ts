@@ -187,13 +187,13 @@ describe("wasmbox serve --stdio cancellation", () => {
     assert.equal(await server.closed, 0);
   });
 
-  it("cancels runs in flight and exits on SIGTERM", async () => {
+  it("cancels runs in flight and exits 143 on SIGTERM", async () => {
     const server = new StdioServer();
     server.send({ id: "loop", stream: true, code: "print('started', flush=True)\nwhile True: pass" });
     await server.next((l) => l.id === "loop" && l.event === "stdout");
     server.child.kill("SIGTERM");
     assert.equal((await server.byId("loop")).status, "cancelled");
-    assert.equal(await server.closed, 0);
+    assert.equal(await server.closed, 143);
   });
 });
 

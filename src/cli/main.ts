@@ -15,6 +15,7 @@ import { containedHostPath, normalizeSandboxPath } from "../vfs/sandbox-path.js"
 import { languageForFile } from "./languages-command.js";
 import { parseDurationMs, parseSizeBytes } from "./parse-units.js";
 import { serveStdio } from "./serve-stdio.js";
+import { shutdownSignals } from "./shutdown-signals.js";
 
 const USAGE = `usage: wasmbox run [options] (FILE | -c CODE | -) [-- ARG...]
        wasmbox serve --stdio [--max-request-bytes N] [--pool N] [--max-sessions N] [--isolation MODE]
@@ -71,7 +72,7 @@ server options (serve --http, mcp):
   --package NAME        a Python package every run gets, imported ahead (repeatable); a request's
                         own "packages" add to them
   --wheelhouse DIR      as for run
-  --grace T             on SIGTERM/SIGINT, time runs get to finish (default 10s)
+  --grace T             on SIGTERM/SIGINT/SIGHUP, time runs get to finish (default 10s)
   --os-sandbox MODE     as for run`;
 
 class UsageError extends Error {}
@@ -343,27 +344,20 @@ async function serveCommand(args: string[]): Promise<number> {
     } else throw new UsageError(`unknown option ${arg}`);
   }
   if (!stdio) throw new UsageError("serve needs --stdio");
-  const sandbox = await Sandbox.create({ poolSize, osSandbox, isolation, maxSessions, packages, wheelhouse });
-  // SIGTERM, SIGINT, or the parent going away (a client killed outright cannot send shutdown):
-  // cancel what is running and exit, leaving no executor behind.
-  const stop = new AbortController();
-  const onSignal = () => stop.abort();
-  process.once("SIGTERM", onSignal);
-  process.once("SIGINT", onSignal);
-  const parent = process.ppid;
-  const watchParent = setInterval(() => {
-    if (process.ppid !== parent) stop.abort();
-  }, 1000);
-  watchParent.unref();
+  // SIGTERM, SIGINT, SIGHUP, or the parent going away (a client killed outright cannot send
+  // shutdown): cancel what is running and exit, leaving no executor behind (shutdown-signals.ts).
+  const stop = shutdownSignals();
   try {
-    await serveStdio(sandbox, process.stdin, process.stdout, { maxRequestBytes, signal: stop.signal });
+    const sandbox = await Sandbox.create({ poolSize, osSandbox, isolation, maxSessions, packages, wheelhouse });
+    try {
+      await serveStdio(sandbox, process.stdin, process.stdout, { maxRequestBytes, signal: stop.signal });
+    } finally {
+      await sandbox.close();
+    }
+    return stop.exitCode();
   } finally {
-    clearInterval(watchParent);
-    process.off("SIGTERM", onSignal);
-    process.off("SIGINT", onSignal);
-    await sandbox.close();
+    stop.dispose();
   }
-  return 0;
 }
 
 export async function main(args: string[]): Promise<number> {

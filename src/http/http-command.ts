@@ -5,7 +5,8 @@ import { packageVersion, runServerCommand, serveUntilSignal } from "./server-com
 /**
  * `wasmbox serve --http PORT [--host ADDR] [--token T] [--max-body-bytes N] [--max-queue N]
  * [--max-concurrency N] [--pool N] [--grace T] [--os-sandbox MODE]`. Prints
- * `wasmbox: listening on http://HOST:PORT` on stderr once bound; SIGTERM/SIGINT drain and exit 0.
+ * `wasmbox: listening on http://HOST:PORT` on stderr once bound; SIGTERM, SIGINT, SIGHUP or the
+ * parent exiting drain it (see runServerCommand) and it exits 128 + the signal's number.
  */
 export function httpCommand(args: string[]): Promise<number> {
   // `serve` itself is the word before these args; main.ts routes here when --http is present.

@@ -7,7 +7,8 @@ import { createMcpServer } from "./mcp-server.js";
 /**
  * `wasmbox mcp [--pool N] [--max-concurrency N] [--os-sandbox MODE]`: an MCP server on stdio
  * (stdout carries only protocol messages; diagnostics go to stderr). It ends when its input ends
- * or on SIGTERM/SIGINT: in-flight runs are cancelled and every executor stopped.
+ * (exit 0), or on SIGTERM, SIGINT, SIGHUP or its parent exiting (exit 128 + the signal's number):
+ * in-flight runs are cancelled and every executor stopped.
  *
  * `wasmbox mcp --http PORT [--host ADDR] [--token T] [--max-body-bytes N] [--grace T] ...`: the
  * streamable HTTP transport at http://HOST:PORT/mcp; prints `wasmbox: MCP endpoint URL` on stderr.
