@@ -1,7 +1,7 @@
 import { readFileSync } from "node:fs";
 import { shutdownSignals, type ShutdownSignals } from "../cli/shutdown-signals.js";
 import { Sandbox } from "../sandbox/sandbox.js";
-import { parseServerArgs, ServerUsageError, type ServerArgs } from "./server-args.js";
+import { parseServerArgs, ServerUsageError, type ServerArgs, type ServerFlag } from "./server-args.js";
 
 /** Reads the package version for the OpenAPI document and the MCP server info. */
 export function packageVersion(): string {
@@ -18,10 +18,9 @@ export interface ListeningServer {
   close(options: { graceMs: number }): Promise<void>;
 }
 
-type Flag = Parameters<typeof parseServerArgs>[1][number];
-
 /**
- * The life of `serve --http`, `mcp` and `mcp --http`: parse the flags (usage errors exit 2), create the sandbox they describe, run
+ * The life of every server command (`serve --stdio`, `serve --http`, `mcp`, `mcp --http`): parse
+ * the flags (usage errors exit 2, naming `command`'s help), create the sandbox they describe, run
  * `serve` until it returns, then close the sandbox (waiting for runs in flight, then stopping every
  * executor). `serve` learns of the first reason to stop (SIGTERM, SIGINT, SIGHUP, the parent gone:
  * see shutdown-signals.ts) and must return soon after it; the handlers stay installed until the
@@ -29,8 +28,9 @@ type Flag = Parameters<typeof parseServerArgs>[1][number];
  * `serve` ended by itself (input ended, a shutdown request), 128 + the signal's number otherwise.
  */
 export async function runServerCommand(
+  command: string,
   args: string[],
-  flags: readonly Flag[],
+  flags: readonly ServerFlag[],
   serve: (sandbox: Sandbox, options: ServerArgs, stop: ShutdownSignals) => Promise<void>,
   check: (options: ServerArgs) => void = () => {},
 ): Promise<number> {
@@ -40,7 +40,7 @@ export async function runServerCommand(
     check(options);
   } catch (error) {
     if (!(error instanceof ServerUsageError)) throw error;
-    process.stderr.write(`wasmbox: ${error.message} (see wasmbox --help)\n`);
+    process.stderr.write(`wasmbox: ${error.message} (see wasmbox ${command} --help)\n`);
     return 2;
   }
   // Listening starts before the sandbox does: a signal while executors start still shuts down cleanly.
