@@ -1,19 +1,23 @@
 #!/usr/bin/env bash
-# The Python client's test run, for CI and `npm test`: builds the wheel (python/build.sh), installs
-# it with pytest into a fresh venv under a temp dir, checks the one-line example, then runs
-# python/tests against the installed wheel with Node.js removed from PATH.
+# The Python client's test run, for CI and `npm test`: installs the package the way the README
+# says, `pip install ./python` from the repository root (its build backend makes the assets), with
+# pytest into a fresh venv under a temp dir, checks the one-line example, then runs python/tests
+# against the installed package with Node.js removed from PATH (tests that build the package from
+# a clone get the original PATH as WASMBOX_TEST_BUILD_PATH).
 #   PYTHON=python3.12 python/run-tests.sh [pytest args...]
 set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+root="$(dirname "$here")"
 python="${PYTHON:-python3}"
-
-"$here/build.sh"
-wheel="$(ls "$here"/dist/wasmbox-*.whl)"
 
 work="$(mktemp -d "${TMPDIR:-/tmp}/wasmbox-pytest.XXXXXX")"
 trap 'rm -rf "$work"' EXIT
 "$python" -m venv "$work/venv"
-"$work/venv/bin/python" -m pip install --quiet --disable-pip-version-check "$wheel" pytest
+start_ns=$(date +%s%N)
+(cd "$root" && "$work/venv/bin/python" -m pip install --quiet --disable-pip-version-check ./python pytest)
+rm -rf "$here/build" "$here/src/wasmbox.egg-info"
+echo "pip install ./python took $((($(date +%s%N) - start_ns) / 1000000)) ms"
+export WASMBOX_TEST_BUILD_PATH="$PATH"
 
 # A PATH without node: each directory holding node/npm/npx is replaced by a copy of it made of
 # symlinks to everything else in it (on merged-/usr systems /bin and /usr/bin both hold node).
@@ -63,5 +67,4 @@ echo "one-line example printed '$out' in $((($(date +%s%N) - start_ns) / 1000000
 run "$work/venv/bin/pytest" --rootdir "$here" -c "$here/pyproject.toml" -p no:cacheprovider "$here/tests" "$@"
 
 # The runner the executor puts into the interpreter (src/runtimes/python/*.py), under plain CPython.
-root="$(dirname "$here")"
 "$work/venv/bin/pytest" --rootdir "$root/src/runtimes/python" -p no:cacheprovider -q "$root/src/runtimes/python"

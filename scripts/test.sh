@@ -17,6 +17,9 @@ check_leftovers() {
 }
 trap check_leftovers EXIT
 
+# Make the machine's Python snapshot first (seconds, once per machine, said on stderr), so tests that
+# read a command's stderr do not depend on which of them happened to start first on a cold cache.
+node dist/cli/bin.js run -c "pass"
 mapfile -t files < <(find src test -name '*.test.ts' -not -path '*/node_modules/*' | sort)
 node --test --test-concurrency=2 --import tsx "${files[@]}"
 if [ -x python/run-tests.sh ]; then

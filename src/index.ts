@@ -15,3 +15,4 @@ export {
   DEFAULT_MAX_REQUEST_BYTES,
 } from "./core/limits.js";
 export type { OsSandboxMode } from "./host/executor-launch.js";
+export { onPreparation, type PreparationEvent, type PreparationListener } from "./sandbox/preparation.js";

@@ -1,4 +1,5 @@
 /** @pydantic/monty: a Python subset interpreter in Rust, run in-process (through a child Node process). */
+import { existsSync } from "node:fs";
 import { join } from "node:path";
 import { BENCH_DIR, REPO_DIR, type BenchContext } from "../lib/context.js";
 import { exec, firstErrorLine, lastJsonLine } from "../lib/proc.js";
@@ -6,11 +7,30 @@ import { b64, montySource, type CpuWorkload } from "../workloads/cpu-suite.js";
 
 export const MONTY_LABEL = "@pydantic/monty (in-process subset interpreter)";
 const RUNNER = join(BENCH_DIR, "peers", "monty-runner.mjs");
+// Not a dev dependency of the repository: its platform packages (@pydantic/monty-darwin-arm64, …)
+// are missing from some registries, and a lock file without them makes `npm ci` refuse to install
+// anything. The bench installs it on first use into bench/.peers (gitignored), like the PyPI peers.
+const MONTY_SPEC = "@pydantic/monty@0.0.18";
+const PEERS_DIR = join(BENCH_DIR, ".peers");
+let installed: Promise<string | null> | undefined;
+
+/** Installs the package into bench/.peers once; null when ready, else why not. */
+function ensureMonty(ctx: BenchContext): Promise<string | null> {
+  installed ??= (async () => {
+    if (existsSync(join(PEERS_DIR, "node_modules", "@pydantic", "monty", "package.json"))) return null;
+    ctx.log(`installing ${MONTY_SPEC} into bench/.peers (npm, once)…`);
+    const npm = await exec("npm", ["install", "--prefix", PEERS_DIR, "--no-save", "--no-package-lock", "--no-audit", "--no-fund", MONTY_SPEC], { timeoutMs: 300_000 });
+    return npm.code === 0 ? null : `npm install ${MONTY_SPEC} failed: ${firstErrorLine(npm.stderr)}`;
+  })();
+  return installed;
+}
 
 type MontyOut = { samples?: number[]; stdout?: string; check?: unknown; error?: string; probe?: Record<string, string | null> };
 
 async function runner(ctx: BenchContext, mode: "latency" | "cpu" | "probe", n: number, code: string): Promise<MontyOut> {
-  const result = await exec(ctx.node, [RUNNER, mode, String(n), b64(code)], { cwd: REPO_DIR, timeoutMs: 300_000 });
+  const missing = await ensureMonty(ctx);
+  if (missing) throw new Error(missing);
+  const result = await exec(ctx.node, [RUNNER, mode, String(n), b64(code), PEERS_DIR], { cwd: REPO_DIR, timeoutMs: 300_000 });
   const out = lastJsonLine<MontyOut>(result.stdout);
   if (!out) throw new Error(`monty runner: ${firstErrorLine(result.stderr)}`);
   return out;

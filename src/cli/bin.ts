@@ -1,6 +1,13 @@
 #!/usr/bin/env node
 import { main } from "./main.js";
 
+// A reader that goes away (`wasmbox languages | head -1`) is not an error to report with a stack:
+// stop quietly, as `cat` does. Other stream errors stay errors.
+process.stdout.on("error", (error: NodeJS.ErrnoException) => {
+  if (error.code !== "EPIPE") throw error;
+  process.exit(0);
+});
+
 const code = await main(process.argv.slice(2));
 process.exitCode = code;
 // Everything is answered and closed by now. Under Deno a pending stdin read keeps the process

@@ -6,6 +6,7 @@ import { readFileSync } from "node:fs";
 import { WasmboxError } from "../core/errors.js";
 import { formatHelp, helpRequested, UsageError, type CommandHelp } from "./command-help.js";
 import { LANGUAGES_HELP, LANGUAGES_OPTIONS } from "./languages-command.js";
+import { showPreparation } from "./preparation-display.js";
 import { RUN_HELP, RUN_OPTIONS, runCommand } from "./run-command.js";
 
 interface Command {
@@ -105,6 +106,8 @@ export async function main(args: string[]): Promise<number> {
       process.stdout.write(formatHelp(help));
       return 0;
     }
+    // The first start on a machine makes the snapshot (seconds): say so on stderr, not silence.
+    if (entry.name === "run" || entry.name === "serve" || entry.name === "mcp") showPreparation();
     return await entry.run(rest);
   } catch (error) {
     if (error instanceof UsageError) {

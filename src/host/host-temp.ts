@@ -25,6 +25,11 @@ export function processStartTicks(pid: number | "self" = "self"): number {
 
 const OWNER = `${process.pid}.${processStartTicks()}`;
 
+/** This process's owner tag (`pid.start`), as written in the names and locks it owns. */
+export function ownerTag(): string {
+  return OWNER;
+}
+
 /** Whether the process named by an owner tag (`pid.start`) is still running. */
 export function ownerAlive(tag: string): boolean {
   const match = /^(\d+)\.(\d+)$/.exec(tag);

@@ -1,9 +1,11 @@
-import { existsSync, realpathSync } from "node:fs";
+import { randomBytes } from "node:crypto";
+import { existsSync, lstatSync, mkdirSync, realpathSync, rmSync, writeFileSync } from "node:fs";
 import { createRequire } from "node:module";
-import { homedir } from "node:os";
+import { homedir, tmpdir } from "node:os";
 import { basename, dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { WasmboxError } from "../core/errors.js";
+import { makeOwnedTempDir } from "./host-temp.js";
 
 const require = createRequire(import.meta.url);
 
@@ -92,10 +94,89 @@ export function denoBinary(env: NodeJS.ProcessEnv = process.env): string {
   );
 }
 
-/** Per-user cache for derived artefacts (the memory snapshot), keyed by version in file names. */
-export function cacheDir(env: NodeJS.ProcessEnv = process.env): string {
+/** Where the per-user cache would be: WASMBOX_CACHE_DIR, else the platform's user cache directory. */
+export function preferredCacheDir(env: NodeJS.ProcessEnv = process.env): string {
   if (env.WASMBOX_CACHE_DIR) return env.WASMBOX_CACHE_DIR;
   if (process.platform === "darwin") return join(homedir(), "Library", "Caches", "wasmbox");
   if (process.platform === "win32") return join(env.LOCALAPPDATA ?? join(homedir(), "AppData", "Local"), "wasmbox", "cache");
   return join(env.XDG_CACHE_HOME || join(homedir(), ".cache"), "wasmbox");
+}
+
+/** The cache directory each preferred one resolved to in this process (probed once each). */
+const resolvedCaches = new Map<string, string>();
+
+/**
+ * Per-user cache for derived artefacts (the memory snapshots, package environments, the default
+ * wheelhouse), keyed by version in file names. When the preferred directory cannot be written (a
+ * read-only HOME, a service user whose HOME does not exist, a full disk) wasmbox uses a private
+ * directory under the OS temp dir instead and says so once on stderr, naming WASMBOX_CACHE_DIR;
+ * only when that fails too is it an error (CACHE_UNWRITABLE), never a raw errno.
+ */
+export function cacheDir(env: NodeJS.ProcessEnv = process.env): string {
+  const preferred = preferredCacheDir(env);
+  let dir = resolvedCaches.get(preferred);
+  if (dir === undefined) {
+    const problem = unwritable(preferred);
+    dir = problem === null ? preferred : fallbackCacheDir(preferred, problem);
+    resolvedCaches.set(preferred, dir);
+  }
+  return dir;
+}
+
+/** Why `dir` cannot hold the cache (made if missing, a file written and removed), or null when it can. */
+function unwritable(dir: string): string | null {
+  try {
+    mkdirSync(dir, { recursive: true });
+    // A probe, not access(W_OK): root passes access checks on a read-only file system.
+    const probe = join(dir, `.probe-${process.pid}-${randomBytes(4).toString("hex")}`);
+    writeFileSync(probe, "");
+    rmSync(probe, { force: true });
+    return null;
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    return code === "EACCES" || code === "EPERM" ? "permission denied"
+      : code === "EROFS" ? "read-only file system"
+      : code === "ENOTDIR" ? "a path component is not a directory"
+      : code === "ENOSPC" ? "no space left on the device"
+      : code ?? String(error);
+  }
+}
+
+/**
+ * A private cache under the OS temp dir: `wasmbox-cache-<uid>` (kept between runs until the temp
+ * dir is cleaned) when it is ours alone (a directory, not a link, owned by this user, mode 0700:
+ * another user could otherwise plant a snapshot there), else a fresh directory for this process.
+ */
+function fallbackCacheDir(preferred: string, problem: string): string {
+  const uid = typeof process.getuid === "function" ? process.getuid() : null;
+  const shared = join(tmpdir(), `wasmbox-cache-${uid ?? "user"}`);
+  let dir: string | null = null;
+  try {
+    mkdirSync(shared, { mode: 0o700 });
+  } catch {
+    // it exists already (checked below), or the temp dir is not writable either
+  }
+  try {
+    const stat = lstatSync(shared);
+    const ours = stat.isDirectory() && (uid === null || stat.uid === uid) && (stat.mode & 0o077) === 0;
+    if (ours && unwritable(shared) === null) dir = shared;
+  } catch {
+    // not there: the temp dir is not writable either, or it vanished
+  }
+  if (dir === null) {
+    try {
+      dir = makeOwnedTempDir("wasmbox-cache-");
+    } catch (cause) {
+      throw new WasmboxError(
+        "CACHE_UNWRITABLE",
+        `cannot write the cache directory ${preferred} (${problem}) nor a temporary one in ${tmpdir()}: set WASMBOX_CACHE_DIR to a writable directory`,
+        { cause },
+      );
+    }
+  }
+  process.stderr.write(
+    `wasmbox: cannot write the cache directory ${preferred} (${problem}); using ${dir} instead. ` +
+      `Set WASMBOX_CACHE_DIR to a writable directory to keep the cache there.\n`,
+  );
+  return dir;
 }

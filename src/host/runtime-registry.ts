@@ -1,6 +1,6 @@
 import { existsSync, readdirSync, readFileSync, realpathSync, rmSync, writeFileSync } from "node:fs";
 import { createRequire } from "node:module";
-import { join } from "node:path";
+import { basename, dirname, join } from "node:path";
 import type { Language } from "../core/request.js";
 import { cacheDir, distDir, pyodideDir, pyodideVersion } from "./runtime-paths.js";
 import { compileCachePath, ensureCompileCache, ensureSnapshot, snapshotPath } from "./snapshot-cache.js";
@@ -121,7 +121,8 @@ async function prepareEnvironment(
     const bundle = ensureBundle(cache, environment, native);
     const snapshot = snapshotFor(bundle);
     try {
-      await ensureSnapshot(snapshot, (temp) => context.makeSnapshot("python", [dir, bundle, temp], [dir, bundle]));
+      const subject = environment.requested.length === 0 ? "Python" : `Python with ${environment.requested.join(", ")}`;
+      await ensureSnapshot(snapshot, (temp) => context.makeSnapshot("python", [dir, bundle, temp], [dir, bundle]), { subject });
       if (native.length > 0 && !existsSync(remembered)) writeFileSync(remembered, native.join(","));
       // Inside bubblewrap these are /wasmbox/python.snapshot and /wasmbox/packages.bundle: cache names (versions, hashes) stay on the host.
       const sandboxNames = { [snapshot]: "python.snapshot", [bundle]: "packages.bundle", [dir]: "pyodide" };
@@ -157,6 +158,22 @@ export function packageDir(name: string): string | null {
   return null;
 }
 
+/**
+ * How a user adds a package next to this wasmbox: `npm install -g` when wasmbox itself is a global
+ * install (<prefix>/lib/node_modules/wasmbox, whose dependencies resolve from the sibling global
+ * packages), else `npm install` in the project that has it. The Python package (its host lives in
+ * wasmbox/_assets) carries a fixed set of runtimes: nothing can be added to it with npm.
+ */
+function installHint(packages: string[]): string {
+  const packageRoot = dirname(distDir().replace(/\/$/, ""));
+  if (basename(packageRoot) === "_assets" && basename(dirname(packageRoot)) === "wasmbox") {
+    return `not in the Python package; the npm package runs it (npm install ${packages.join(" ")} next to wasmbox)`;
+  }
+  const modules = dirname(packageRoot);
+  const global = basename(modules) === "node_modules" && basename(dirname(modules)) === "lib" && !existsSync(join(dirname(dirname(modules)), "package.json"));
+  return `${global ? "npm install -g" : "npm install"} ${packages.join(" ")}`;
+}
+
 function packageVersion(name: string): string | null {
   const dir = packageDir(name);
   if (!dir) return null;
@@ -186,7 +203,9 @@ function packaged(
     language,
     runtime,
     packages,
-    install: optIn ? `npm install ${packages.join(" ")}` : "included",
+    get install() {
+      return optIn ? installHint(packages) : "included";
+    },
     version() {
       const versions = names.map(packageVersion);
       return versions.every((v): v is string => v !== null) ? describe(versions) : null;
@@ -209,7 +228,7 @@ const ruby = packaged("ruby", "ruby", ["@ruby/3.4-wasm-wasi@2.10.1"], true, ([v]
 const clang = (language: "c" | "cpp") =>
   packaged(language, "clang", ["@yowasp/clang@22.0.0-git20542-10"], true, ([v]) => `Clang ${v!.split(".")[0]} → WASI (@yowasp/clang ${v})`, [language]);
 const sqlite = packaged("sqlite", "sqlite", ["sql.js@1.16.0"], true, ([v]) => `SQLite (sql.js ${v})`);
-const php = packaged("php", "php", ["@php-wasm/node-8-4@3.1.56"], true, ([v]) => `PHP 8.4 (@php-wasm/node-8-4 ${v})`);
+const php = packaged("php", "php", ["@php-wasm/node-8-4@3.1.54"], true, ([v]) => `PHP 8.4 (@php-wasm/node-8-4 ${v})`);
 const lua = packaged("lua", "lua", ["wasmoon@1.16.0"], true, ([v]) => `Lua 5.4 (wasmoon ${v})`);
 const wasi: RuntimeDefinition = {
   language: "wasi",

@@ -33,6 +33,7 @@ const STATUS_BY_CODE: Readonly<Record<WasmboxErrorCode, number>> = {
   DENO_NOT_FOUND: 500,
   EXECUTOR_START_FAILED: 500,
   SNAPSHOT_FAILED: 500,
+  CACHE_UNWRITABLE: 500,
   SANDBOX_LAYER_MISSING: 500,
   // The package index could not be reached or answered an error.
   PACKAGE_DOWNLOAD_FAILED: 502,

@@ -32,10 +32,10 @@ class HostRuntime:
         # -A: the host is trusted code that spawns executors, reads its assets and writes the
         # snapshot cache; each executor it starts gets no permissions at all. --no-config: a
         # deno.json or package.json in the caller's working directory must not change how it loads.
-        # The import map (written by build.sh next to dist/) resolves the host's vendored npm dependency.
-        import_map = self.dist_dir.parent / "import-map.json"
-        mapped = ["--import-map", str(import_map)] if import_map.is_file() else []
-        return [self.deno, "run", "-A", "--no-config", *mapped, str(self.cli), *args]
+        # --node-modules-dir=manual: the host's npm packages (the MCP SDK, zod, QuickJS, vendored by
+        # the build next to dist/) resolve from the node_modules beside it, as under Node.
+        modules = ["--node-modules-dir=manual"] if (self.dist_dir.parent / "node_modules").is_dir() else []
+        return [self.deno, "run", "-A", "--no-config", *modules, str(self.cli), *args]
 
     def env(self, base: dict[str, str] | None = None) -> dict[str, str]:
         env = dict(os.environ if base is None else base)
@@ -75,7 +75,8 @@ def find_runtime(deno: str | None = None) -> HostRuntime:
     pyodide_dir = Path(os.environ.get("WASMBOX_PYODIDE_DIR") or _ASSETS / "pyodide")
     if not (dist_dir / "cli" / "bin.js").is_file():
         raise ExecutorStartFailedError(
-            f"the wasmbox host code is missing ({dist_dir / 'cli' / 'bin.js'}): install a wheel built by python/build.sh, "
+            f"the wasmbox host code is missing ({dist_dir / 'cli' / 'bin.js'}): this wasmbox was installed without its "
+            "built assets; install it with pip from a clone (pip install ./python) or a built wheel, "
             "or set WASMBOX_DIST_DIR to a built dist/ directory"
         )
     missing = [name for name in PYODIDE_FILES if not (pyodide_dir / name).is_file()]

@@ -1,0 +1,76 @@
+/**
+ * The first start on a machine, as a newcomer meets it: an empty cache (the snapshot is made, and
+ * the CLI says so), three commands started together (one build between them), and a cache
+ * directory that cannot be written (a private temporary one, with one warning).
+ */
+import assert from "node:assert/strict";
+import { spawnSync } from "node:child_process";
+import { chmodSync, existsSync, mkdtempSync, readdirSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { after, describe, test } from "node:test";
+import { BIN, wasmbox } from "./helpers/cli.js";
+
+const root = mkdtempSync(join(tmpdir(), "wasmbox-first-run-"));
+after(() => rmSync(root, { recursive: true, force: true }));
+
+const SNAPSHOT_LINE = /^wasmbox: making the memory snapshot for Python \(once per machine\)…$/m;
+
+describe("the first start on a machine", () => {
+  test("a run on an empty cache says on stderr that it makes the snapshot and when it is done, and the next run says nothing", async () => {
+    const env = { ...process.env, WASMBOX_CACHE_DIR: join(root, "cache-a") };
+    const first = await wasmbox(["run", "-c", "print('hello')"], { env });
+    assert.equal(first.code, 0, first.stderr);
+    assert.equal(first.stdout, "hello\n");
+    assert.match(first.stderr, SNAPSHOT_LINE);
+    assert.match(first.stderr, /^wasmbox: making the memory snapshot for Python: done in \d+\.\d s$/m);
+    const second = await wasmbox(["run", "-c", "print('again')"], { env });
+    assert.equal(second.stdout, "again\n");
+    assert.doesNotMatch(second.stderr, /snapshot/);
+  });
+
+  test("three commands started together on an empty cache make one snapshot between them", async () => {
+    const cache = join(root, "cache-b");
+    const env = { ...process.env, WASMBOX_CACHE_DIR: cache };
+    const runs = await Promise.all([1, 2, 3].map((n) => wasmbox(["run", "-c", `print(${n})`], { env })));
+    runs.forEach((run, i) => assert.equal(run.stdout, `${i + 1}\n`, run.stderr));
+    const builders = runs.filter((run) => SNAPSHOT_LINE.test(run.stderr));
+    assert.equal(builders.length, 1, runs.map((r) => r.stderr).join("\n---\n"));
+    // The others either waited for it (and said whose build they waited for) or started after it.
+    for (const run of runs.filter((r) => r !== builders[0])) {
+      assert.doesNotMatch(run.stderr, SNAPSHOT_LINE);
+    }
+    assert.equal(readdirSync(cache).filter((f) => f.endsWith(".snapshot")).length, 1);
+    assert.deepEqual(readdirSync(cache).filter((f) => f.includes(".lock") || f.includes(".tmp-")), []);
+  });
+
+  test("a cache directory that cannot be written falls back to a private temporary one, with one warning naming WASMBOX_CACHE_DIR", async () => {
+    const temp = mkdtempSync(join(root, "tmp-"));
+    // A path through a regular file: mkdir fails (ENOTDIR) even for root.
+    const env = { ...process.env, WASMBOX_CACHE_DIR: join(BIN, "cache"), TMPDIR: temp };
+    const run = await wasmbox(["run", "-c", "print(6 * 7)"], { env });
+    assert.equal(run.code, 0, run.stderr);
+    assert.equal(run.stdout, "42\n");
+    const warnings = run.stderr.split("\n").filter((line) => line.includes("WASMBOX_CACHE_DIR"));
+    assert.equal(warnings.length, 1, run.stderr);
+    assert.match(warnings[0]!, /^wasmbox: cannot write the cache directory .*\/cache \(a path component is not a directory\); using .*wasmbox-cache-\d+ instead/);
+    assert.doesNotMatch(run.stderr, /ENOTDIR|EACCES|at [\w.]+ \(/, "no raw errno, no stack");
+    const fallback = readdirSync(temp).find((name) => name.startsWith("wasmbox-cache-"));
+    assert.ok(fallback && readdirSync(join(temp, fallback)).some((f) => f.endsWith(".snapshot")), "the snapshot went to the fallback");
+  });
+
+  const canDropPrivileges = process.getuid?.() === 0 && existsSync("/usr/bin/setpriv");
+  test("a user whose HOME does not exist (a service account) gets a working run and the warning", { skip: !canDropPrivileges && "needs root and setpriv to run as nobody" }, () => {
+    const temp = mkdtempSync(join(root, "nobody-"));
+    chmodSync(root, 0o755); // mkdtemp makes it 0700: nobody could not reach its own temp dir
+    chmodSync(temp, 0o777);
+    const run = spawnSync(
+      "setpriv",
+      ["--reuid=nobody", "--regid=nogroup", "--clear-groups", "env", "-i", `PATH=${process.env.PATH}`, "HOME=/nonexistent", `TMPDIR=${temp}`, process.execPath, BIN, "run", "-c", "print('as nobody')"],
+      { cwd: temp, encoding: "utf8" },
+    );
+    assert.equal(run.status, 0, run.stderr);
+    assert.equal(run.stdout, "as nobody\n");
+    assert.match(run.stderr, /^wasmbox: cannot write the cache directory \/nonexistent\/\.cache\/wasmbox \(permission denied\); using .* instead\. Set WASMBOX_CACHE_DIR/m);
+  });
+});
