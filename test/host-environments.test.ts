@@ -56,7 +56,7 @@ describe("without bubblewrap", () => {
 });
 
 describe("serve --stdio under Deno", () => {
-  it("answers a run in flight as cancelled and exits on SIGTERM", async () => {
+  it("answers a run in flight as cancelled and exits 143 on SIGTERM", async () => {
     const { spawn } = await import("node:child_process");
     const child = spawn(denoBinary(), ["run", "-A", BIN, "serve", "--stdio", "--pool", "1"], {
       env: { ...process.env, WASMBOX_PYODIDE_DIR: pyodideDir() },
@@ -73,7 +73,7 @@ describe("serve --stdio under Deno", () => {
     child.stdin.write(JSON.stringify({ id: 1, stream: true, code: "print('up', flush=True)\nwhile True: pass" }) + "\n");
     await started;
     child.kill("SIGTERM");
-    assert.equal(await closed, 0);
+    assert.equal(await closed, 143);
     const result = out.trim().split("\n").map((l) => JSON.parse(l)).find((l) => l.id === 1 && !l.event);
     assert.equal(result?.status, "cancelled");
   });

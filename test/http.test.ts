@@ -491,7 +491,7 @@ describe("wasmbox serve --http, spawned", () => {
     }
   });
 
-  test("a second SIGTERM cuts a long grace short: the run still going is cancelled and answered, and the server exits 0", async () => {
+  test("a second SIGTERM cuts a long grace short: the run still going is cancelled and answered, and the server exits 143", async () => {
     const { server, base, exit, stderr, stop } = await spawnServer(["--pool", "1", "--grace", "60m"]);
     try {
       const run = await startStreamingRun(base, { code: ENDLESS, timeoutMs: 3_600_000 });
@@ -500,14 +500,14 @@ describe("wasmbox serve --http, spawned", () => {
       server.kill("SIGTERM");
       const events = await run.done;
       assert.equal(events.at(-1)!.result!.status, "cancelled");
-      assert.equal(await exit, 0);
+      assert.equal(await exit, 143);
       assert.match(stderr(), /SIGTERM again: cancelling runs now/);
     } finally {
       stop();
     }
   });
 
-  test("SIGTERM cancels runs still going after the grace, answers them, exits 0 and leaves no executor behind", async () => {
+  test("SIGTERM cancels runs still going after the grace, answers them, exits 143 and leaves no executor behind", async () => {
     const { server, base, exit, stderr, stop } = await spawnServer(["--pool", "1", "--max-concurrency", "1", "--grace", "300ms"]);
     try {
       const run = await startStreamingRun(base, { code: ENDLESS, timeoutMs: 3_600_000 });
@@ -518,7 +518,7 @@ describe("wasmbox serve --http, spawned", () => {
       const events = await run.done;
       assert.equal(events.at(-1)!.event, "result");
       assert.equal(events.at(-1)!.result!.status, "cancelled");
-      assert.equal(await exit, 0);
+      assert.equal(await exit, 143);
       assert.match(stderr(), /SIGTERM: draining/);
       await waitUntil(() => tree.every((p) => !alive(p)), "every executor to exit");
     } finally {

@@ -272,11 +272,11 @@ describe("wasmbox mcp --http", () => {
     assert.match(text(after), /NameError/);
   });
 
-  test("SIGTERM ends sessions and the process, leaving no executor behind", async () => {
+  test("SIGTERM ends sessions and the process (exit 143), leaving no executor behind", async () => {
     const tree = descendants(server.pid!);
     assert.ok(tree.some((p) => p.cmd.includes("deno")), "the server had executors running");
     server.kill("SIGTERM");
-    assert.equal(await exit, 0);
+    assert.equal(await exit, 143);
     await waitUntil(() => tree.every((p) => !alive(p)), "every executor to exit");
   });
 });

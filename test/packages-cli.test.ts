@@ -29,9 +29,11 @@ describe("wasmbox packages", () => {
     assert.match(top.stdout, /wasmbox packages add SPEC/);
   });
 
-  test("wasmbox --help lists the packages commands", async () => {
-    const r = await wasmbox(["--help"]);
+  test("wasmbox --help lists the packages command, and wasmbox packages --help its three commands with their options", async () => {
+    assert.match((await wasmbox(["--help"])).stdout, /^ {2}packages +\S/m);
+    const r = await wasmbox(["packages", "--help"]);
     assert.match(r.stdout, /wasmbox packages list \[--json\] \[--wheelhouse DIR\]/);
+    for (const flag of ["--wheelhouse", "--index-url", "--pyodide-dist", "--json"]) assert.match(r.stdout, new RegExp(`^ {2}${flag} `, "m"));
   });
 
   test("bad arguments exit 2 naming the problem: no command, unknown command, unknown option, missing value, no names", async () => {

@@ -8,6 +8,7 @@
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
 import { mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { connect } from "node:net";
 import { describe, it } from "node:test";
 import { fileURLToPath } from "node:url";
 import { testNodes } from "./helpers/node-versions.js";
@@ -45,6 +46,15 @@ function assertOutput(stdout: string, expected: string[], where: string): void {
   expected.forEach((line, i) => assert.ok(matches(actual[i]!, line), `${where}: line ${i + 1}\n  got:      ${actual[i]}\n  expected: ${line}`));
 }
 
+/** Whether something accepts connections on 127.0.0.1:`port`. */
+function listening(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const socket = connect(port, "127.0.0.1");
+    socket.once("connect", () => (socket.destroy(), resolve(true)));
+    socket.once("error", () => resolve(false));
+  });
+}
+
 // The MCP configuration is started from outside a clone, as a user would: test/fresh-clone.test.ts.
 const examples = blocks(README).filter((b) => /^(# |\/\/ )→/m.test(b.body));
 
@@ -56,15 +66,26 @@ describe("README examples", () => {
   });
 
   for (const block of examples.filter((b) => b.lang === "sh" && /&\s*$/m.test(b.body))) {
-    // A block that starts a server in the background runs as one script; the server is stopped after.
-    it(`README line ${block.line}: the server example prints what the README says`, () => {
+    // A block that starts a server in the background runs as one script, which ends the way its
+    // reader would: `kill %1`. That signals npm only (`npx wasmbox ... &` is npm exec -> sh -c ->
+    // node); npm passes SIGTERM to its sh, and the server, its parent gone, stops (issue 17). The
+    // test then checks that nothing listens on the block's port. No job control (`set -m`): the
+    // script stays in this test's process group, so a runner that kills the group kills the
+    // server with it (with a group of its own, it outlived such a kill, still bound to the port).
+    it(`README line ${block.line}: the server example prints what the README says, and the server stops after kill %1`, async () => {
       const expected = block.body.split("\n").filter((l) => l.startsWith("# → ")).map((l) => l.slice(4));
-      // Job control gives the background job a process group of its own, and the trap kills the
-      // group: killing only npx's pid would leave the server it started running (npx does not
-      // forward the signal), still bound to the port for the next test run.
-      const script = `set -m\ntrap 'for job in $(jobs -p); do kill -- -$job 2>/dev/null; done; wait' EXIT\n${block.body}`;
+      const script = `trap 'kill %1 2>/dev/null; wait' EXIT\n${block.body}`;
       const result = spawnSync("bash", ["-c", script], { cwd: ROOT, encoding: "utf8", input: "", timeout: 180_000 });
       assertOutput(result.stdout, expected, `server example at README line ${block.line}`);
+      const ports = [...new Set([...block.body.matchAll(/127\.0\.0\.1:(\d+)/g)].map((m) => Number(m[1])))];
+      assert.ok(ports.length > 0, "the example names the address it serves on");
+      for (const port of ports) {
+        const end = Date.now() + 30_000; // a failure bound, not a timing claim
+        while (await listening(port)) {
+          assert.ok(Date.now() < end, `the README's server still listens on 127.0.0.1:${port} after kill %1`);
+          await new Promise((resolve) => setTimeout(resolve, 200));
+        }
+      }
     });
   }
 

@@ -151,7 +151,10 @@ def test_wasmbox_version_and_help_answer_like_the_npm_command(installed: Path, t
     version = wasmbox_cmd(installed, "--version", cwd=tmp_path)
     assert (version.returncode, version.stdout) == (0, f"wasmbox {wasmbox.__version__}\n")
     usage = wasmbox_cmd(installed, "--help", cwd=tmp_path)
-    assert usage.returncode == 0 and "usage: wasmbox run" in usage.stdout and "wasmbox mcp" in usage.stdout
+    assert usage.returncode == 0 and "usage: wasmbox COMMAND" in usage.stdout, usage.stdout
+    assert all(f"\n  {command} " in usage.stdout for command in ("run", "serve", "mcp", "languages", "packages")), usage.stdout
+    run_usage = wasmbox_cmd(installed, "run", "--help", cwd=tmp_path)
+    assert run_usage.returncode == 0 and run_usage.stdout.startswith("usage: wasmbox run") and "--timeout T" in run_usage.stdout
     # python -m wasmbox is the same command.
     same = subprocess.run([str(installed / "python"), "-m", "wasmbox", "--version"], capture_output=True, text=True, env=runtime_env(), cwd=tmp_path)
     assert same.stdout == version.stdout
@@ -228,7 +231,7 @@ def test_serve_stdio_and_serve_http_work_from_the_wasmbox_command(installed: Pat
             body = json.load(response)
         assert (body["status"], body["stdout"]) == ("ok", "4\n"), body
         server.send_signal(signal.SIGTERM)
-        assert server.wait(timeout=30) == 0
+        assert server.wait(timeout=30) == 128 + signal.SIGTERM  # drained, then the conventional status
     finally:
         if server.poll() is None:
             server.kill()
@@ -269,7 +272,7 @@ def test_a_signal_to_the_wasmbox_command_stops_the_host_and_its_executors(instal
         assert "deno" in os.path.basename(os.readlink(f"/proc/{server.pid}/exe"))
         descendants = children_of(server.pid)
         server.send_signal(signum)
-        assert server.wait(timeout=30) == 0
+        assert server.wait(timeout=30) == 128 + signum  # a clean shutdown, then the conventional status
         wait_until(lambda: not any(alive(pid) for pid in descendants), 15, "the executors to exit")
     finally:
         if server.poll() is None:
@@ -299,7 +302,7 @@ def test_main_with_arguments_runs_the_host_as_a_child_that_gets_the_signal_and_r
         [host] = [pid for pid in _direct_children(launcher.pid) if "deno" in _exe(pid)]
         everything = [host, *children_of(host)]
         launcher.send_signal(signal.SIGTERM)
-        assert launcher.wait(timeout=30) == 0  # the host drained and exited 0, and main returned that
+        assert launcher.wait(timeout=30) == 128 + signal.SIGTERM  # the host drained and exited 143, and main returned that
         wait_until(lambda: not any(alive(pid) for pid in everything), 15, "the host and its executors to exit")
         # A launcher killed outright takes its host with it (PR_SET_PDEATHSIG).
         second = subprocess.Popen(

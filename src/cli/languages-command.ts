@@ -4,6 +4,26 @@
  */
 import type { Language } from "../core/request.js";
 import { listLanguages } from "../sandbox/languages.js";
+import { findOption, type CommandHelp, type OptionSpec } from "./command-help.js";
+
+/** Every option of `wasmbox languages`. */
+export const LANGUAGES_OPTIONS = [
+  { flag: "--json", help: "print the list as JSON: [{name, version, installed, install}, ...]" },
+] as const satisfies readonly OptionSpec[];
+
+/** `wasmbox languages --help`. */
+export const LANGUAGES_HELP: CommandHelp = {
+  usage: ["wasmbox languages [--json]"],
+  about: [
+    "Lists the languages wasmbox runs: each one's name (what --language takes), the runtime and its",
+    "version, and whether it is installed, or the command that installs it. It runs nothing.",
+  ].join("\n"),
+  sections: [{ title: "options:", options: LANGUAGES_OPTIONS }],
+  examples: [
+    { says: "what is installed here", command: "wasmbox languages" },
+    { says: "the names of the installed languages, with jq", command: "wasmbox languages --json | jq -r '.[] | select(.installed) | .name'" },
+  ],
+};
 
 /** File extensions the CLI maps to a language when no --language is given. */
 export const LANGUAGE_BY_EXTENSION: Readonly<Record<string, Language>> = {
@@ -29,11 +49,12 @@ export function languageForFile(path: string): Language | null {
   return LANGUAGE_BY_EXTENSION[path.slice(dot).toLowerCase()] ?? null;
 }
 
+/** `wasmbox languages ARGS`: returns the exit status. */
 export function languagesCommand(args: string[], out: NodeJS.WritableStream = process.stdout): number {
   const json = args.includes("--json");
-  const unknown = args.find((a) => a !== "--json");
+  const unknown = args.find((a) => !findOption(LANGUAGES_OPTIONS, a));
   if (unknown !== undefined) {
-    process.stderr.write(`wasmbox: unknown option ${unknown} (usage: wasmbox languages [--json])\n`);
+    process.stderr.write(`wasmbox: ${unknown.startsWith("-") ? "unknown option" : "languages takes no arguments, got"} ${unknown} (see wasmbox languages --help)\n`);
     return 2;
   }
   const languages = listLanguages();

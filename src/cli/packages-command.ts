@@ -5,43 +5,84 @@
  */
 import { WasmboxError } from "../core/errors.js";
 import { addPackages, formatSize, readWheelhouse, removePackages, wheelhouseDir, type InstalledPackage } from "../packages/wheelhouse.js";
+import { findOption, formatHelp, UsageError, type CommandHelp, type OptionSpec } from "./command-help.js";
 
-const USAGE = `usage: wasmbox packages add SPEC... [--wheelhouse DIR] [--index-url URL] [--pyodide-dist DIR]
-       wasmbox packages list [--json] [--wheelhouse DIR]
-       wasmbox packages remove NAME... [--wheelhouse DIR]
+const WHEELHOUSE = { flag: "--wheelhouse", value: "DIR", help: "the wheelhouse", default: "$WASMBOX_WHEELHOUSE, else <cache>/wasmbox/wheelhouse" } as const;
 
-Keeps the wheelhouse: Python packages (wheels) the sandbox can import, downloaded on this host.`;
+/** The options of `packages add`, `list` and `remove`: what each parser takes and its --help lists. */
+const ADD_OPTIONS = [
+  WHEELHOUSE,
+  { flag: "--index-url", value: "URL", help: "a PEP 691 Simple API index", default: "$WASMBOX_INDEX_URL, else https://pypi.org/simple" },
+  {
+    flag: "--pyodide-dist",
+    value: "DIR",
+    help: "an unpacked Pyodide release (pyodide-lock.json and its wheels): packages it holds come from it, which is how native packages such as numpy are added",
+  },
+] as const satisfies readonly OptionSpec[];
+const LIST_OPTIONS = [{ flag: "--json", help: "print {dir, packages: [...]} as JSON instead" }, WHEELHOUSE] as const satisfies readonly OptionSpec[];
+const REMOVE_OPTIONS = [WHEELHOUSE] as const satisfies readonly OptionSpec[];
 
-const ADD_USAGE = `usage: wasmbox packages add SPEC... [--wheelhouse DIR] [--index-url URL] [--pyodide-dist DIR]
+const ADD_USAGE = "wasmbox packages add SPEC... [--wheelhouse DIR] [--index-url URL] [--pyodide-dist DIR]";
+const LIST_USAGE = "wasmbox packages list [--json] [--wheelhouse DIR]";
+const REMOVE_USAGE = "wasmbox packages remove NAME... [--wheelhouse DIR]";
 
-Adds packages and their dependencies to the wheelhouse. SPEC is a requirement (sympy,
-'sympy==1.14.0', 'pydantic>=2', 'requests[socks]') or the path of a local .whl file.
-Only wheels that run in the sandbox are taken: pure Python, or built for Pyodide.
+const ADD_EXAMPLES = [
+  { says: "sympy and what it needs, from PyPI", command: "wasmbox packages add sympy" },
+  { says: "numpy, from Pyodide's release", command: "wasmbox packages add numpy --pyodide-dist ./pyodide" },
+];
+const LIST_EXAMPLES = [{ says: "what the wheelhouse holds", command: "wasmbox packages list" }];
+const REMOVE_EXAMPLES = [{ says: "take sympy out again", command: "wasmbox packages remove sympy" }];
 
-  --wheelhouse DIR      the wheelhouse (default: $WASMBOX_WHEELHOUSE, else <cache>/wasmbox/wheelhouse)
-  --index-url URL       a PEP 691 Simple API index (default: $WASMBOX_INDEX_URL, else https://pypi.org/simple)
-  --pyodide-dist DIR    an unpacked Pyodide release (pyodide-lock.json and its wheels): packages it
-                        holds come from it, which is how native packages such as numpy are added`;
+const HELP: CommandHelp = {
+  usage: [ADD_USAGE, LIST_USAGE, REMOVE_USAGE],
+  about: "Keeps the wheelhouse: Python packages (wheels) the sandbox can import, downloaded on this host.",
+  sections: [
+    { title: "add options:", options: ADD_OPTIONS },
+    { title: "list options:", options: LIST_OPTIONS },
+    { title: "remove options:", options: REMOVE_OPTIONS },
+  ],
+  examples: [...ADD_EXAMPLES, ...LIST_EXAMPLES, { says: "then use it", command: `wasmbox run --package sympy -c "import sympy; print(sympy.factor('x**2 - 1'))"` }],
+};
 
-const LIST_USAGE = `usage: wasmbox packages list [--json] [--wheelhouse DIR]
+const ADD_HELP: CommandHelp = {
+  usage: [ADD_USAGE],
+  about: [
+    "Adds packages and their dependencies to the wheelhouse. SPEC is a requirement (sympy,",
+    "'sympy==1.14.0', 'pydantic>=2', 'requests[socks]') or the path of a local .whl file.",
+    "Only wheels that run in the sandbox are taken: pure Python, or built for Pyodide.",
+  ].join("\n"),
+  sections: [{ title: "options:", options: ADD_OPTIONS }],
+  examples: [...ADD_EXAMPLES, { says: "a pinned version, into another wheelhouse", command: "wasmbox packages add 'sympy==1.14.0' --wheelhouse ./wheels" }],
+};
 
-Lists the wheelhouse: its directory on the first line, then name, version, native or pure, size
-and importable modules of each package. --json prints {dir, packages: [...]} instead.`;
+const LIST_HELP: CommandHelp = {
+  usage: [LIST_USAGE],
+  about: [
+    "Lists the wheelhouse: its directory on the first line, then name, version, native or pure, size",
+    "and importable modules of each package.",
+  ].join("\n"),
+  sections: [{ title: "options:", options: LIST_OPTIONS }],
+  examples: [...LIST_EXAMPLES, { says: "the names, with jq", command: "wasmbox packages list --json | jq -r '.packages[].name'" }],
+};
 
-const REMOVE_USAGE = `usage: wasmbox packages remove NAME... [--wheelhouse DIR]
+const REMOVE_HELP: CommandHelp = {
+  usage: [REMOVE_USAGE],
+  about: [
+    "Removes packages and their files. Their dependencies stay; a package another one requires is",
+    "refused unless that one is removed too.",
+  ].join("\n"),
+  sections: [{ title: "options:", options: REMOVE_OPTIONS }],
+  examples: [...REMOVE_EXAMPLES, { says: "two at once, from another wheelhouse", command: "wasmbox packages remove sympy mpmath --wheelhouse ./wheels" }],
+};
 
-Removes packages and their files. Their dependencies stay; a package another one requires is
-refused unless that one is removed too.`;
-
-class UsageError extends Error {}
 
 interface ParsedArgs {
   positional: string[];
   flags: Map<string, string | true>;
 }
 
-/** Splits `args` into positionals and the given flags (`--flag VALUE`, `--flag=VALUE`, booleans). */
-function parseArgs(args: string[], valued: string[], boolean: string[]): ParsedArgs {
+/** Splits `args` into positionals and the flags `options` lists (`--flag VALUE`, `--flag=VALUE`, switches). */
+function parseArgs(args: string[], options: readonly OptionSpec[]): ParsedArgs {
   const positional: string[] = [];
   const flags = new Map<string, string | true>();
   for (let i = 0; i < args.length; i++) {
@@ -56,10 +97,11 @@ function parseArgs(args: string[], valued: string[], boolean: string[]): ParsedA
     }
     const eq = arg.indexOf("=");
     const flag = arg.startsWith("--") && eq > 0 ? arg.slice(0, eq) : arg;
-    if (boolean.includes(flag)) {
+    const spec = findOption(options, flag);
+    if (spec && spec.value === undefined) {
       if (eq > 0) throw new UsageError(`${flag} takes no value`);
       flags.set(flag, true);
-    } else if (valued.includes(flag)) {
+    } else if (spec) {
       const value = eq > 0 ? arg.slice(eq + 1) : args[++i];
       if (value === undefined || value === "") throw new UsageError(`${flag} needs a value`);
       flags.set(flag, value);
@@ -74,7 +116,7 @@ function flagValue(parsed: ParsedArgs, flag: string): string | undefined {
 }
 
 async function add(args: string[], err: NodeJS.WritableStream, out: NodeJS.WritableStream): Promise<number> {
-  const parsed = parseArgs(args, ["--wheelhouse", "--index-url", "--pyodide-dist"], []);
+  const parsed = parseArgs(args, ADD_OPTIONS);
   if (parsed.positional.length === 0) throw new UsageError("packages add: name at least one package");
   const dir = wheelhouseDir({ wheelhouse: flagValue(parsed, "--wheelhouse") });
   const controller = new AbortController();
@@ -103,7 +145,7 @@ async function add(args: string[], err: NodeJS.WritableStream, out: NodeJS.Writa
 }
 
 function list(args: string[], out: NodeJS.WritableStream): number {
-  const parsed = parseArgs(args, ["--wheelhouse"], ["--json"]);
+  const parsed = parseArgs(args, LIST_OPTIONS);
   if (parsed.positional.length > 0) throw new UsageError(`packages list takes no arguments (got ${parsed.positional[0]})`);
   const house = readWheelhouse(wheelhouseDir({ wheelhouse: flagValue(parsed, "--wheelhouse") }));
   const packages = [...house.packages.values()].sort((a, b) => (a.name < b.name ? -1 : 1));
@@ -120,7 +162,7 @@ function list(args: string[], out: NodeJS.WritableStream): number {
 }
 
 function remove(args: string[], err: NodeJS.WritableStream): number {
-  const parsed = parseArgs(args, ["--wheelhouse"], []);
+  const parsed = parseArgs(args, REMOVE_OPTIONS);
   if (parsed.positional.length === 0) throw new UsageError("packages remove: name at least one package");
   const dir = wheelhouseDir({ wheelhouse: flagValue(parsed, "--wheelhouse") });
   const removed = removePackages(dir, parsed.positional);
@@ -132,22 +174,25 @@ function remove(args: string[], err: NodeJS.WritableStream): number {
 export async function packagesCommand(args: string[], out: NodeJS.WritableStream = process.stdout, err: NodeJS.WritableStream = process.stderr): Promise<number> {
   const [sub, ...rest] = args;
   const help = rest.includes("--help") || rest.includes("-h");
+  const print = (text: CommandHelp) => (out.write(formatHelp(text)), 0);
   try {
     switch (sub) {
       case "add":
-        if (help) return void out.write(ADD_USAGE + "\n"), 0;
+        if (help) return print(ADD_HELP);
         return await add(rest, err, out);
       case "list":
-        if (help) return void out.write(LIST_USAGE + "\n"), 0;
+        if (help) return print(LIST_HELP);
         return list(rest, out);
       case "remove":
-        if (help) return void out.write(REMOVE_USAGE + "\n"), 0;
+        if (help) return print(REMOVE_HELP);
         return remove(rest, err);
       case "--help":
       case "-h":
-      case "help":
-        out.write(USAGE + "\n");
-        return 0;
+      case "help": {
+        // `wasmbox help packages add` arrives as `packages add --help`; this is `packages help add`.
+        const of = rest[0];
+        return print(of === "add" ? ADD_HELP : of === "list" ? LIST_HELP : of === "remove" ? REMOVE_HELP : HELP);
+      }
       default:
         throw new UsageError(sub ? `unknown packages command ${sub}` : "packages needs a command: add, list or remove");
     }

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { describe, test } from "node:test";
-import { parseDurationMs, parseSizeBytes } from "./parse-units.js";
+import { durationText, parseDurationMs, parseSizeBytes, sizeText } from "./parse-units.js";
 
 const MiB = 1024 * 1024;
 
@@ -69,5 +69,14 @@ describe("parseSizeBytes", () => {
     for (const text of ["", "x", "-1", "1t", "1e6", "k", "1 2m", "1kk", "Infinity"]) {
       assert.equal(parseSizeBytes(text), null, JSON.stringify(text));
     }
+  });
+});
+
+describe("sizeText and durationText", () => {
+  test("sizeText() and durationText() write defaults the way the flags read them back", () => {
+    for (const bytes of [1024, 64 * 1024, MiB, 8 * MiB, 1024 * MiB, 1000]) assert.equal(parseSizeBytes(sizeText(bytes), "b"), bytes);
+    for (const ms of [500, 1000, 10_000, 60_000, 90_000, 1500]) assert.equal(parseDurationMs(durationText(ms)), ms);
+    assert.equal(sizeText(8 * MiB), "8m");
+    assert.equal(durationText(30_000), "30s");
   });
 });

@@ -17,3 +17,18 @@ export function parseSizeBytes(text: string, defaultUnit: "b" | "m" = "m"): numb
   const bytes = Math.round(Number(match[1]) * scale);
   return Number.isFinite(bytes) && bytes >= 0 ? bytes : null;
 }
+
+/** Bytes as the size flags take them, for `--help` defaults: 1048576 -> `1m`, 1073741824 -> `1g`. */
+export function sizeText(bytes: number): string {
+  for (const [unit, scale] of [["g", 1024 ** 3], ["m", 1024 ** 2], ["k", 1024]] as const) {
+    if (bytes >= scale && bytes % scale === 0) return `${bytes / scale}${unit}`;
+  }
+  return String(bytes);
+}
+
+/** Milliseconds as the duration flags take them, for `--help` defaults: 30000 -> `30s`, 500 -> `500ms`. */
+export function durationText(ms: number): string {
+  if (ms >= 60_000 && ms % 60_000 === 0) return `${ms / 60_000}m`;
+  if (ms % 1000 === 0) return `${ms / 1000}s`;
+  return `${ms}ms`;
+}

@@ -259,6 +259,24 @@ function findOnPath(name: string): string | null {
   return null;
 }
 
+let setprivProbe: string | null | undefined;
+/**
+ * setpriv (util-linux), when it can set a parent-death signal here; found and tried once per
+ * process. Without bubblewrap (whose --die-with-parent does the same), an executor the host has
+ * stopped between calls (SIGSTOP: ExecutorProcess.pause) cannot read the end of its stdin when the
+ * host is killed outright, and would stay stopped forever. The kernel's parent-death signal reaches
+ * it stopped or not. Node has no prctl(PR_SET_PDEATHSIG) of its own; setpriv sets it, then execs
+ * Deno (same pid, same process group). It is bound to the thread that spawned the child, which is
+ * the host's main thread on Node and on Deno, as for bwrap.
+ */
+function findSetpriv(): string | null {
+  if (setprivProbe !== undefined) return setprivProbe;
+  if (process.platform !== "linux") return (setprivProbe = null);
+  const setpriv = findOnPath("setpriv");
+  const works = setpriv !== null && spawnSync(setpriv, ["--pdeathsig", "KILL", "--", "true"], { stdio: "ignore", timeout: 10_000 }).status === 0;
+  return (setprivProbe = works ? setpriv : null);
+}
+
 /** Finds bwrap and checks, once per process, that it can really start Deno here. */
 export function probeBubblewrap(paths: LaunchPaths): { path: string | null; reason: string } {
   if (bwrapProbe) return bwrapProbe;
@@ -393,9 +411,10 @@ export function buildLaunch(base: LaunchPaths, options: LaunchOptions): Executor
     rmSync(blocker, { recursive: true, force: true });
     writeFileSync(blocker, "", { mode: 0o444 });
   }
+  const setpriv = findSetpriv();
   return {
-    command: paths.deno,
-    args: denoArgs(paths, options),
+    command: setpriv ?? paths.deno,
+    args: setpriv ? ["--pdeathsig", "KILL", "--", paths.deno, ...denoArgs(paths, options)] : denoArgs(paths, options),
     env: executorEnv(denoDir),
     cleanupDir: options.keepDenoDir ? null : denoDir,
     channel,

@@ -1,19 +1,24 @@
 import { startHttpServer } from "./http-server.js";
-import { ServerUsageError } from "./server-args.js";
+import { ServerUsageError, type ServerFlag } from "./server-args.js";
 import { packageVersion, runServerCommand, serveUntilSignal } from "./server-command.js";
 
+/** The options `serve --http` takes (its `--help` lists these). */
+export const HTTP_SERVE_FLAGS = [
+  "--http", "--host", "--token", "--max-body-bytes", "--max-queue", "--max-concurrency", "--pool", "--grace", "--os-sandbox", "--isolation", "--max-sessions",
+  "--header-timeout", "--request-timeout", "--max-connections", "--package", "--wheelhouse",
+] as const satisfies readonly ServerFlag[];
+
 /**
- * `wasmbox serve --http PORT [--host ADDR] [--token T] [--max-body-bytes N] [--max-queue N]
- * [--max-concurrency N] [--pool N] [--grace T] [--os-sandbox MODE]`. Prints
- * `wasmbox: listening on http://HOST:PORT` on stderr once bound; SIGTERM/SIGINT drain and exit 0.
+ * `wasmbox serve --http PORT [options]`. Prints `wasmbox: listening on http://HOST:PORT` on stderr
+ * once bound; SIGTERM, SIGINT, SIGHUP or the parent exiting drain it (see runServerCommand) and it
+ * exits 128 + the signal's number.
  */
 export function httpCommand(args: string[]): Promise<number> {
   // `serve` itself is the word before these args; main.ts routes here when --http is present.
-  const flags = ["--http", "--host", "--token", "--max-body-bytes", "--max-queue", "--max-concurrency", "--pool", "--grace", "--os-sandbox", "--isolation", "--max-sessions",
-    "--header-timeout", "--request-timeout", "--max-connections", "--package", "--wheelhouse"] as const;
   return runServerCommand(
+    "serve",
     args,
-    flags,
+    HTTP_SERVE_FLAGS,
     async (sandbox, options, stop) => {
       const server = await startHttpServer(sandbox, {
         port: options.port,

@@ -1,6 +1,7 @@
 import { readFileSync } from "node:fs";
+import { shutdownSignals, type ShutdownSignals } from "../cli/shutdown-signals.js";
 import { Sandbox } from "../sandbox/sandbox.js";
-import { parseServerArgs, ServerUsageError, type ServerArgs } from "./server-args.js";
+import { parseServerArgs, ServerUsageError, type ServerArgs, type ServerFlag } from "./server-args.js";
 
 /** Reads the package version for the OpenAPI document and the MCP server info. */
 export function packageVersion(): string {
@@ -11,38 +12,6 @@ export function packageVersion(): string {
   }
 }
 
-/** The first SIGTERM/SIGINT starts a graceful shutdown; a second one asks to cut it short. */
-export interface StopSignals {
-  received: Promise<NodeJS.Signals>;
-  again: Promise<NodeJS.Signals>;
-}
-
-/**
- * Resolves `received` on the first SIGTERM or SIGINT and `again` on the next. The handlers stay
- * installed until `dispose`, so a signal during shutdown does not kill the process before
- * executors are stopped.
- */
-export function shutdownSignal(): StopSignals & { dispose: () => void } {
-  let first!: (signal: NodeJS.Signals) => void;
-  let second!: (signal: NodeJS.Signals) => void;
-  const received = new Promise<NodeJS.Signals>((r) => (first = r));
-  const again = new Promise<NodeJS.Signals>((r) => (second = r));
-  let count = 0;
-  const onSignal = (signal: NodeJS.Signals) => (count++ === 0 ? first(signal) : second(signal));
-  process.on("SIGTERM", onSignal);
-  process.on("SIGINT", onSignal);
-  return {
-    received,
-    again,
-    dispose: () => {
-      process.off("SIGTERM", onSignal);
-      process.off("SIGINT", onSignal);
-    },
-  };
-}
-
-type Flag = Parameters<typeof parseServerArgs>[1][number];
-
 /** A server that is listening: where, and how to stop it within a grace period. */
 export interface ListeningServer {
   url: string;
@@ -50,15 +19,19 @@ export interface ListeningServer {
 }
 
 /**
- * The life of `serve --http` and `mcp`: parse the flags (usage errors exit 2), create the sandbox
- * they describe, run `serve` until it returns, then close the sandbox (waiting for runs in flight,
- * then stopping every executor). `serve` gets the first SIGTERM/SIGINT as a promise; the signal
- * handlers stay installed until the end, so a second signal cannot kill the process mid-shutdown.
+ * The life of every server command (`serve --stdio`, `serve --http`, `mcp`, `mcp --http`): parse
+ * the flags (usage errors exit 2, naming `command`'s help), create the sandbox they describe, run
+ * `serve` until it returns, then close the sandbox (waiting for runs in flight, then stopping every
+ * executor). `serve` learns of the first reason to stop (SIGTERM, SIGINT, SIGHUP, the parent gone:
+ * see shutdown-signals.ts) and must return soon after it; the handlers stay installed until the
+ * end, so a second signal cannot kill the process mid-shutdown. Returns the exit status: 0 when
+ * `serve` ended by itself (input ended, a shutdown request), 128 + the signal's number otherwise.
  */
 export async function runServerCommand(
+  command: string,
   args: string[],
-  flags: readonly Flag[],
-  serve: (sandbox: Sandbox, options: ServerArgs, stop: StopSignals) => Promise<void>,
+  flags: readonly ServerFlag[],
+  serve: (sandbox: Sandbox, options: ServerArgs, stop: ShutdownSignals) => Promise<void>,
   check: (options: ServerArgs) => void = () => {},
   prepareInBackground: (options: ServerArgs) => boolean = () => false,
 ): Promise<number> {
@@ -68,10 +41,11 @@ export async function runServerCommand(
     check(options);
   } catch (error) {
     if (!(error instanceof ServerUsageError)) throw error;
-    process.stderr.write(`wasmbox: ${error.message} (see wasmbox --help)\n`);
+    process.stderr.write(`wasmbox: ${error.message} (see wasmbox ${command} --help)\n`);
     return 2;
   }
-  const signals = shutdownSignal();
+  // Listening starts before the sandbox does: a signal while executors start still shuts down cleanly.
+  const signals = shutdownSignals();
   try {
     const sandbox = await Sandbox.create({
       poolSize: options.poolSize,
@@ -88,20 +62,20 @@ export async function runServerCommand(
     } finally {
       await sandbox.close();
     }
+    return signals.exitCode();
   } finally {
     signals.dispose();
   }
-  return 0;
 }
 
 /**
  * Says where the server listens, waits for a signal, then drains it within the grace period; a
  * second signal cancels the runs still going at once.
  */
-export async function serveUntilSignal(server: ListeningServer, what: string, options: ServerArgs, stop: StopSignals): Promise<void> {
+export async function serveUntilSignal(server: ListeningServer, what: string, options: ServerArgs, stop: ShutdownSignals): Promise<void> {
   process.stderr.write(`wasmbox: ${what} ${server.url}${options.token ? " (bearer token required)" : ""}\n`);
-  const signal = await stop.received;
-  process.stderr.write(`wasmbox: ${signal}: draining (grace ${options.graceMs} ms; signal again to cancel runs now)\n`);
+  const reason = await stop.received;
+  process.stderr.write(`wasmbox: ${reason}: draining (grace ${options.graceMs} ms; signal again to cancel runs now)\n`);
   const closing = server.close({ graceMs: options.graceMs });
   void stop.again.then((again) => {
     process.stderr.write(`wasmbox: ${again} again: cancelling runs now\n`);

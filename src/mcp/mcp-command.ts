@@ -1,23 +1,32 @@
 import { StdioServerTransport } from "@modelcontextprotocol/sdk/server/stdio.js";
+import type { ServerFlag } from "../http/server-args.js";
 import { packageVersion, runServerCommand, serveUntilSignal } from "../http/server-command.js";
 import type { Sandbox } from "../sandbox/sandbox.js";
 import { startMcpHttpServer } from "./mcp-http.js";
 import { createMcpServer } from "./mcp-server.js";
 
+/** The options `mcp` takes (its `--help` lists these). */
+export const MCP_FLAGS = [
+  "--http", "--host", "--token", "--max-body-bytes", "--max-concurrency", "--pool", "--grace", "--os-sandbox", "--isolation", "--max-sessions",
+  "--header-timeout", "--request-timeout", "--max-connections", "--package", "--wheelhouse",
+] as const satisfies readonly ServerFlag[];
+
+/** The options of MCP_FLAGS that only the HTTP transport uses. */
+export const MCP_HTTP_ONLY_FLAGS = ["--http", "--host", "--token", "--max-body-bytes", "--grace", "--header-timeout", "--request-timeout", "--max-connections"] as const satisfies readonly ServerFlag[];
+
 /**
- * `wasmbox mcp [--pool N] [--max-concurrency N] [--os-sandbox MODE]`: an MCP server on stdio
- * (stdout carries only protocol messages; diagnostics go to stderr). It ends when its input ends
- * or on SIGTERM/SIGINT: in-flight runs are cancelled and every executor stopped. On stdio it
- * answers the client before the runtime is prepared (a machine's first start makes the snapshot,
- * seconds): the first tool call waits for it and, with a progressToken, hears what is made.
+ * `wasmbox mcp [options]`: an MCP server on stdio (stdout carries only protocol messages;
+ * diagnostics go to stderr). It ends when its input ends (exit 0), or on SIGTERM, SIGINT, SIGHUP
+ * or its parent exiting (exit 128 + the signal's number): in-flight runs are cancelled and every
+ * executor stopped. On stdio it answers the client before the runtime is prepared (a machine's
+ * first start makes the snapshot, seconds): the first tool call waits for it and, with a
+ * progressToken, hears what is made.
  *
  * `wasmbox mcp --http PORT [--host ADDR] [--token T] [--max-body-bytes N] [--grace T] ...`: the
  * streamable HTTP transport at http://HOST:PORT/mcp; prints `wasmbox: MCP endpoint URL` on stderr.
  */
 export function mcpCommand(args: string[]): Promise<number> {
-  const flags = ["--http", "--host", "--token", "--max-body-bytes", "--max-concurrency", "--pool", "--grace", "--os-sandbox", "--isolation", "--max-sessions",
-    "--header-timeout", "--request-timeout", "--max-connections", "--package", "--wheelhouse"] as const;
-  return runServerCommand(args, flags, async (sandbox, options, stop) => {
+  return runServerCommand("mcp", args, MCP_FLAGS, async (sandbox, options, stop) => {
     if (options.port === undefined) return serveStdio(sandbox, stop.received);
     const server = await startMcpHttpServer(sandbox, {
       port: options.port,
