@@ -189,7 +189,7 @@ MCP_CLIENT = textwrap.dedent(
                 init = await session.initialize()
                 info = getattr(init, "serverInfo", None) or getattr(init, "server_info")
                 tools = await session.list_tools()
-                called = await session.call_tool("run_python", {"code": "print(6 * 7)"})
+                called = await session.call_tool("run_code", {"code": "print(6 * 7)"})
                 texts = [item.text for item in called.content if getattr(item, "type", "") == "text"]
                 is_error = getattr(called, "isError", None)
                 if is_error is None:
@@ -210,7 +210,7 @@ def test_wasmbox_mcp_serves_the_official_mcp_client_over_stdio(installed: Path, 
     assert done.returncode == 0, done.stdout + done.stderr
     answer = json.loads(done.stdout.strip().splitlines()[-1])
     assert (answer["server"], answer["version"]) == ("wasmbox", wasmbox.__version__)
-    assert "run_python" in answer["tools"] and "session_run" in answer["tools"]
+    assert sorted(answer["tools"]) == ["run_code", "session_reset"]
     assert answer["is_error"] is False and any("42" in text for text in answer["texts"]), answer
 
 

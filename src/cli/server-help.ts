@@ -72,11 +72,11 @@ export const SERVE_HELP: CommandHelp = {
 export const MCP_HELP: CommandHelp = {
   usage: ["wasmbox mcp [options]", "wasmbox mcp --http PORT [options]"],
   about: [
-    "An MCP server whose tools run code in the sandbox: run_python, run_code (the other languages),",
-    "session_run and session_reset (a notebook per conversation). On stdio by default: stdout carries",
-    "only protocol messages, diagnostics go to stderr, and it stops when its input ends (exit 0).",
-    "With --http PORT it serves the streamable HTTP transport at http://HOST:PORT/mcp and prints",
-    "`wasmbox: MCP endpoint URL` on stderr.",
+    "An MCP server whose tools run code in the sandbox: run_code (every installed language; with",
+    "session: true, a Python notebook per conversation) and session_reset. On stdio by default:",
+    "stdout carries only protocol messages, diagnostics go to stderr, and it stops when its input",
+    "ends (exit 0). With --http PORT it serves the streamable HTTP transport at",
+    "http://HOST:PORT/mcp and prints `wasmbox: MCP endpoint URL` on stderr.",
   ].join("\n"),
   sections: [
     { title: "options:", options: serverOptions(MCP_FLAGS.filter((f) => !(MCP_HTTP_ONLY_FLAGS as readonly string[]).includes(f))) },
