@@ -33,8 +33,10 @@ describe("without bubblewrap", () => {
     const r = cli(process.execPath, [BIN, "run", "-c", "print('still works')"], { WASMBOX_BWRAP: "/nonexistent/bwrap" });
     assert.equal(r.status, 0, r.stderr);
     assert.equal(r.stdout, "still works\n");
-    assert.match(r.stderr, /^wasmbox: active layers: Deno executor with every permission denied.*Not active: bubblewrap/);
-    assert.equal(r.stderr.trim().split("\n").length, 1);
+    // Besides the first start's preparation lines (the compile cache for executors outside bubblewrap is made once per machine).
+    const lines = r.stderr.trim().split("\n").filter((line) => !/\(once per machine\)…$|: done in \d/.test(line));
+    assert.match(lines[0]!, /^wasmbox: active layers: Deno executor with every permission denied.*Not active: bubblewrap/);
+    assert.equal(lines.length, 1, r.stderr);
   });
 
   it("refuses to run with --os-sandbox require, naming the missing layer", () => {
