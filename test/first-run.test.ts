@@ -59,14 +59,20 @@ describe("the first start on a machine", () => {
     assert.ok(fallback && readdirSync(join(temp, fallback)).some((f) => f.endsWith(".snapshot")), "the snapshot went to the fallback");
   });
 
-  const canDropPrivileges = process.getuid?.() === 0 && existsSync("/usr/bin/setpriv");
-  test("a user whose HOME does not exist (a service account) gets a working run and the warning", { skip: !canDropPrivileges && "needs root and setpriv to run as nobody" }, () => {
+  const asNobody = ["--reuid=nobody", "--regid=nogroup", "--clear-groups"];
+  // Needs root (to become nobody), setpriv, and a checkout nobody can read (a clone under a 0700
+  // temp dir or /root is not).
+  const nobodyCanRun =
+    process.getuid?.() === 0 &&
+    existsSync("/usr/bin/setpriv") &&
+    spawnSync("setpriv", [...asNobody, process.execPath, "-e", `require("fs").readFileSync(${JSON.stringify(BIN)})`]).status === 0;
+  test("a user whose HOME does not exist (a service account) gets a working run and the warning", { skip: !nobodyCanRun && "needs root, setpriv, and a checkout the user nobody can read" }, () => {
     const temp = mkdtempSync(join(root, "nobody-"));
     chmodSync(root, 0o755); // mkdtemp makes it 0700: nobody could not reach its own temp dir
     chmodSync(temp, 0o777);
     const run = spawnSync(
       "setpriv",
-      ["--reuid=nobody", "--regid=nogroup", "--clear-groups", "env", "-i", `PATH=${process.env.PATH}`, "HOME=/nonexistent", `TMPDIR=${temp}`, process.execPath, BIN, "run", "-c", "print('as nobody')"],
+      [...asNobody, "env", "-i", `PATH=${process.env.PATH}`, "HOME=/nonexistent", `TMPDIR=${temp}`, process.execPath, BIN, "run", "-c", "print('as nobody')"],
       { cwd: temp, encoding: "utf8" },
     );
     assert.equal(run.status, 0, run.stderr);
