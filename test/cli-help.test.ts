@@ -6,6 +6,7 @@ import assert from "node:assert/strict";
 import { tmpdir } from "node:os";
 import { describe, test } from "node:test";
 import { fileURLToPath } from "node:url";
+import { BATCH_OPTIONS, parseBatchArgs } from "../src/cli/batch-command.js";
 import { findOption, type OptionSpec } from "../src/cli/command-help.js";
 import { LANGUAGES_OPTIONS } from "../src/cli/languages-command.js";
 import { parseRunArgs, RUN_OPTIONS } from "../src/cli/run-command.js";
@@ -20,6 +21,7 @@ const THIS_FILE = fileURLToPath(import.meta.url);
 /** Each help: the arguments that ask for it, the usage it starts with, the options it must list. */
 const HELPS: { args: string[]; usage: string; options: readonly OptionSpec[] }[] = [
   { args: ["run"], usage: "wasmbox run [options] (FILE | -c CODE | -)", options: RUN_OPTIONS },
+  { args: ["batch"], usage: "wasmbox batch [options] JOBS.jsonl -o RESULTS.jsonl", options: BATCH_OPTIONS },
   { args: ["serve"], usage: "wasmbox serve --stdio [options]", options: serverOptions([...SERVE_STDIO_FLAGS, ...HTTP_SERVE_FLAGS]) },
   { args: ["serve", "--stdio"], usage: "wasmbox serve --stdio [options]", options: serverOptions(SERVE_STDIO_FLAGS) },
   { args: ["serve", "--http"], usage: "wasmbox serve --http PORT [options]", options: serverOptions(HTTP_SERVE_FLAGS) },
@@ -96,7 +98,7 @@ describe("wasmbox COMMAND --help", () => {
   });
 
   test("wasmbox help COMMAND prints what wasmbox COMMAND --help prints, and an unknown command exits 2", async () => {
-    for (const args of [["run"], ["serve"], ["serve", "--http"], ["mcp"], ["languages"], ["packages"], ["packages", "add"]]) {
+    for (const args of [["run"], ["batch"], ["serve"], ["serve", "--http"], ["mcp"], ["languages"], ["packages"], ["packages", "add"]]) {
       const viaHelp = await wasmbox(["help", ...args]);
       const viaFlag = await wasmbox([...args, "--help"]);
       assert.equal(viaHelp.code, 0, viaHelp.stderr);
@@ -111,6 +113,8 @@ describe("wasmbox COMMAND --help", () => {
     for (const [args, hint] of [
       [["run", "--bogus"], "wasmbox run --help"],
       [["serve", "--bogus"], "wasmbox serve --help"],
+      [["batch", "--bogus"], "wasmbox batch --help"],
+      [["batch"], "wasmbox batch --help"],
       [["serve"], "wasmbox serve --help"],
       [["mcp", "--bogus"], "wasmbox mcp --help"],
       [["languages", "--bogus"], "wasmbox languages --help"],
@@ -139,6 +143,14 @@ describe("the parsers take exactly the options their help lists", () => {
       assert.doesNotThrow(() => parseRunArgs(args), `wasmbox run ${args.join(" ")}`);
     }
     assert.throws(() => parseRunArgs(["--max-queue", "1", "-c", "1"]), /unknown option --max-queue/);
+  });
+
+  test("wasmbox batch reads every option of BATCH_OPTIONS and calls anything else unknown", () => {
+    for (const spec of BATCH_OPTIONS) {
+      const args = [...sample(spec), "jobs.jsonl"];
+      assert.doesNotThrow(() => parseBatchArgs(args), `wasmbox batch ${args.join(" ")}`);
+    }
+    assert.throws(() => parseBatchArgs(["--max-queue", "1", "jobs.jsonl"]), /unknown option --max-queue/);
   });
 
   const commands: [string, readonly ServerFlag[]][] = [
