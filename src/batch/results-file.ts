@@ -25,7 +25,19 @@ export interface InvalidRecord {
   error: { code: string; message: string };
 }
 
-export type BatchRecord = ResultRecord | InvalidRecord;
+/**
+ * A line for a job that could not be run (`--queue`: a worker refused it, e.g. over its maxima, or
+ * its attempts were spent on infrastructure failures). A local batch writes none: it reports such
+ * a job on stderr, and `--resume` runs it again.
+ */
+export interface FailedRecord {
+  id: JobId;
+  line: number;
+  status: "failed";
+  error: { code: string; message: string };
+}
+
+export type BatchRecord = ResultRecord | InvalidRecord | FailedRecord;
 
 /** What a results file already holds (for --resume). */
 export interface ResultsSoFar {

@@ -7,6 +7,7 @@ import { basename } from "node:path";
 import { BatchProgress } from "../batch/batch-progress.js";
 import { countJobLines, readJobs, type DefaultLimits } from "../batch/jobs-file.js";
 import { runLocalBatch } from "../batch/local-batch.js";
+import { checkBatchName, checkQueueUrl } from "../batch/queue/queue-connection.js";
 import { ResultsFile, ResultsFileError } from "../batch/results-file.js";
 import type { OsSandboxMode } from "../host/executor-launch.js";
 import { isIsolation, Sandbox, type Isolation } from "../sandbox/sandbox.js";
@@ -33,11 +34,21 @@ export const BATCH_OPTIONS = [
   { flag: "--os-sandbox", value: "MODE", help: "auto, require (fail without bubblewrap) or off: run executors inside bubblewrap", default: "auto" },
 ] as const satisfies readonly OptionSpec[];
 
-type BatchFlag = (typeof BATCH_OPTIONS)[number]["flag"];
+/** The options of `wasmbox batch --queue`: the jobs run on workers (`wasmbox worker`), which have the sandbox's options. */
+export const BATCH_QUEUE_OPTIONS = [
+  { flag: "--queue", value: "URL", help: "enqueue the jobs on BullMQ in Redis at URL (redis://[USER:PASSWORD@]HOST:PORT/DB, rediss:// for TLS) and collect the results that wasmbox worker processes produce" },
+  { flag: "--name", value: "NAME", help: "the batch's name: its jobs' ids in the queue derive from it, so a restarted batch adds nothing twice", default: "the jobs file's name" },
+] as const satisfies readonly OptionSpec[];
+
+/** Local options that have no meaning with --queue (the workers have their own). */
+const LOCAL_ONLY: readonly string[] = ["--concurrency", "--isolation", "--package", "--wheelhouse", "--os-sandbox"];
+
+type BatchFlag = (typeof BATCH_OPTIONS)[number]["flag"] | (typeof BATCH_QUEUE_OPTIONS)[number]["flag"];
+const ALL_BATCH_OPTIONS = [...BATCH_OPTIONS, ...BATCH_QUEUE_OPTIONS];
 
 /** `wasmbox batch --help`. */
 export const BATCH_HELP: CommandHelp = {
-  usage: ["wasmbox batch [options] JOBS.jsonl -o RESULTS.jsonl", "wasmbox batch [options] - < JOBS.jsonl"],
+  usage: ["wasmbox batch [options] JOBS.jsonl -o RESULTS.jsonl", "wasmbox batch [options] - < JOBS.jsonl", "wasmbox batch --queue redis://HOST:PORT/DB [--name NAME] JOBS.jsonl -o RESULTS.jsonl"],
   about: [
     "Runs every job of a JSON-lines file and writes one result line per job, in the order they finish:",
     '{"id": ..., "status": ..., "stdout": ..., ...} (the run result with the job\'s id). Each job line is a',
@@ -45,13 +56,17 @@ export const BATCH_HELP: CommandHelp = {
     'job gets {"id", "line", "status": "invalid", "error": {"code", "message"}} and the batch goes on.',
     "Progress goes to stderr: one updating line on a terminal, a summary line otherwise.",
   ].join("\n"),
-  sections: [{ title: "options:", options: BATCH_OPTIONS }],
+  sections: [
+    { title: "options:", options: BATCH_OPTIONS },
+    { title: "across machines (then the workers run the jobs: wasmbox worker --help):", options: BATCH_QUEUE_OPTIONS },
+  ],
   notes:
     "exit status: 0 when every job ran (whatever its programs did), 1 when some lines were invalid or some jobs could not be run (a host failure: they get no line, and --resume runs them), 2 bad usage, 130 on SIGINT and 143 on SIGTERM (jobs in flight are cancelled and get no line, so --resume runs them again).",
   examples: [
     { says: "grade a file of jobs, 4 at a time", command: "wasmbox batch jobs.jsonl -o results.jsonl --concurrency 4" },
     { says: "continue after a crash or Ctrl-C: only the jobs without a line run", command: "wasmbox batch jobs.jsonl -o results.jsonl --resume" },
     { says: "jobs from a pipe, 2 s each unless they say otherwise", command: `echo '{"id": 1, "code": "print(6 * 7)"}' | wasmbox batch --timeout 2s -` },
+    { says: "through a queue that wasmbox worker processes on other machines take jobs from", command: "wasmbox batch --queue redis://10.0.0.5:6379/0 jobs.jsonl -o results.jsonl" },
   ],
 };
 
@@ -65,6 +80,10 @@ export interface BatchArgs {
   packages: string[];
   wheelhouse: string | undefined;
   osSandbox: OsSandboxMode;
+  /** --queue URL, else null (local). */
+  queue: string | null;
+  /** --name NAME (the queue's batch name), else null: the jobs file's name. */
+  name: string | null;
 }
 
 function wholeNumber(text: string, flag: string, min: number): number {
@@ -75,7 +94,8 @@ function wholeNumber(text: string, flag: string, min: number): number {
 
 /** Reads `wasmbox batch`'s arguments (after `batch`). */
 export function parseBatchArgs(args: string[]): BatchArgs {
-  const out: BatchArgs = { jobs: "", output: "-", resume: false, concurrency: undefined, isolation: "process", defaults: {}, packages: [], wheelhouse: undefined, osSandbox: "auto" };
+  const out: BatchArgs = { jobs: "", output: "-", resume: false, concurrency: undefined, isolation: "process", defaults: {}, packages: [], wheelhouse: undefined, osSandbox: "auto", queue: null, name: null };
+  const given = new Set<string>();
   let jobs: string | null = null;
   for (let i = 0; i < args.length; i++) {
     const arg = args[i]!;
@@ -86,8 +106,9 @@ export function parseBatchArgs(args: string[]): BatchArgs {
     }
     const eq = arg.startsWith("--") ? arg.indexOf("=") : -1;
     const flag = eq > 0 ? arg.slice(0, eq) : arg;
-    const spec = findOption(BATCH_OPTIONS, flag);
+    const spec = findOption(ALL_BATCH_OPTIONS, flag);
     if (!spec) throw new UsageError(`unknown option ${flag}`);
+    given.add(spec.flag);
     let value = "";
     if (!("value" in spec)) {
       if (eq > 0) throw new UsageError(`${flag} takes no value`);
@@ -140,6 +161,12 @@ export function parseBatchArgs(args: string[]): BatchArgs {
         if (value !== "auto" && value !== "require" && value !== "off") throw new UsageError("--os-sandbox: use auto, require or off");
         out.osSandbox = value;
         break;
+      case "--queue":
+        out.queue = value;
+        break;
+      case "--name":
+        out.name = value;
+        break;
       default: {
         const unhandled: never = known;
         throw new TypeError(`wasmbox batch: option ${String(unhandled)} has no handler`);
@@ -148,6 +175,17 @@ export function parseBatchArgs(args: string[]): BatchArgs {
   }
   if (jobs === null) throw new UsageError("give the jobs file (or - for stdin)");
   if (jobs === "-" && out.output === "-" && out.resume) throw new UsageError("--resume needs a results file: -o FILE");
+  if (out.queue !== null) {
+    const local = LOCAL_ONLY.find((flag) => given.has(flag));
+    if (local) throw new UsageError(`${local} is a worker's option with --queue: give it to wasmbox worker`);
+    if (jobs === "-" && out.name === null) throw new UsageError("--queue with jobs from stdin needs --name NAME");
+    try {
+      checkQueueUrl(out.queue);
+      out.name = checkBatchName(out.name ?? defaultBatchName(jobs));
+    } catch (error) {
+      throw new UsageError((error as Error).message);
+    }
+  } else if (out.name !== null) throw new UsageError("--name names a batch on a queue: it needs --queue");
   out.jobs = jobs;
   return out;
 }
@@ -194,6 +232,27 @@ export async function batchCommand(args: string[]): Promise<number> {
   try {
     if (results.before.truncatedBytes > 0) process.stderr.write(`wasmbox batch: cut a partial last line (${results.before.truncatedBytes} bytes) off ${options.output}\n`);
     const progress = new BatchProgress(options.jobs === "-" ? null : await countJobLines(options.jobs));
+    if (options.queue !== null) {
+      // BullMQ (and ioredis) load here, only for --queue.
+      const { runQueueBatch } = await import("../batch/queue/queue-batch.js");
+      const stopDisplay = showBatchProgress(progress);
+      try {
+        await runQueueBatch({
+          url: options.queue,
+          name: options.name!,
+          jobs: readJobs(options.jobs, options.defaults),
+          results,
+          progress,
+          signal: signals.signal,
+          onWarning: (message) => process.stderr.write(`\nwasmbox batch: queue: ${message}\n`),
+        });
+      } finally {
+        stopDisplay(signals.signal.aborted ? `stopped (${String(signals.signal.reason)}; queued jobs stay queued, --resume collects them): ` : "");
+      }
+      if (signals.signal.aborted) return signals.exitCode();
+      const notRun = ["invalid", "failed"].reduce((n, status) => n + (progress.byStatus.get(status) ?? 0) + (results.before.byStatus.get(status) ?? 0), 0);
+      return notRun > 0 ? 1 : 0;
+    }
     const sandbox = await Sandbox.create({
       maxConcurrency: options.concurrency,
       isolation: options.isolation,
