@@ -6,6 +6,8 @@ import assert from "node:assert/strict";
 import { tmpdir } from "node:os";
 import { describe, test } from "node:test";
 import { fileURLToPath } from "node:url";
+import { BATCH_OPTIONS, BATCH_QUEUE_OPTIONS, parseBatchArgs } from "../src/cli/batch-command.js";
+import { parseWorkerArgs, WORKER_OPTIONS } from "../src/cli/worker-command.js";
 import { findOption, type OptionSpec } from "../src/cli/command-help.js";
 import { LANGUAGES_OPTIONS } from "../src/cli/languages-command.js";
 import { parseRunArgs, RUN_OPTIONS } from "../src/cli/run-command.js";
@@ -20,6 +22,8 @@ const THIS_FILE = fileURLToPath(import.meta.url);
 /** Each help: the arguments that ask for it, the usage it starts with, the options it must list. */
 const HELPS: { args: string[]; usage: string; options: readonly OptionSpec[] }[] = [
   { args: ["run"], usage: "wasmbox run [options] (FILE | -c CODE | -)", options: RUN_OPTIONS },
+  { args: ["batch"], usage: "wasmbox batch [options] JOBS.jsonl -o RESULTS.jsonl", options: [...BATCH_OPTIONS, ...BATCH_QUEUE_OPTIONS] },
+  { args: ["worker"], usage: "wasmbox worker --queue redis://HOST:PORT/DB [options]", options: WORKER_OPTIONS },
   { args: ["serve"], usage: "wasmbox serve --stdio [options]", options: serverOptions([...SERVE_STDIO_FLAGS, ...HTTP_SERVE_FLAGS]) },
   { args: ["serve", "--stdio"], usage: "wasmbox serve --stdio [options]", options: serverOptions(SERVE_STDIO_FLAGS) },
   { args: ["serve", "--http"], usage: "wasmbox serve --http PORT [options]", options: serverOptions(HTTP_SERVE_FLAGS) },
@@ -96,7 +100,7 @@ describe("wasmbox COMMAND --help", () => {
   });
 
   test("wasmbox help COMMAND prints what wasmbox COMMAND --help prints, and an unknown command exits 2", async () => {
-    for (const args of [["run"], ["serve"], ["serve", "--http"], ["mcp"], ["languages"], ["packages"], ["packages", "add"]]) {
+    for (const args of [["run"], ["batch"], ["worker"], ["serve"], ["serve", "--http"], ["mcp"], ["languages"], ["packages"], ["packages", "add"]]) {
       const viaHelp = await wasmbox(["help", ...args]);
       const viaFlag = await wasmbox([...args, "--help"]);
       assert.equal(viaHelp.code, 0, viaHelp.stderr);
@@ -111,6 +115,9 @@ describe("wasmbox COMMAND --help", () => {
     for (const [args, hint] of [
       [["run", "--bogus"], "wasmbox run --help"],
       [["serve", "--bogus"], "wasmbox serve --help"],
+      [["batch", "--bogus"], "wasmbox batch --help"],
+      [["batch"], "wasmbox batch --help"],
+      [["worker"], "wasmbox worker --help"],
       [["serve"], "wasmbox serve --help"],
       [["mcp", "--bogus"], "wasmbox mcp --help"],
       [["languages", "--bogus"], "wasmbox languages --help"],
@@ -127,7 +134,7 @@ function sample(spec: OptionSpec): string[] {
   const values: Record<string, string> = {
     "--language": "python", "--os-sandbox": "off", "--isolation": "process", "--env": "K=V", "--host": "127.0.0.1",
     "--file": THIS_FILE, "--stdin": THIS_FILE, "--out": tmpdir(), "--wheelhouse": tmpdir(), "--package": "six",
-    "--timeout": "1s", "--header-timeout": "1s", "--request-timeout": "1s", "--grace": "1s", "--memory": "64m", "--token": "t",
+    "--timeout": "1s", "--max-timeout": "1s", "--max-memory": "64m", "--queue": "redis://127.0.0.1:6379/0", "--header-timeout": "1s", "--request-timeout": "1s", "--grace": "1s", "--memory": "64m", "--token": "t",
   };
   return spec.value === undefined ? [spec.flag] : [spec.flag, values[spec.flag] ?? "1"];
 }
@@ -139,6 +146,27 @@ describe("the parsers take exactly the options their help lists", () => {
       assert.doesNotThrow(() => parseRunArgs(args), `wasmbox run ${args.join(" ")}`);
     }
     assert.throws(() => parseRunArgs(["--max-queue", "1", "-c", "1"]), /unknown option --max-queue/);
+  });
+
+  test("wasmbox batch reads every option of BATCH_OPTIONS and calls anything else unknown", () => {
+    for (const spec of BATCH_OPTIONS) {
+      const args = [...sample(spec), "jobs.jsonl"];
+      assert.doesNotThrow(() => parseBatchArgs(args), `wasmbox batch ${args.join(" ")}`);
+    }
+    assert.throws(() => parseBatchArgs(["--max-queue", "1", "jobs.jsonl"]), /unknown option --max-queue/);
+    assert.doesNotThrow(() => parseBatchArgs(["--queue", "redis://127.0.0.1:6379/0", "--name", "grading-1", "jobs.jsonl"]));
+    assert.throws(() => parseBatchArgs(["--queue", "redis://127.0.0.1:6379/0", "--concurrency", "2", "jobs.jsonl"]), /--concurrency is a worker's option with --queue/);
+    assert.throws(() => parseBatchArgs(["--queue", "http://127.0.0.1/", "jobs.jsonl"]), /redis:\/\/ or rediss:\/\//);
+    assert.throws(() => parseBatchArgs(["--queue", "redis://127.0.0.1:6379/0", "--name", "a:b", "jobs.jsonl"]), /--name/);
+  });
+
+  test("wasmbox worker reads every option of WORKER_OPTIONS and needs --queue", () => {
+    for (const spec of WORKER_OPTIONS) {
+      const args = spec.flag === "--queue" ? ["--queue", "rediss://user:pw@host:6380/2"] : [...sample(spec), "--queue", "redis://h:1/0"];
+      assert.doesNotThrow(() => parseWorkerArgs(args), `wasmbox worker ${args.join(" ")}`);
+    }
+    assert.throws(() => parseWorkerArgs([]), /give the queue/);
+    assert.throws(() => parseWorkerArgs(["--queue", "redis://h:1/0", "--bogus"]), /unknown option --bogus/);
   });
 
   const commands: [string, readonly ServerFlag[]][] = [

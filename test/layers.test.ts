@@ -57,7 +57,9 @@ const ALLOWED: Record<string, string[]> = {
   packages: ["core", "host", "packages", "node:", "npm"],
   sandbox: ["core", "vfs", "protocol", "host", "packages", "sandbox", "node:", "npm"],
   service: ["core", "protocol", "sandbox", "service", "node:"],
-  cli: ["core", "vfs", "protocol", "sandbox", "service", "packages", "cli", "http", "mcp", "node:", "npm"],
+  // Batches of jobs (`wasmbox batch`, `wasmbox worker`): files of jobs and results, the local loop, the queue.
+  batch: ["core", "protocol", "sandbox", "batch", "node:", "npm"],
+  cli: ["core", "vfs", "protocol", "sandbox", "service", "packages", "batch", "cli", "http", "mcp", "node:", "npm"],
   http: ["core", "vfs", "protocol", "sandbox", "service", "cli", "http", "node:", "npm"],
   mcp: ["core", "vfs", "protocol", "sandbox", "service", "http", "mcp", "node:", "npm"],
   index: ["core", "protocol", "sandbox"],
@@ -67,6 +69,7 @@ const TYPES_ALSO: Record<string, string[]> = {
   host: ["executor", "runtimes"],
   service: ["host"],
   cli: ["host"],
+  batch: ["host"],
   http: ["host"],
   index: ["host"],
 };

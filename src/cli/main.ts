@@ -7,7 +7,9 @@ import { WasmboxError } from "../core/errors.js";
 import { formatHelp, helpRequested, UsageError, type CommandHelp } from "./command-help.js";
 import { LANGUAGES_HELP, LANGUAGES_OPTIONS } from "./languages-command.js";
 import { showPreparation } from "./preparation-display.js";
+import { BATCH_HELP, BATCH_OPTIONS } from "./batch-command.js";
 import { RUN_HELP, RUN_OPTIONS, runCommand } from "./run-command.js";
+import { WORKER_HELP, WORKER_OPTIONS } from "./worker-command.js";
 
 interface Command {
   name: string;
@@ -27,6 +29,18 @@ const COMMANDS: Command[] = [
     summary: "run one program (Python, JavaScript, Ruby, C, ...) like python would: output, exit status",
     help: (args) => (helpRequested(args, RUN_OPTIONS, { program: true }) ? RUN_HELP : null),
     run: runCommand,
+  },
+  {
+    name: "batch",
+    summary: "run a JSON-lines file of jobs, one result line each, resumable (--queue: across machines)",
+    help: (args) => (helpRequested(args, BATCH_OPTIONS) ? BATCH_HELP : null),
+    run: async (args) => (await import("./batch-command.js")).batchCommand(args),
+  },
+  {
+    name: "worker",
+    summary: "take the jobs of batch --queue from Redis (BullMQ) and run them here; one per machine",
+    help: (args) => (helpRequested(args, WORKER_OPTIONS) ? WORKER_HELP : null),
+    run: async (args) => (await import("./worker-command.js")).workerCommand(args),
   },
   {
     name: "serve",
@@ -107,7 +121,7 @@ export async function main(args: string[]): Promise<number> {
       return 0;
     }
     // The first start on a machine makes the snapshot (seconds): say so on stderr, not silence.
-    if (entry.name === "run" || entry.name === "serve" || entry.name === "mcp") showPreparation();
+    if (["run", "batch", "worker", "serve", "mcp"].includes(entry.name)) showPreparation();
     return await entry.run(rest);
   } catch (error) {
     if (error instanceof UsageError) {
