@@ -57,6 +57,12 @@ export const canMeasureMemory = (() => {
   }
 })();
 
+/**
+ * Milliseconds per clock tick of /proc/<pid>/stat's utime and stime: USER_HZ, which the kernel
+ * fixes at 100 for user space on every architecture Node and Deno run on (`getconf CLK_TCK`).
+ */
+export const CLOCK_TICK_MS = 10;
+
 /** CPU time (user + system) the given processes have used, in clock ticks (usually 10 ms), or null without /proc. */
 export function cpuTicks(pids: readonly number[]): number | null {
   let total = 0;
