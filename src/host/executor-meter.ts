@@ -6,7 +6,17 @@
  */
 import type { PrivateStorage } from "./executor-launch.js";
 import { PRIVATE_STORAGE_BUDGET_BYTES } from "./executor-launch.js";
-import { canMeasureMemory, CLOCK_TICK_MS, cpuTicks, processTree, residentBytes, runningPids, workerThreadCount } from "./process-memory.js";
+import {
+  canMeasureMemory,
+  CLOCK_TICK_MS,
+  cpuTicks,
+  processTree,
+  residentBytes,
+  runningPids,
+  threadCpuTicks,
+  workerThreadCount,
+  workerThreads,
+} from "./process-memory.js";
 import { storageBytes } from "./storage-usage.js";
 
 /**
@@ -89,6 +99,25 @@ export class ExecutorMeter {
   cpuTimeMs(): number | null {
     if (!this.measurable) return null;
     const ticks = cpuTicks(this.pids);
+    return ticks === null ? null : ticks * CLOCK_TICK_MS;
+  }
+
+  /**
+   * Isolate mode: the thread of the worker that loads beside the run for the next one (the spare),
+   * to leave its CPU out of the run's. The run's worker is the oldest worker alive when a run starts
+   * (the ones before it are gone: endedWorkersGone), and the executor starts the spare before it
+   * hands the run over, so the spare is the second oldest: any worker the guest starts is younger,
+   * whenever the host looks. Null when there is no second worker or /proc is unreadable.
+   */
+  spareWorkerThread(): { pid: number; tid: number } | null {
+    if (!this.measurable) return null;
+    const workers = workerThreads(this.pids);
+    return workers && workers.length >= 2 ? workers[1]! : null;
+  }
+
+  /** CPU time of one thread in ms, or null once it is gone. */
+  threadCpuTimeMs(thread: { pid: number; tid: number }): number | null {
+    const ticks = threadCpuTicks(thread.pid, thread.tid);
     return ticks === null ? null : ticks * CLOCK_TICK_MS;
   }
 

@@ -110,6 +110,11 @@ interface ActiveRun extends RunRecord {
   started?: boolean;
   /** The executor's CPU time when the run started (`started`), in ms: the run's CPU is counted from it. */
   cpuAtStartMs: number | null;
+  /**
+   * Isolate mode: the next run's worker, loading beside this run (trusted code, no guest's), and
+   * its CPU time at the start and as last read: left out of the run's CPU.
+   */
+  spare: { thread: { pid: number; tid: number }; atStartMs: number; lastMs: number } | null;
   /** Ends the run as a crash if the executor does not take it in time. */
   delivery?: NodeJS.Timeout;
   removeAbort?: () => void;
@@ -413,6 +418,7 @@ export class ExecutorProcess {
         reuse: options.reuse === true,
         callInFlight: false,
         cpuAtStartMs: null,
+        spare: null,
         cpuTimeMs: null,
         timeLimit: null,
       };
@@ -626,6 +632,11 @@ export class ExecutorProcess {
     active.started = true;
     if (active.delivery) clearTimeout(active.delivery);
     active.cpuAtStartMs = this.meter.cpuTimeMs();
+    if (this.isolate && active.reuse) {
+      const thread = this.meter.spareWorkerThread();
+      const atStartMs = thread && this.meter.threadCpuTimeMs(thread);
+      if (thread && atStartMs !== null) active.spare = { thread, atStartMs, lastMs: atStartMs };
+    }
     active.timers.push(setTimeout(() => this.stopForTime(active, "wall"), active.run.timeoutMs));
     const limitMs = active.run.cpuTimeMs;
     if (limitMs === null) return;
@@ -643,7 +654,10 @@ export class ExecutorProcess {
   private readRunCpu(active: ActiveRun): number | null {
     if (active.cpuAtStartMs === null || !this.alive) return active.cpuTimeMs;
     const now = this.meter.cpuTimeMs();
-    if (now !== null) active.cpuTimeMs = Math.max(0, now - active.cpuAtStartMs);
+    const spare = active.spare;
+    if (spare) spare.lastMs = this.meter.threadCpuTimeMs(spare.thread) ?? spare.lastMs;
+    const spareMs = spare ? spare.lastMs - spare.atStartMs : 0;
+    if (now !== null) active.cpuTimeMs = Math.max(0, now - active.cpuAtStartMs - spareMs);
     return active.cpuTimeMs;
   }
 
