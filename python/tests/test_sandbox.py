@@ -56,8 +56,10 @@ def test_run_code_prints_and_returns_every_result_field() -> None:
         error=None,
         files={},
         duration_ms=result.duration_ms,
+        cpu_time_ms=result.cpu_time_ms,
         value_json={"a": [1, 2.5, None]},
     )
+    assert isinstance(result.cpu_time_ms, float) and result.cpu_time_ms >= 0, "the CPU the run used (Linux /proc)"
     assert isinstance(result.duration_ms, float) and result.duration_ms > 0
     assert result.ok and result.raise_for_status() is result
     with pytest.raises(Exception):
