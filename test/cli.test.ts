@@ -99,6 +99,17 @@ describe("wasmbox run", () => {
     assert.match(r.stderr, /timeout/);
   });
 
+  it("exits 124 at the CPU-time limit set with --cpu-time, saying it was the CPU time; a sleep within it exits 0", async () => {
+    const spun = await wasmbox(["run", "--cpu-time", "300ms", "--timeout", "30s", "-c", "while True: pass"]);
+    assert.equal(spun.code, 124);
+    assert.match(spun.stderr, /timeout: the run exceeded its CPU-time limit of 0\.3 s/);
+    const slept = await wasmbox(["run", "--cpu-time", "0.3", "--json", "-c", "import time; time.sleep(1)"]);
+    assert.equal(slept.code, 0, slept.stderr);
+    const result = JSON.parse(slept.stdout);
+    assert.equal(result.status, "ok");
+    assert.equal(typeof result.cpuTimeMs, "number");
+  });
+
   it("exits 137 when the memory limit set with --memory is exceeded", async () => {
     const r = await wasmbox(["run", "--memory", "64", "-c", "x = bytearray(200 * 1024 * 1024)"]);
     assert.equal(r.code, 137);
@@ -114,6 +125,7 @@ describe("wasmbox run", () => {
     [["run", "--nope", "-c", "1"], /unknown option --nope/],
     [["run", "--timeout"], /--timeout needs a value/],
     [["run", "--timeout", "soon", "-c", "1"], /cannot read a duration/],
+    [["run", "--cpu-time", "soon", "-c", "1"], /--cpu-time: cannot read a duration/],
     [["run", "--memory", "lots", "-c", "1"], /cannot read a size/],
     [["run"], /nothing to run/],
     [["run", "/no/such/file.py"], /cannot read \/no\/such\/file.py/],

@@ -103,6 +103,41 @@ describe("wasmbox serve --http, in process", () => {
     assert.ok(doc.paths["/v1/run"]!.post!.responses["429"]);
   });
 
+  test("cpuTimeMs round-trips over HTTP: documented in the OpenAPI request and result, a busy loop is a 200 timeout naming it, in a session too", async () => {
+    type Schemas = Record<string, { properties: Record<string, { type?: unknown; minimum?: number; maximum?: number; default?: unknown }> }>;
+    const doc = (await (await fetch(open.url + "/openapi.json")).json()) as { components: { schemas: Schemas } };
+    const requestField = doc.components.schemas.RunRequest!.properties.cpuTimeMs!;
+    assert.equal(requestField.type, "integer");
+    assert.equal(requestField.minimum, 1);
+    assert.equal(requestField.default, undefined, "no default: only the wall clock applies without it");
+    assert.ok(doc.components.schemas.RunResult!.properties.cpuTimeMs, "the result documents cpuTimeMs");
+
+    const spun = await post(open.url, "/v1/run", { code: "while True: pass", cpuTimeMs: 300, timeoutMs: 30_000 });
+    assert.equal(spun.status, 200);
+    const result = (await spun.json()) as { status: string; error: { type: string; message: string }; cpuTimeMs: number };
+    assert.equal(result.status, "timeout");
+    assert.equal(result.error.type, "CpuTimeLimit");
+    assert.match(result.error.message, /cpuTimeMs/);
+    assert.ok(result.cpuTimeMs >= 300);
+
+    const bad = await post(open.url, "/v1/run", { code: "1", cpuTimeMs: 0 });
+    assert.equal(bad.status, 400);
+    assert.equal((await errorOf(bad)).code, "INVALID_REQUEST");
+
+    const created = await post(open.url, "/v1/sessions", {});
+    const { sessionId } = (await created.json()) as { sessionId: string };
+    try {
+      const slept = await post(open.url, `/v1/sessions/${sessionId}/run`, { code: "import time\ntime.sleep(1)\n'rested'", cpuTimeMs: 300 });
+      const sleptResult = (await slept.json()) as { status: string; value: string; cpuTimeMs: number };
+      assert.equal(sleptResult.status, "ok");
+      assert.equal(typeof sleptResult.cpuTimeMs, "number");
+      const sessionSpun = await post(open.url, `/v1/sessions/${sessionId}/run`, { code: "while True: pass", cpuTimeMs: 300, timeoutMs: 30_000 });
+      assert.equal(((await sessionSpun.json()) as { error: { type: string } }).error.type, "CpuTimeLimit");
+    } finally {
+      await fetch(`${open.url}/v1/sessions/${sessionId}`, { method: "DELETE" });
+    }
+  });
+
   test("POST /v1/run answers the result; an exception and a guest timeout are 200s whose body says so", async () => {
     const ok = await post(open.url, "/v1/run", { code: "print('hi')\nopen('o.txt','w').write('x')\n6 * 7" });
     assert.equal(ok.status, 200);

@@ -20,7 +20,7 @@ import {
   type WasmboxErrorCode,
 } from "../dist/index.js";
 
-const RESULT_KEYS = ["durationMs", "error", "exitCode", "files", "results", "status", "stderr", "stdout", "value", "valueLossless", "valueRepr"];
+const RESULT_KEYS = ["cpuTimeMs", "durationMs", "error", "exitCode", "files", "results", "status", "stderr", "stdout", "value", "valueLossless", "valueRepr"];
 /** Spellings of internal frames that must never reach a user's traceback. */
 const INTERNAL_MARKERS = ["_pyodide", "pyodide", "<wasmbox>", "_wasmbox_runner"];
 
@@ -43,6 +43,7 @@ function checkShape(result: RunResult): RunResult {
   assert.equal(typeof result.stdout, "string", shown);
   assert.equal(typeof result.stderr, "string", shown);
   assert.ok(result.valueRepr === null || typeof result.valueRepr === "string", shown);
+  assert.ok(result.cpuTimeMs === null || (Number.isInteger(result.cpuTimeMs) && result.cpuTimeMs >= 0), shown);
   if (result.error !== null) {
     assert.deepEqual(Object.keys(result.error).sort(), ["message", "traceback", "type"], shown);
     for (const key of ["type", "message", "traceback"] as const) assert.equal(typeof result.error[key], "string", shown);
@@ -88,7 +89,7 @@ function assertNoInternalFrames(traceback: string): void {
 describe("status ok, stdout and the value of the last expression", () => {
   test('run() returns status "ok", exitCode 0, the stdout and nothing else for a program that prints', async () => {
     const result = await runPy({ code: "print('hello')\nprint('world')" });
-    const { durationMs, ...rest } = result;
+    const { durationMs, cpuTimeMs, ...rest } = result;
     assert.deepEqual(rest, {
       status: "ok",
       exitCode: 0,
@@ -102,6 +103,7 @@ describe("status ok, stdout and the value of the last expression", () => {
       results: [],
     });
     assert.ok(durationMs >= 0);
+    assert.ok(cpuTimeMs !== null && cpuTimeMs >= 0, "the CPU the run used, read from /proc on Linux");
   });
 
   test("value is the last expression as JSON and valueRepr its repr, for ints, strings, lists and dicts", async () => {

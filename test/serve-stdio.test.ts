@@ -149,6 +149,17 @@ describe("wasmbox serve --stdio", () => {
     assert.equal(reply.status, "timeout");
   });
 
+  it("takes cpuTimeMs: a busy loop ends as a timeout naming the CPU-time limit, and every result carries cpuTimeMs", async () => {
+    server.send({ id: "cpu", code: "while True: pass", cpuTimeMs: 300, timeoutMs: 30_000 });
+    server.send({ id: "cpu-sleep", code: "import time\ntime.sleep(1)", cpuTimeMs: 300 });
+    const [spun, slept] = await Promise.all([server.byId("cpu"), server.byId("cpu-sleep")]);
+    assert.equal(spun.status, "timeout");
+    assert.equal((spun.error as { type: string }).type, "CpuTimeLimit");
+    assert.ok((spun.cpuTimeMs as number) >= 300);
+    assert.equal(slept.status, "ok");
+    assert.equal(typeof slept.cpuTimeMs, "number");
+  });
+
   it("writes nothing but JSON lines on stdout", () => {
     for (const line of server.rawStdout.trim().split("\n")) assert.doesNotThrow(() => JSON.parse(line), line);
   });

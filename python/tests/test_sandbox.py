@@ -56,8 +56,10 @@ def test_run_code_prints_and_returns_every_result_field() -> None:
         error=None,
         files={},
         duration_ms=result.duration_ms,
+        cpu_time_ms=result.cpu_time_ms,
         value_json={"a": [1, 2.5, None]},
     )
+    assert isinstance(result.cpu_time_ms, float) and result.cpu_time_ms >= 0, "the CPU the run used (Linux /proc)"
     assert isinstance(result.duration_ms, float) and result.duration_ms > 0
     assert result.ok and result.raise_for_status() is result
     with pytest.raises(Exception):
@@ -116,6 +118,38 @@ def test_each_non_ok_status_raises_its_own_error_from_raise_for_status(sandbox: 
     assert "KeyError: 'k'" in results["error"].error.traceback
     assert isinstance(RunTimeoutError(results["timeout"]), TimeoutError)
     assert len(results["output_limit"].stdout.encode()) <= 1000
+
+
+def test_cpu_time_ms_stops_a_busy_loop_as_a_timeout_naming_the_cpu_limit_and_spares_a_sleep(sandbox: Sandbox) -> None:
+    with ThreadPoolExecutor(2) as pool:
+        spun, slept = pool.map(
+            lambda kw: sandbox.run(**kw),
+            [dict(code="while True: pass", cpu_time_ms=300, timeout_ms=30_000), dict(code="import time\ntime.sleep(1)\n'rested'", cpu_time_ms=300)],
+        )
+    assert spun.status == "timeout", spun
+    assert spun.error is not None and spun.error.type == "CpuTimeLimit" and "cpuTimeMs" in spun.error.message
+    assert spun.cpu_time_ms is not None and spun.cpu_time_ms >= 300
+    with pytest.raises(RunTimeoutError):
+        spun.raise_for_status()
+    assert (slept.status, slept.value) == ("ok", "rested")
+    assert slept.cpu_time_ms is not None and slept.cpu_time_ms < 300
+
+
+def test_cpu_time_ms_on_run_code_and_the_async_sandbox() -> None:
+    result = run_code("while True: pass", cpu_time_ms=300, timeout_ms=30_000)
+    assert (result.status, result.error and result.error.type) == ("timeout", "CpuTimeLimit")
+
+    async def main() -> RunResult:
+        async with AsyncSandbox() as sb:
+            return await sb.run("while True: pass", cpu_time_ms=300, timeout_ms=30_000)
+
+    result = asyncio.run(main())
+    assert (result.status, result.error and result.error.type) == ("timeout", "CpuTimeLimit")
+
+
+def test_cpu_time_ms_is_checked_like_the_other_limits(sandbox: Sandbox) -> None:
+    with pytest.raises(InvalidRequestError, match="cpuTimeMs must be between 1 and"):
+        sandbox.run("1", cpu_time_ms=0)
 
 
 def test_a_killed_executor_gives_status_crash(sandbox: Sandbox) -> None:

@@ -22,6 +22,15 @@ from wasmbox import (
 )
 
 
+def test_cpu_time_ms_applies_to_each_session_call_on_its_own(sandbox: Sandbox) -> None:
+    with sandbox.session() as session:
+        for _ in range(2):
+            assert session.run("n = 0\nfor i in range(1_000_000): n += 1", cpu_time_ms=1_500).ok
+        timed = session.run("try:\n    while True: pass\nexcept KeyboardInterrupt:\n    print('caught')", cpu_time_ms=300, timeout_ms=30_000)
+        assert (timed.status, timed.stdout, timed.error and timed.error.type) == ("timeout", "caught\n", "CpuTimeLimit")
+        assert session.run("n").value == 1_000_000
+
+
 def test_a_session_keeps_globals_imports_and_files_between_runs(sandbox: Sandbox) -> None:
     with sandbox.session() as session:
         assert isinstance(session, Session) and isinstance(session.id, str)

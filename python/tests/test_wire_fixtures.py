@@ -14,7 +14,7 @@ from wasmbox._wire import decode_reply, encode_run_request
 
 FIXTURES = load_fixtures()
 IDS = [name for name, _ in FIXTURES]
-CAMEL = {"exitCode": "exit_code", "valueRepr": "value_repr", "durationMs": "duration_ms"}
+CAMEL = {"exitCode": "exit_code", "valueRepr": "value_repr", "durationMs": "duration_ms", "cpuTimeMs": "cpu_time_ms"}
 
 
 def call_kwargs(fixture: dict[str, Any]) -> dict[str, Any]:
@@ -60,11 +60,15 @@ def test_the_client_encodes_the_call_into_the_fixture_request(name: str, fixture
 
 @pytest.mark.parametrize(("name", "fixture"), FIXTURES, ids=IDS)
 def test_the_client_decodes_the_fixture_response(name: str, fixture: dict[str, Any]) -> None:
-    response = dict(fixture["response"], durationMs=12.5)
+    response = dict(fixture["response"], durationMs=12.5, cpuTimeMs=40)
     if "status" in response:
+        if isinstance(response.get("error"), dict):
+            # A fixture may leave the message and traceback out (see its note); the wire always has them.
+            response["error"] = {"message": "(left out by the fixture)", "traceback": "", **response["error"]}
         result = decode_reply(response)
         check_result(result, fixture["response"])
         assert result.duration_ms == 12.5
+        assert result.cpu_time_ms == 40
         assert result.ok == (response["status"] == "ok")
     else:
         # A fixture may leave the message out (see its note); the wire always has one.

@@ -35,6 +35,7 @@ export const RUN_OPTIONS = [
   { flag: "-c", value: "CODE", help: "run CODE (like python -c); what follows it is the program's argv" },
   { flag: "--language", value: "NAME", help: `${LANGUAGES.join(", ")}; without it a FILE's extension picks (${extensions})`, default: "python" },
   { flag: "--timeout", value: "T", help: "wall-clock limit: seconds, or 500ms, 2s, 1m", default: durationText(DEFAULT_TIMEOUT_MS) },
+  { flag: "--cpu-time", value: "T", help: "CPU-time limit, as --timeout: the same verdict on a loaded machine (Linux only)" },
   { flag: "--memory", value: "M", help: "memory limit: MiB, or 512m, 1g", default: sizeText(DEFAULT_MEMORY_LIMIT_BYTES) },
   { flag: "--max-output", value: "N", help: "cap on stdout and stderr together: bytes, or 64k, 1m", default: sizeText(DEFAULT_MAX_OUTPUT_BYTES) },
   { flag: "--max-stdin", value: "N", help: `cap on stdin, refused before the run; at most ${sizeText(MAX_INPUT_BYTES_LIMIT)}`, default: sizeText(DEFAULT_MAX_STDIN_BYTES) },
@@ -147,6 +148,12 @@ export function parseRunArgs(args: string[]): RunCommand {
         const ms = parseDurationMs(value());
         if (ms === null) throw new UsageError(`--timeout: cannot read a duration; use seconds, or e.g. 500ms`);
         request.timeoutMs = ms;
+        break;
+      }
+      case "--cpu-time": {
+        const ms = parseDurationMs(value());
+        if (ms === null) throw new UsageError(`--cpu-time: cannot read a duration; use seconds, or e.g. 500ms`);
+        request.cpuTimeMs = ms;
         break;
       }
       case "--memory": {
@@ -327,6 +334,7 @@ function statusLine(result: RunResult, request: RunRequest): string {
   const mib = (bytes: number) => `${Math.round((bytes / 1024 / 1024) * 10) / 10} MiB`;
   switch (result.status) {
     case "timeout":
+      if (result.error?.type === "CpuTimeLimit") return `the run exceeded its CPU-time limit of ${(request.cpuTimeMs ?? 0) / 1000} s`;
       return `the run exceeded its time limit of ${(request.timeoutMs ?? DEFAULT_TIMEOUT_MS) / 1000} s`;
     case "memory_limit":
       return `the run exceeded its memory limit of ${mib(request.memoryLimitBytes ?? DEFAULT_MEMORY_LIMIT_BYTES)}`;

@@ -22,6 +22,11 @@ export interface NormalizedRun {
   /** Python packages (names with optional version specifiers) the run imports from the wheelhouse. */
   packages: string[];
   timeoutMs: number;
+  /**
+   * CPU-time limit in milliseconds: the CPU the executor (all its threads and processes) used from
+   * the run's start, read by the host from /proc; null for none (only the wall clock).
+   */
+  cpuTimeMs: number | null;
   memoryLimitBytes: number;
   maxOutputBytes: number;
   maxOutputFileBytes: number;

@@ -77,6 +77,12 @@ export interface RunResult {
   results: RichResult[];
   /** Wall-clock time from the request reaching an executor to the result, in milliseconds. */
   durationMs: number;
+  /**
+   * CPU time the run used, in milliseconds (10 ms resolution): the executor's, all its threads,
+   * from the run's start to its result or its kill, read by the host from /proc. Null where the
+   * host cannot read it (no /proc, e.g. macOS) or the run never started.
+   */
+  cpuTimeMs: number | null;
 }
 
 /** Exit codes the CLI uses for statuses that have no guest exit code. */

@@ -6,8 +6,24 @@
  */
 import type { PrivateStorage } from "./executor-launch.js";
 import { PRIVATE_STORAGE_BUDGET_BYTES } from "./executor-launch.js";
-import { canMeasureMemory, cpuTicks, processTree, residentBytes, runningPids, workerThreadCount } from "./process-memory.js";
+import {
+  canMeasureMemory,
+  CLOCK_TICK_MS,
+  cpuTicks,
+  processTree,
+  residentBytes,
+  runningPids,
+  threadCpuTicks,
+  workerThreadCount,
+  workerThreads,
+} from "./process-memory.js";
 import { storageBytes } from "./storage-usage.js";
+
+/**
+ * Whether this host can read an executor's CPU time (Linux /proc), which a CPU-time limit
+ * (`cpuTimeMs`) needs. Elsewhere (macOS) a run that asks for one is refused, never run without it.
+ */
+export const canMeasureCpuTime = canMeasureMemory;
 
 export class ExecutorMeter {
   /** The executor's processes (bubblewrap's and Deno), leader first; empty where /proc cannot be read. */
@@ -74,6 +90,35 @@ export class ExecutorMeter {
   /** CPU ticks the tree has used, or null. */
   cpuTicks(): number | null {
     return cpuTicks(this.pids);
+  }
+
+  /**
+   * CPU time the tree has used, in milliseconds (user + system, every thread of every process of
+   * it, ended threads included: the kernel adds them to their process), or null where unreadable.
+   */
+  cpuTimeMs(): number | null {
+    if (!this.measurable) return null;
+    const ticks = cpuTicks(this.pids);
+    return ticks === null ? null : ticks * CLOCK_TICK_MS;
+  }
+
+  /**
+   * Isolate mode: the thread of the worker that loads beside the run for the next one (the spare),
+   * to leave its CPU out of the run's. The run's worker is the oldest worker alive when a run starts
+   * (the ones before it are gone: endedWorkersGone), and the executor starts the spare before it
+   * hands the run over, so the spare is the second oldest: any worker the guest starts is younger,
+   * whenever the host looks. Null when there is no second worker or /proc is unreadable.
+   */
+  spareWorkerThread(): { pid: number; tid: number } | null {
+    if (!this.measurable) return null;
+    const workers = workerThreads(this.pids);
+    return workers && workers.length >= 2 ? workers[1]! : null;
+  }
+
+  /** CPU time of one thread in ms, or null once it is gone. */
+  threadCpuTimeMs(thread: { pid: number; tid: number }): number | null {
+    const ticks = threadCpuTicks(thread.pid, thread.tid);
+    return ticks === null ? null : ticks * CLOCK_TICK_MS;
   }
 
   /** Processes of the tree that are not stopped. */

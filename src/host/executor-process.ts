@@ -16,6 +16,13 @@ import { ExecutorMeter } from "./executor-meter.js";
 
 /** How often the watchdog reads an executor's resident memory while it runs guest code. */
 const MEMORY_POLL_MS = 20;
+/**
+ * How often the watchdog reads a run's CPU time when the run has a CPU-time limit (cpuTimeMs): a
+ * read of /proc/<pid>/stat per process of the executor (a few microseconds each). The kernel counts
+ * in 10 ms ticks, so a run is stopped at most ~30 ms of CPU past its limit (then comes the soft
+ * interrupt's grace, as for the wall clock).
+ */
+const CPU_POLL_MS = 20;
 /** How often it measures a private storage that is a host directory (a walk, dearer than a statfs). */
 const STORAGE_DIR_POLL_MS = 100;
 /**
@@ -101,6 +108,13 @@ interface ActiveRun extends RunRecord {
   callInFlight: boolean;
   /** The executor said it has the whole run (the guest's clock runs from then). */
   started?: boolean;
+  /** The executor's CPU time when the run started (`started`), in ms: the run's CPU is counted from it. */
+  cpuAtStartMs: number | null;
+  /**
+   * Isolate mode: the next run's worker, loading beside this run (trusted code, no guest's), and
+   * its CPU time at the start and as last read: left out of the run's CPU.
+   */
+  spare: { thread: { pid: number; tid: number }; atStartMs: number; lastMs: number } | null;
   /** Ends the run as a crash if the executor does not take it in time. */
   delivery?: NodeJS.Timeout;
   removeAbort?: () => void;
@@ -403,6 +417,10 @@ export class ExecutorProcess {
         keepAlive: options.keepAlive === true,
         reuse: options.reuse === true,
         callInFlight: false,
+        cpuAtStartMs: null,
+        spare: null,
+        cpuTimeMs: null,
+        timeLimit: null,
       };
       this.runsServed++;
       this.active = active;
@@ -603,19 +621,58 @@ export class ExecutorProcess {
     }
   }
 
-  /** The executor has the whole run: arm the guest's timeout (soft interrupt, then kill after a grace). */
+  /**
+   * The executor has the whole run: arm the guest's timeout (soft interrupt, then kill after a
+   * grace) and, with a CPU-time limit, the poll of its CPU time. The run's CPU is counted from here:
+   * what the executor used before (its start, earlier runs or calls) is not the run's.
+   */
   private onStarted(): void {
     const active = this.active;
     if (!active || active.reason || active.started) return;
     active.started = true;
     if (active.delivery) clearTimeout(active.delivery);
-    active.timers.push(
-      setTimeout(() => {
-        active.interrupted = true;
-        this.send({ t: "interrupt" });
-        active.timers.push(setTimeout(() => this.end("timeout"), INTERRUPT_GRACE_MS));
-      }, active.run.timeoutMs),
-    );
+    active.cpuAtStartMs = this.meter.cpuTimeMs();
+    if (this.isolate && active.reuse) {
+      const thread = this.meter.spareWorkerThread();
+      const atStartMs = thread && this.meter.threadCpuTimeMs(thread);
+      if (thread && atStartMs !== null) active.spare = { thread, atStartMs, lastMs: atStartMs };
+    }
+    active.timers.push(setTimeout(() => this.stopForTime(active, "wall"), active.run.timeoutMs));
+    const limitMs = active.run.cpuTimeMs;
+    if (limitMs === null) return;
+    // The facade refuses cpuTimeMs where /proc cannot be read (Sandbox.run); an executor whose
+    // tree cannot be read here must not run without the limit it was asked for.
+    if (active.cpuAtStartMs === null) return this.end("crash", "cpuTimeMs: the host cannot read this executor's CPU time (/proc)");
+    const poll = setInterval(() => {
+      const used = this.readRunCpu(active);
+      if (used !== null && used > limitMs) this.stopForTime(active, "cpu");
+    }, CPU_POLL_MS);
+    active.timers.push(poll as unknown as NodeJS.Timeout);
+  }
+
+  /** The run's CPU time so far in ms (kept on the run for its result), or null when unreadable. */
+  private readRunCpu(active: ActiveRun): number | null {
+    if (active.cpuAtStartMs === null || !this.alive) return active.cpuTimeMs;
+    const now = this.meter.cpuTimeMs();
+    const spare = active.spare;
+    if (spare) spare.lastMs = this.meter.threadCpuTimeMs(spare.thread) ?? spare.lastMs;
+    const spareMs = spare ? spare.lastMs - spare.atStartMs : 0;
+    if (now !== null) active.cpuTimeMs = Math.max(0, now - active.cpuAtStartMs - spareMs);
+    return active.cpuTimeMs;
+  }
+
+  /**
+   * A time limit passed (the wall clock or the CPU time): the soft interrupt (a KeyboardInterrupt
+   * the guest may catch to clean up), then the kill after INTERRUPT_GRACE_MS. The first limit to
+   * pass decides what the result's error names; the run ends as "timeout" either way.
+   */
+  private stopForTime(active: ActiveRun, limit: "wall" | "cpu"): void {
+    if (active.interrupted || active.reason || this.active !== active) return;
+    active.interrupted = true;
+    active.timeLimit = limit;
+    if (limit === "cpu") active.cpuAtLimitMs = active.cpuTimeMs;
+    this.send({ t: "interrupt" });
+    active.timers.push(setTimeout(() => this.end("timeout"), INTERRUPT_GRACE_MS));
   }
 
   private onOutput(fd: 1 | 2, bytes: Uint8Array): boolean {
@@ -657,6 +714,7 @@ export class ExecutorProcess {
   private onResult(raw: unknown): void {
     const active = this.active;
     if (!active || active.reason) return;
+    this.readRunCpu(active);
     const outcome = validateOutcome(raw, active.run);
     if (!outcome) return void this.end("crash", "executor sent a malformed result");
     this.finish(judgeOutcome(outcome, active), outcome);
@@ -685,6 +743,7 @@ export class ExecutorProcess {
   private end(reason: EndReason, crashMessage?: string, detail?: string): void {
     const active = this.active;
     if (!active || active.reason) return;
+    this.readRunCpu(active); // before the kill: what the run used until it was stopped
     active.reason = reason;
     active.crashMessage = crashMessage ?? null;
     active.limitDetail = detail ?? null;

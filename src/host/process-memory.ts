@@ -57,6 +57,12 @@ export const canMeasureMemory = (() => {
   }
 })();
 
+/**
+ * Milliseconds per clock tick of /proc/<pid>/stat's utime and stime: USER_HZ, which the kernel
+ * fixes at 100 for user space on every architecture Node and Deno run on (`getconf CLK_TCK`).
+ */
+export const CLOCK_TICK_MS = 10;
+
 /** CPU time (user + system) the given processes have used, in clock ticks (usually 10 ms), or null without /proc. */
 export function cpuTicks(pids: readonly number[]): number | null {
   let total = 0;
@@ -72,6 +78,40 @@ export function cpuTicks(pids: readonly number[]): number | null {
     }
   }
   return seen ? total : null;
+}
+
+/** CPU ticks (user + system) of one thread, from /proc/<pid>/task/<tid>/stat, or null when it is gone. */
+export function threadCpuTicks(pid: number, tid: number): number | null {
+  try {
+    const stat = readFileSync(`/proc/${pid}/task/${tid}/stat`, "utf8");
+    const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+    return Number(fields[11]) + Number(fields[12]);
+  } catch {
+    return null;
+  }
+}
+
+/**
+ * The Deno Web Worker threads of these processes (named `worker-<id>`, ids given in creation order
+ * across the process), lowest id first; null where /proc is unreadable.
+ */
+export function workerThreads(pids: readonly number[]): { pid: number; tid: number; workerId: number }[] | null {
+  const out: { pid: number; tid: number; workerId: number }[] = [];
+  try {
+    for (const pid of pids) {
+      for (const task of readdirSync(`/proc/${pid}/task`)) {
+        try {
+          const match = /^worker-(\d+)$/.exec(readFileSync(`/proc/${pid}/task/${task}/comm`, "utf8").trim());
+          if (match) out.push({ pid, tid: Number(task), workerId: Number(match[1]) });
+        } catch {
+          // the thread ended while we looked
+        }
+      }
+    }
+  } catch {
+    return null;
+  }
+  return out.sort((a, b) => a.workerId - b.workerId);
 }
 
 /** Pids among `pids` that are alive and not stopped (state other than T/t), from /proc. */

@@ -5,7 +5,7 @@ import { assembleResult, judgeOutcome, validateOutcome, type RunRecord } from ".
 
 const run = normalizeRunRequest({ code: "1", maxOutputBytes: 1000, maxOutputFileBytes: 10, maxOutputFilesTotalBytes: 15 });
 const honest = { status: "ok", exitCode: 0, value: 42, valueLossless: 42, valueRepr: "42", error: null, files: [] };
-const record = (over: Partial<RunRecord> = {}): RunRecord => ({ run, startedAt: performance.now(), chunks: [], interrupted: false, crashMessage: null, ...over });
+const record = (over: Partial<RunRecord> = {}): RunRecord => ({ run, startedAt: performance.now(), chunks: [], interrupted: false, crashMessage: null, timeLimit: null, cpuTimeMs: null, ...over });
 
 describe("validateOutcome", () => {
   test("keeps an honest outcome", () => {
@@ -48,6 +48,30 @@ describe("validateOutcome", () => {
     assert.equal(outcome.valueRepr!.length, 65_537);
     assert.deepEqual(outcome.files.map((f) => f.path), ["a.txt"]);
     assert.deepEqual(outcome.filesOverLimit!.map((f) => [f.path, f.cap]), [["big.bin", "maxOutputFileBytes"], ["b.txt", "maxOutputFilesTotalBytes"]]);
+  });
+});
+
+describe("the CPU-time limit in the result", () => {
+  const cpuRun = normalizeRunRequest({ code: "1", cpuTimeMs: 300 });
+  const stopped = (over: Partial<RunRecord> = {}) => record({ run: cpuRun, interrupted: true, timeLimit: "cpu", cpuAtLimitMs: 310, cpuTimeMs: 350, ...over });
+
+  test("a run the host killed at cpuTimeMs is a timeout whose error is CpuTimeLimit, naming the limit and the CPU used", () => {
+    const result = assembleResult("timeout", null, stopped());
+    assert.equal(result.status, "timeout");
+    assert.deepEqual(result.error, { type: "CpuTimeLimit", message: "run exceeded its CPU-time limit of 300 ms (cpuTimeMs): it had used 310 ms of CPU", traceback: "" });
+    assert.equal(result.cpuTimeMs, 350);
+  });
+
+  test("a guest that answered the interrupt at cpuTimeMs gets the same error, with its traceback kept", () => {
+    const outcome = validateOutcome({ ...honest, status: "error", exitCode: 1, error: { type: "KeyboardInterrupt", message: "", traceback: "Traceback ...\nKeyboardInterrupt\n" } }, cpuRun)!;
+    const status = judgeOutcome(outcome, stopped());
+    assert.equal(status, "timeout");
+    assert.equal(outcome.error?.type, "CpuTimeLimit");
+    assert.equal(outcome.error?.traceback, "Traceback ...\nKeyboardInterrupt\n");
+  });
+
+  test("the wall clock's timeout keeps its own error", () => {
+    assert.equal(assembleResult("timeout", null, stopped({ timeLimit: "wall" })).error?.type, "Timeout");
   });
 });
 

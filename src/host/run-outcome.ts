@@ -21,6 +21,12 @@ export interface RunRecord {
   crashMessage: string | null;
   /** What crossed a limit the host enforced, for the error message. */
   limitDetail?: string | null;
+  /** Which time limit stopped the run ("wall": timeoutMs, "cpu": cpuTimeMs), or null. */
+  timeLimit: "wall" | "cpu" | null;
+  /** The run's CPU time in ms as last read (from its start), or null where unreadable. */
+  cpuTimeMs: number | null;
+  /** The run's CPU time when it passed cpuTimeMs, for the error message. */
+  cpuAtLimitMs?: number | null;
 }
 
 /**
@@ -30,6 +36,12 @@ export interface RunRecord {
  */
 export function judgeOutcome(outcome: ExecutorOutcome, record: RunRecord): RunStatus {
   let status: RunStatus = record.interrupted ? "timeout" : outcome.status;
+  if (record.interrupted && record.timeLimit === "cpu") {
+    // The CPU-time limit is named whether the guest answered its interrupt or was killed: the same
+    // error either way, since which comes first depends on the machine's load. The guest's
+    // traceback (where the interrupt found it) is kept.
+    outcome.error = { ...hostError("timeout", record)!, traceback: outcome.error?.traceback ?? "" };
+  }
   const over = outcome.filesOverLimit?.[0];
   if (over && (status === "ok" || status === "error")) {
     status = "output_limit";
@@ -86,6 +98,7 @@ export function assembleResult(status: RunStatus, outcome: ExecutorOutcome | nul
     files: (outcome?.files ?? []).map((f) => encodeOutputFile(f.path, f.data)),
     results: outcome?.results ?? [],
     durationMs: Math.round((performance.now() - record.startedAt) * 100) / 100,
+    cpuTimeMs: record.cpuTimeMs,
   };
 }
 
@@ -95,10 +108,21 @@ function decode(chunks: { fd: 1 | 2; bytes: Uint8Array }[], fd: 1 | 2): string {
 }
 
 /** The error object for outcomes the host decided (the guest never got to report). */
-export function hostError(status: RunStatus, record: Pick<RunRecord, "run" | "crashMessage" | "limitDetail">): GuestError | null {
+export function hostError(
+  status: RunStatus,
+  record: Pick<RunRecord, "run" | "crashMessage" | "limitDetail"> & Partial<Pick<RunRecord, "timeLimit" | "cpuAtLimitMs">>,
+): GuestError | null {
   const seconds = (record.run.timeoutMs / 1000).toString();
   switch (status) {
     case "timeout":
+      if (record.timeLimit === "cpu") {
+        const used = record.cpuAtLimitMs ?? null;
+        return {
+          type: "CpuTimeLimit",
+          message: `run exceeded its CPU-time limit of ${record.run.cpuTimeMs} ms (cpuTimeMs)${used === null ? "" : `: it had used ${used} ms of CPU`}`,
+          traceback: "",
+        };
+      }
       return { type: "Timeout", message: `run exceeded its time limit of ${seconds} s`, traceback: "" };
     case "memory_limit":
       return {

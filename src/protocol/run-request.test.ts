@@ -36,6 +36,7 @@ describe("normalizeRunRequest", () => {
       env: {},
       packages: [],
       timeoutMs: DEFAULT_TIMEOUT_MS,
+      cpuTimeMs: null,
       memoryLimitBytes: DEFAULT_MEMORY_LIMIT_BYTES,
       maxOutputBytes: DEFAULT_MAX_OUTPUT_BYTES,
       maxOutputFileBytes: DEFAULT_MAX_OUTPUT_FILE_BYTES,
@@ -57,6 +58,13 @@ describe("normalizeRunRequest", () => {
     assert.equal(run.timeoutMs, DEFAULT_TIMEOUT_MS);
     assert.equal(run.files.size, 0);
     assert.deepEqual(run.argv, []);
+  });
+
+  test("normalizeRunRequest() leaves cpuTimeMs out (null) unless given, and keeps it when given", () => {
+    assert.equal(normalizeRunRequest({ code: "1" }).cpuTimeMs, null);
+    assert.equal(normalizeRunRequest({ code: "1", cpuTimeMs: null }).cpuTimeMs, null);
+    assert.equal(normalizeRunRequest({ code: "1", cpuTimeMs: 300 }).cpuTimeMs, 300);
+    assert.throws(() => normalizeRunRequest({ code: "1", cpuTimeMs: 0 }), (e: Error) => e.message === `cpuTimeMs must be between 1 and ${MAX_TIMEOUT_MS}, got 0`);
   });
 
   test("normalizeRunRequest() keeps the limits, argv and env a caller gives", () => {
@@ -150,6 +158,8 @@ describe("normalizeRunRequest", () => {
       { code: "1", timeoutMs: 1.5 },
       { code: "1", timeoutMs: Number.NaN },
       { code: "1", timeoutMs: Number.POSITIVE_INFINITY },
+      { code: "1", cpuTimeMs: "300ms" },
+      { code: "1", cpuTimeMs: 0.5 },
       { code: "1", memoryLimitBytes: "64m" },
       { code: "1", maxOutputBytes: true },
     ];
@@ -163,6 +173,8 @@ describe("normalizeRunRequest", () => {
       { code: "1", timeoutMs: 0 },
       { code: "1", timeoutMs: -1 },
       { code: "1", timeoutMs: 24 * 60 * 60 * 1000 + 1 },
+      { code: "1", cpuTimeMs: 0 },
+      { code: "1", cpuTimeMs: 24 * 60 * 60 * 1000 + 1 },
       { code: "1", memoryLimitBytes: 48 * 1024 * 1024 - 1 },
       { code: "1", memoryLimitBytes: 4 * 1024 * 1024 * 1024 + 1 },
       { code: "1", maxOutputBytes: -1 },
@@ -271,7 +283,8 @@ describe("the run request schema", () => {
     assert.ok(integers.length >= 8, integers.map(([n]) => n).join(", "));
     for (const [name, p] of integers) {
       const applied = normalizeRunRequest({ code: "1" }) as unknown as Record<string, unknown>;
-      if (name in applied) assert.equal(applied[name], p.default, `${name}'s default`);
+      // A limit without a default (cpuTimeMs) is null in the run: it does not apply.
+      if (name in applied) assert.equal(applied[name], p.default ?? null, `${name}'s default`);
       assert.throws(
         () => normalizeRunRequest({ code: "1", [name]: p.minimum! - 1 }),
         (error: Error) => withCode("INVALID_REQUEST")(error) && error.message === `${name} must be between ${p.minimum} and ${p.maximum}, got ${p.minimum! - 1}`,

@@ -66,6 +66,11 @@ function integer(min: number, max: number, fallback: number, description: string
   return { kind: "integer" as const, min, max, fallback, schema: z.number().int().min(min).max(max).describe(`${description} Default ${fallback}.`) };
 }
 
+/** An integer field without a default: absent means the limit does not apply. */
+function optionalInteger(min: number, max: number, description: string) {
+  return { kind: "integer" as const, min, max, schema: z.number().int().min(min).max(max).describe(description) };
+}
+
 /**
  * Every field of a run request, in the order documents list them: its schema in each form and what
  * an error says it must be. The one place a field is declared.
@@ -96,6 +101,11 @@ function fields(form: Form) {
       schema: z.record(z.string(), z.string()).describe("The guest's whole environment: nothing else is passed."),
     },
     timeoutMs: integer(1, MAX_TIMEOUT_MS, DEFAULT_TIMEOUT_MS, "Wall-clock limit in milliseconds."),
+    cpuTimeMs: optionalInteger(
+      1,
+      MAX_TIMEOUT_MS,
+      'CPU-time limit in milliseconds: the CPU the executor uses for the run (all its threads), read by the host (Linux /proc, in 10 ms ticks, every 20 ms), so the verdict does not depend on how loaded the machine is. Past it the run ends as "timeout" with error.type "CpuTimeLimit". Default none: only timeoutMs applies. Refused (NOT_IMPLEMENTED) where the host cannot read CPU time (no /proc, e.g. macOS).',
+    ),
     memoryLimitBytes: integer(MIN_MEMORY_LIMIT_BYTES, MAX_MEMORY_LIMIT_BYTES, DEFAULT_MEMORY_LIMIT_BYTES, "Memory cap in bytes."),
     maxOutputBytes: integer(0, MAX_OUTPUT_BYTES_LIMIT, DEFAULT_MAX_OUTPUT_BYTES, "Cap on stdout and stderr together, in bytes; past it the run ends as output_limit."),
     maxStdinBytes: integer(0, MAX_INPUT_BYTES_LIMIT, DEFAULT_MAX_STDIN_BYTES, "Cap on stdin in bytes; a larger stdin is refused before the run (REQUEST_TOO_LARGE, naming the cap)."),
@@ -191,7 +201,7 @@ function describeIssue(issue: z.core.$ZodIssue, input: Record<string, unknown>):
   if (top === "language") {
     throw new WasmboxError("UNSUPPORTED_LANGUAGE", `language ${JSON.stringify(input.language)} is not supported; supported: ${LANGUAGES.join(", ")}`);
   }
-  if ("fallback" in field) {
+  if ("kind" in field) {
     if (issue.code === "too_small" || issue.code === "too_big") invalid(`${top} must be between ${field.min} and ${field.max}, got ${String(value)}`);
     invalid(`${top} must be an integer, got ${JSON.stringify(value) ?? String(value)}`);
   }
@@ -358,6 +368,7 @@ export function normalizeRunRequest(input: unknown, options: RequestOptions = {}
     env,
     packages,
     timeoutMs: limit("timeoutMs"),
+    cpuTimeMs: request.cpuTimeMs ?? null,
     memoryLimitBytes: limit("memoryLimitBytes"),
     maxOutputBytes: limit("maxOutputBytes"),
     maxOutputFileBytes: limit("maxOutputFileBytes"),

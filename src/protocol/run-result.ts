@@ -41,6 +41,10 @@ function resultSchema(object: typeof z.looseObject | typeof z.strictObject) {
       )
       .describe("Rich results (Jupyter's display protocol: display(obj) and the last expression when it offers more than text), in the order displayed; counted against maxOutputBytes."),
     durationMs: z.number().describe("From the request reaching an executor to the result, in milliseconds."),
+    cpuTimeMs: z
+      .number()
+      .nullable()
+      .describe("CPU time the run used (the executor's, all its threads), in milliseconds at 10 ms resolution, read by the host; null where it cannot be read (no /proc, e.g. macOS)."),
   });
 }
 

@@ -1,3 +1,6 @@
+import { WasmboxError } from "../core/errors.js";
+import type { NormalizedRun } from "../core/request.js";
+import { canMeasureCpuTime } from "../host/executor-meter.js";
 import type { HostFunction, OutputListener } from "../host/executor-process.js";
 
 export interface RunOptions {
@@ -13,6 +16,21 @@ export interface RunOptions {
    * throws becomes `wasmbox.ToolError` in Python. Calls count against the run's timeout.
    */
   tools?: Readonly<Record<string, HostFunction>>;
+}
+
+/**
+ * Refuses a run with a CPU-time limit where the host cannot read an executor's CPU time (no Linux
+ * /proc: macOS), with NOT_IMPLEMENTED: a limit asked for is never silently left out, and a wall
+ * clock in its place would make the verdict depend on the machine's load, which is what the
+ * caller wanted to avoid.
+ */
+export function refuseUnmeasurableCpuLimit(run: Pick<NormalizedRun, "cpuTimeMs">, measurable = canMeasureCpuTime): void {
+  if (run.cpuTimeMs !== null && !measurable) {
+    throw new WasmboxError(
+      "NOT_IMPLEMENTED",
+      "cpuTimeMs needs the executor's CPU time, which this host cannot read (Linux /proc); leave cpuTimeMs out and use timeoutMs",
+    );
+  }
 }
 
 const TOOL_NAME = /^[A-Za-z_][A-Za-z0-9_]{0,63}$/;

@@ -5,7 +5,7 @@ import { normalizeRunRequest, ValidRun, type RunRequest } from "../protocol/run-
 import type { RunResult } from "../core/result.js";
 import { ExecutorFactory, type ExecutorFactoryOptions } from "../host/executor-factory.js";
 import { ExecutorPool } from "../host/executor-pool.js";
-import { outputListener, validateTools, type RunOptions } from "./run-options.js";
+import { outputListener, refuseUnmeasurableCpuLimit, validateTools, type RunOptions } from "./run-options.js";
 import { Session, type SessionOptions } from "./session.js";
 import { resolveEnvironment, type PackageEnvironment } from "../packages/environment.js";
 import { wheelhouseDir } from "../packages/wheelhouse.js";
@@ -97,6 +97,7 @@ function cancelledResult(): RunResult {
     files: [],
     results: [],
     durationMs: 0,
+    cpuTimeMs: null,
   };
 }
 
@@ -218,6 +219,7 @@ export class Sandbox {
   async run(request: RunRequest | ValidRun, options: RunOptions = {}): Promise<RunResult> {
     if (this.closed) throw new WasmboxError("SANDBOX_CLOSED", "the sandbox is closed");
     const run = request instanceof ValidRun ? request.run : normalizeRunRequest(request);
+    refuseUnmeasurableCpuLimit(run);
     const tools = validateTools(options.tools);
     const { signal } = options;
     if (signal?.aborted) return cancelledResult();

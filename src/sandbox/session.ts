@@ -7,7 +7,7 @@ import type { ExecutorProcess, FileEntry, HostFunction } from "../host/executor-
 import { normalizeSandboxPath } from "../vfs/sandbox-path.js";
 import { contentBytes, normalizeRunRequest, ValidRun, type FileContent, type RunRequest } from "../protocol/run-request.js";
 import { DEFAULT_SESSION_IDLE_TIMEOUT_MS, DEFAULT_SESSION_MAX_LIFETIME_MS } from "../protocol/session-request.js";
-import { outputListener, validateTools, type RunOptions } from "./run-options.js";
+import { outputListener, refuseUnmeasurableCpuLimit, validateTools, type RunOptions } from "./run-options.js";
 import { requirementName, type PackageEnvironment } from "../packages/environment.js";
 
 export interface SessionOptions {
@@ -142,6 +142,7 @@ export class Session {
     if (run.language !== this.language) {
       throw new WasmboxError("INVALID_REQUEST", `this session runs ${this.language}, not ${run.language}`);
     }
+    refuseUnmeasurableCpuLimit(run);
     const has = new Set(this.environment?.packages.map((p) => p.name) ?? []);
     const missing = run.packages.filter((spec) => !has.has(requirementName(spec)));
     if (missing.length > 0) {

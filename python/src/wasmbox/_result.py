@@ -119,6 +119,9 @@ class RunResult:
     files: Mapping[str, bytes] = field(default_factory=dict)
     #: Wall-clock time from the request reaching an executor to the result, in milliseconds.
     duration_ms: float = 0.0
+    #: CPU time the run used, in milliseconds (10 ms steps), read by the host; None where the host
+    #: cannot read it (no /proc, e.g. macOS) or the run never started.
+    cpu_time_ms: float | None = None
     #: The last expression as plain JSON data (what ``json.dumps`` would give; tuples as lists,
     #: dict keys as strings), or None where JSON cannot carry it (big ints, nan, objects).
     value_json: Any = None
@@ -176,6 +179,7 @@ class RunResult:
                 files=files,
                 results=tuple(RichResult.from_wire(r) for r in reply.get("results") or []),
                 duration_ms=float(reply.get("durationMs", 0.0)),
+                cpu_time_ms=None if reply.get("cpuTimeMs") is None else float(reply["cpuTimeMs"]),
             )
         except ProtocolError:
             raise

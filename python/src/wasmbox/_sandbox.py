@@ -255,6 +255,7 @@ class Sandbox(_SandboxBase):
         files: Mapping[str, FileContent] | None = None,
         stdin: Union[str, bytes, None] = None,
         timeout_ms: int | None = None,
+        cpu_time_ms: int | None = None,
         memory_limit_bytes: int | None = None,
         max_output_bytes: int | None = None,
         max_stdin_bytes: int | None = None,
@@ -281,8 +282,11 @@ class Sandbox(_SandboxBase):
         ``packages``: Python packages from the wheelhouse the run imports (with the sandbox's own),
         e.g. ``["sympy", "pydantic>=2"]``; one not there raises PackageNotFoundError, naming the
         command that adds it, before the run.
-        ``timeout_ms`` wall-clock limit (default 30000); ``memory_limit_bytes`` (default 256 MiB,
-        at least 48 MiB); ``max_output_bytes`` cap on stdout + stderr (default 1 MiB).
+        ``timeout_ms`` wall-clock limit (default 30000); ``cpu_time_ms`` CPU-time limit (default
+        none): the CPU the run used, read by the host, so the verdict is the same on a loaded
+        machine; past it the run ends as "timeout" with ``error.type`` "CpuTimeLimit" (Linux hosts:
+        elsewhere the request is refused with code NOT_IMPLEMENTED); ``memory_limit_bytes`` (default
+        256 MiB, at least 48 MiB); ``max_output_bytes`` cap on stdout + stderr (default 1 MiB).
         Caps on what the run takes in, refused before it starts (RequestTooLargeError naming the
         cap): ``max_stdin_bytes`` (default 64 MiB), ``max_input_file_bytes`` (each file, 64 MiB),
         ``max_input_bytes`` (stdin, files and code together, 128 MiB), all at most 1 GiB; and on
@@ -366,6 +370,7 @@ class AsyncSandbox(_SandboxBase):
         files: Mapping[str, FileContent] | None = None,
         stdin: Union[str, bytes, None] = None,
         timeout_ms: int | None = None,
+        cpu_time_ms: int | None = None,
         memory_limit_bytes: int | None = None,
         max_output_bytes: int | None = None,
         max_stdin_bytes: int | None = None,
@@ -430,6 +435,7 @@ def run_code(
     files: Mapping[str, FileContent] | None = None,
     stdin: Union[str, bytes, None] = None,
     timeout_ms: int | None = None,
+    cpu_time_ms: int | None = None,
     memory_limit_bytes: int | None = None,
     max_output_bytes: int | None = None,
     max_stdin_bytes: int | None = None,
@@ -446,7 +452,7 @@ def run_code(
 ) -> RunResult:
     """Runs ``code`` in a fresh interpreter on a process-wide Sandbox (started on first use, stopped at exit).
 
-    Defaults: ``timeout_ms`` 30000, ``memory_limit_bytes`` 256 MiB, ``max_output_bytes`` 1 MiB.
+    Defaults: ``timeout_ms`` 30000, ``cpu_time_ms`` none, ``memory_limit_bytes`` 256 MiB, ``max_output_bytes`` 1 MiB.
     See ``Sandbox.run`` for every argument.
     """
     return _default_sandbox().run(**run_fields(locals()), on_stdout=on_stdout, on_stderr=on_stderr, tools=tools)
@@ -460,6 +466,7 @@ def run_fs(
     wasm: bytes | None = None,
     stdin: Union[str, bytes, None] = None,
     timeout_ms: int | None = None,
+    cpu_time_ms: int | None = None,
     memory_limit_bytes: int | None = None,
     max_output_bytes: int | None = None,
     max_stdin_bytes: int | None = None,
