@@ -132,6 +132,7 @@ def main() -> int:
     ap.add_argument("--isolation", help="local only: process (default, for untrusted code), isolate, or interpreter (trusted code only)")
     ap.add_argument("--concurrency", type=int, help="local only: programs at once (default: the cores)")
     ap.add_argument("--wasmbox", help="the wasmbox command (default: $WASMBOX, else `wasmbox` on PATH), e.g. 'node dist/cli/bin.js'")
+    ap.add_argument("--jobs-only", action="store_true", help="write WORKDIR/jobs.jsonl and stop (to run wasmbox batch yourself)")
     ap.add_argument("--json", action="store_true", help="print the summary as one JSON line instead of text")
     args = ap.parse_args()
 
@@ -146,6 +147,9 @@ def main() -> int:
     args.workdir.mkdir(parents=True, exist_ok=True)
     jobs, results = args.workdir / "jobs.jsonl", args.workdir / "results.jsonl"
     task_of = write_jobs(problems, samples, jobs, args.timeout)
+    if args.jobs_only:
+        print(f"wrote {len(task_of)} jobs to {jobs}", file=sys.stderr)
+        return 0
     if results.exists() and not args.resume:
         results.unlink()
 
