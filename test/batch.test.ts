@@ -198,4 +198,14 @@ describe("wasmbox batch (local)", () => {
     const lines = r.stdout.split("\n").filter(Boolean).map((l) => JSON.parse(l) as Line);
     assert.deepEqual(lines.map((l) => [l.id, l.status]).sort(), [["a", "timeout"], ["b", "ok"]]);
   });
+
+  test("--cpu-time gives jobs that set none a CPU-time limit: a spinning job ends as timeout naming it, a sleeping one is ok", async () => {
+    const jobs = [`{"id": "spin", "code": "while True: pass"}`, `{"id": "sleep", "code": "import time; time.sleep(1); print('slept')"}`].join("\n");
+    const r = await wasmbox(["batch", "--cpu-time", "300ms", "--timeout", "30s", "-"], { stdin: jobs });
+    assert.equal(r.code, 0, r.stderr);
+    const byId = new Map(r.stdout.split("\n").filter(Boolean).map((l) => JSON.parse(l) as Line).map((l) => [l.id, l]));
+    assert.equal(byId.get("spin")!.status, "timeout");
+    assert.equal((byId.get("spin")!.error as { type: string }).type, "CpuTimeLimit");
+    assert.equal(byId.get("sleep")!.status, "ok");
+  });
 });

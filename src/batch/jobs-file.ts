@@ -38,8 +38,8 @@ export interface InvalidLine {
   message: string;
 }
 
-/** Limits a job gets when its line sets none (`--timeout`, `--memory`, `--max-output`). */
-export type DefaultLimits = Pick<RunRequest, "timeoutMs" | "memoryLimitBytes" | "maxOutputBytes">;
+/** Limits a job gets when its line sets none (`--timeout`, `--cpu-time`, `--memory`, `--max-output`). */
+export type DefaultLimits = Pick<RunRequest, "timeoutMs" | "cpuTimeMs" | "memoryLimitBytes" | "maxOutputBytes">;
 
 /** Reads the id from the start of a line that is not JSON, so its error record can name it. */
 function readId(text: string): JobId | null {

@@ -27,6 +27,7 @@ export const BATCH_OPTIONS = [
     default: "process",
   },
   { flag: "--timeout", value: "T", help: "wall-clock limit of jobs that set no timeoutMs: seconds, or 500ms, 2s, 1m", default: "30s" },
+  { flag: "--cpu-time", value: "T", help: "CPU-time limit of jobs that set no cpuTimeMs, measured by the host: a verdict that does not depend on the machine's load (Linux)", default: "none" },
   { flag: "--memory", value: "M", help: "memory limit of jobs that set no memoryLimitBytes: MiB, or 512m, 1g", default: "256m" },
   { flag: "--max-output", value: "N", help: "cap on stdout and stderr of jobs that set no maxOutputBytes: bytes, or 64k, 1m", default: "1m" },
   { flag: "--package", value: "NAME", help: "a Python package every job gets, imported ahead (repeatable, or a,b); a job's own packages add to them" },
@@ -137,6 +138,12 @@ export function parseBatchArgs(args: string[]): BatchArgs {
         const ms = parseDurationMs(value);
         if (ms === null) throw new UsageError("--timeout: cannot read a duration; use seconds, or e.g. 500ms");
         out.defaults.timeoutMs = ms;
+        break;
+      }
+      case "--cpu-time": {
+        const ms = parseDurationMs(value);
+        if (ms === null) throw new UsageError("--cpu-time: cannot read a duration; use seconds, or e.g. 500ms");
+        out.defaults.cpuTimeMs = ms;
         break;
       }
       case "--memory": {
