@@ -32,6 +32,28 @@ export interface LocalBatchOptions {
   onFailure?: (job: JobLine, error: unknown) => void;
 }
 
+/**
+ * What a batch (local or queued) does with a line before it runs anything: an invalid line gets its
+ * record (once: not again on --resume); a job the results file already answers, with its result or
+ * an "invalid" line (a run refused for what it asked, e.g. a package not there), is skipped. Returns
+ * the job when it still has to run.
+ */
+export function jobToRun(item: JobLine | InvalidLine, results: ResultsFile, progress: BatchProgress): JobLine | null {
+  if (item.kind === "invalid") {
+    if (results.before.invalidLines.has(item.line)) progress.skipped++;
+    else {
+      results.write(invalidRecord(item));
+      progress.record("invalid");
+    }
+    return null;
+  }
+  if (results.before.ids.has(idKey(item.id)) || results.before.invalidLines.has(item.line)) {
+    progress.skipped++;
+    return null;
+  }
+  return item;
+}
+
 /** The "invalid" record of a line. */
 export function invalidRecord(line: InvalidLine): BatchRecord {
   return { id: line.id, line: line.line, status: "invalid", error: { code: line.code, message: line.message } };
@@ -88,21 +110,8 @@ export async function runLocalBatch(options: LocalBatchOptions): Promise<void> {
       // Raced against the abort: a read from a terminal or a pipe may never end by itself.
       const next = await Promise.race([iterator.next(), aborted]);
       if (next === "aborted" || next.done) break;
-      const item = next.value;
-      if (item.kind === "invalid") {
-        if (results.before.invalidLines.has(item.line)) progress.skipped++;
-        else {
-          results.write(invalidRecord(item));
-          progress.record("invalid");
-        }
-        continue;
-      }
-      // Done before: its result, or its "invalid" line (a run refused for what it asked, e.g. a package not there).
-      if (results.before.ids.has(idKey(item.id)) || results.before.invalidLines.has(item.line)) {
-        progress.skipped++;
-        continue;
-      }
-      start(item);
+      const job = jobToRun(next.value, results, progress);
+      if (job) start(job);
     }
   } finally {
     await Promise.allSettled([...inFlight]);

@@ -15,8 +15,8 @@
 import { Job, Queue, QueueEvents } from "bullmq";
 import type { RunResult } from "../../core/result.js";
 import type { BatchProgress } from "../batch-progress.js";
-import { idKey, type InvalidLine, type JobLine } from "../jobs-file.js";
-import { invalidRecord } from "../local-batch.js";
+import type { InvalidLine, JobLine } from "../jobs-file.js";
+import { jobToRun } from "../local-batch.js";
 import type { ResultsFile } from "../results-file.js";
 import { connectionOptions, decodeFailure, QUEUE_NAME, queueJobId, type QueuedJob } from "./queue-connection.js";
 
@@ -157,20 +157,10 @@ export async function runQueueBatch(options: QueueBatchOptions): Promise<void> {
       progress.running = pending.size;
       await add(entries);
     };
-    for await (const item of options.jobs) {
+    for await (const next of options.jobs) {
       if (options.signal?.aborted) break;
-      if (item.kind === "invalid") {
-        if (results.before.invalidLines.has(item.line)) progress.skipped++;
-        else {
-          results.write(invalidRecord(item));
-          progress.record("invalid");
-        }
-        continue;
-      }
-      if (results.before.ids.has(idKey(item.id)) || results.before.invalidLines.has(item.line)) {
-        progress.skipped++;
-        continue;
-      }
+      const item = jobToRun(next, results, progress);
+      if (!item) continue;
       chunk.push({ id: item.id, line: item.line, data: { batch: name, id: item.id, line: item.line, request: item.request } });
       if (chunk.length >= ADD_CHUNK) await flush();
     }
