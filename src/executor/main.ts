@@ -402,7 +402,7 @@ function onWorkerMessage(slot: WorkerSlot, data: unknown): void {
         ok: ok === true,
         entries: Array.isArray(entries) ? (entries as { path: string; size: number }[]) : undefined,
         data: data instanceof Uint8Array ? data : undefined,
-        error: typeof error === "string" ? error : undefined,
+        error: typeof error === "string" ? error.slice(0, 2000) : undefined,
       });
       return;
     }
@@ -495,7 +495,7 @@ for (;;) {
   } else if (message.t === "call-result") {
     answerCall(message.callId, message.reply);
   } else if (message.t === "fs") {
-    current.worker.postMessage(message satisfies WorkerFiles, message.op === "write" ? [message.data.buffer as ArrayBuffer] : []);
+    current.worker.postMessage(message satisfies WorkerFiles, message.op === "write" || message.op === "restore" ? [message.data.buffer as ArrayBuffer] : []);
   }
 }
 // The host closed the frame channel: it is gone or done with us.

@@ -46,7 +46,9 @@ export interface CallResultMessage {
 export type FilesMessage =
   | { t: "fs"; rid: number; op: "read"; path: string }
   | { t: "fs"; rid: number; op: "write"; path: string; data: Uint8Array }
-  | { t: "fs"; rid: number; op: "list" };
+  | { t: "fs"; rid: number; op: "list" }
+  | { t: "fs"; rid: number; op: "save" }
+  | { t: "fs"; rid: number; op: "restore"; data: Uint8Array };
 
 export type HostMessage = InitMessage | RunMessage | InterruptMessage | CallResultMessage | FilesMessage;
 

@@ -1,4 +1,6 @@
-import { existsSync } from "node:fs";
+import { createHash } from "node:crypto";
+import { createReadStream, existsSync } from "node:fs";
+import { basename } from "node:path";
 import { WasmboxError } from "../core/errors.js";
 import type { Language } from "../core/request.js";
 import { buildLaunch, describeLayers, probeBubblewrap, requireLayer, type LaunchPaths, type OsSandboxMode } from "./executor-launch.js";
@@ -8,6 +10,17 @@ import { canMeasureMemory } from "./process-memory.js";
 import { denoBinary, distDir, executorEntryPath } from "./runtime-paths.js";
 import { executorFiles, runtimeFor, type PreparedRuntime } from "./runtime-registry.js";
 import type { PackageEnvironment } from "../packages/environment.js";
+
+/** SHA-256 of a file, read as a stream (a snapshot is ~30 MB). */
+function hashFile(path: string): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const hash = createHash("sha256");
+    createReadStream(path)
+      .on("data", (chunk) => hash.update(chunk))
+      .on("end", () => resolve(hash.digest("hex")))
+      .on("error", reject);
+  });
+}
 
 export interface ExecutorFactoryOptions {
   /** Run executors inside bubblewrap: "auto" (default) when it works here, "require", or "off". */
@@ -100,6 +113,25 @@ export class ExecutorFactory {
     }
     return task;
   }
+
+  /**
+   * What a saved session's state depends on: the runtime (the snapshot's name: Pyodide's version,
+   * a hash of the executor's code, the package environment) and the bytes of the snapshot's
+   * memory, from which saved state is a difference. Null for languages whose sessions cannot be saved.
+   */
+  async stateIdentity(language: Language, environment: PackageEnvironment | null = null): Promise<{ runtime: string; baseSha256: string } | null> {
+    if (language !== "python") return null;
+    const snapshot = (await this.prepare(language, environment)).args.at(-1)!;
+    let task = this.identities.get(snapshot);
+    if (!task) {
+      task = hashFile(snapshot).then((baseSha256) => ({ runtime: basename(snapshot), baseSha256 }));
+      task.catch(() => this.identities.delete(snapshot));
+      this.identities.set(snapshot, task);
+    }
+    return task;
+  }
+
+  private readonly identities = new Map<string, Promise<{ runtime: string; baseSha256: string }>>();
 
   /** Whether executors of `language` can restore their warm state between runs ("interpreter" isolation). */
   resettable(language: Language): boolean {

@@ -3,7 +3,7 @@ import { randomBytes } from "node:crypto";
 import { closeSync, constants as fsConstants, createWriteStream, openSync, type WriteStream } from "node:fs";
 import { PassThrough } from "node:stream";
 import { WasmboxError } from "../core/errors.js";
-import { INTERRUPT_GRACE_MS } from "../core/limits.js";
+import { DEFAULT_MEMORY_LIMIT_BYTES, INTERRUPT_GRACE_MS } from "../core/limits.js";
 import type { NormalizedRun } from "../core/request.js";
 import type { RunResult, RunStatus } from "../core/result.js";
 import type { ExecutorFrame, ExecutorOutcome, RunMessage } from "../executor/protocol.js";
@@ -118,6 +118,20 @@ interface ActiveRun extends RunRecord {
   /** Ends the run as a crash if the executor does not take it in time. */
   delivery?: NodeJS.Timeout;
   removeAbort?: () => void;
+}
+
+type FilesRequest =
+  | { op: "read"; path: string }
+  | { op: "write"; path: string; data: Uint8Array }
+  | { op: "list" }
+  | { op: "save" }
+  | { op: "restore"; data: Uint8Array };
+
+/** The error of a refused save or restore: the executor's reason ("STATE <words>"), or that it exited. */
+function stateError(code: "SESSION_NOT_SAVEABLE" | "INVALID_SESSION_BLOB", what: string, reason: string | undefined): WasmboxError {
+  if (reason?.startsWith("STATE ")) return new WasmboxError(code, `${what}: ${reason.slice(6)}`);
+  if (reason === "EXECUTOR_EXITED") return new WasmboxError(code === "SESSION_NOT_SAVEABLE" ? "SESSION_DEAD" : code, `${what}: its executor exited`);
+  return new WasmboxError(code, `${what}: ${reason ?? "no reason given"}`);
 }
 
 type FsReply = { ok: boolean; entries?: FileEntry[]; data?: Uint8Array; error?: string };
@@ -483,8 +497,34 @@ export class ExecutorProcess {
     });
   }
 
+  /**
+   * The session's interpreter state as bytes (guest-controlled: treat them as untrusted). Rejects
+   * with SESSION_NOT_SAVEABLE naming what cannot be saved.
+   */
+  async saveState(): Promise<Uint8Array> {
+    const reply = await this.files({ op: "save" });
+    if (reply.ok && reply.data) return reply.data;
+    throw stateError("SESSION_NOT_SAVEABLE", "cannot save the session", reply.error);
+  }
+
+  /**
+   * Puts saved state into this fresh executor, then stops it until its first call, as a session
+   * between calls. Rejects with INVALID_SESSION_BLOB when the executor refuses the state.
+   */
+  async restoreState(state: Uint8Array): Promise<void> {
+    const reply = await this.files({ op: "restore", data: state });
+    if (!reply.ok) {
+      this.kill();
+      throw stateError("INVALID_SESSION_BLOB", "cannot restore the saved session", reply.error);
+    }
+    // Between calls the watchdog holds a restored session to at least what it restored (its memory
+    // pages and files, with room for the state's copy the executor may still hold).
+    this.lastMemoryLimitBytes = Math.max(this.lastMemoryLimitBytes, DEFAULT_MEMORY_LIMIT_BYTES, 2 * state.length);
+    if (!this.active) this.pause();
+  }
+
   /** Reads, writes or lists files of an idle (session) executor without running code. */
-  async files(request: { op: "read"; path: string } | { op: "write"; path: string; data: Uint8Array } | { op: "list" }): Promise<FsReply> {
+  async files(request: FilesRequest): Promise<FsReply> {
     if (!this.alive) throw new WasmboxError("EXECUTOR_START_FAILED", "the executor has exited");
     const rid = this.nextRid++;
     const reply = new Promise<FsReply>((resolve) => this.fsWaiters.set(rid, resolve));

@@ -25,6 +25,13 @@ const STATUS_BY_CODE: Readonly<Record<WasmboxErrorCode, number>> = {
   // The body's code tells which; either way the caller opens a new session.
   SESSION_CLOSED: 410,
   SESSION_DEAD: 410,
+  // The session holds state a saved session cannot carry (the message names it): the session is
+  // still open; the caller can change it and save again.
+  SESSION_NOT_SAVEABLE: 409,
+  // An uploaded saved session is damaged, truncated, or of another format, or from another
+  // wasmbox or runtime: the caller's bytes, not the host, are what cannot be served.
+  INVALID_SESSION_BLOB: 422,
+  SESSION_BLOB_INCOMPATIBLE: 422,
   REQUEST_TOO_LARGE: 413,
   UNSUPPORTED_MEDIA_TYPE: 415,
   QUEUE_FULL: 429,

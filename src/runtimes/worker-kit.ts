@@ -106,7 +106,20 @@ export interface RuntimeAdapter<F = MemFs> {
    */
   warmUpPrograms?: readonly string[];
   reset?: ResetHooks;
+  /**
+   * A session's state as bytes and back (save, restore, fork). Each throws an error whose message
+   * says what cannot be saved or restored. Runtimes without them refuse.
+   */
+  state?: StateHooks;
 }
+
+export interface StateHooks {
+  save(): Uint8Array;
+  /** Into a fresh worker, before any run. */
+  restore(bytes: Uint8Array): void;
+}
+
+class StateOpError extends Error {}
 
 function post(message: unknown, transfer: Transferable[] = []): void {
   self.postMessage(message, transfer);
@@ -225,12 +238,27 @@ export function serveRuntime<F = MemFs>(adapter: RuntimeAdapter<F>): void {
       } else if (message.op === "read") {
         const data = tree.read(message.path);
         post({ t: "fs-reply", rid: message.rid, ok: true, data }, [data.buffer as ArrayBuffer]);
+      } else if (message.op === "save" || message.op === "restore") {
+        if (!adapter.state) throw new StateOpError("this language's sessions cannot be saved");
+        try {
+          if (message.op === "save") {
+            const data = adapter.state.save();
+            post({ t: "fs-reply", rid: message.rid, ok: true, data }, [data.buffer as ArrayBuffer]);
+          } else {
+            adapter.state.restore(message.data);
+            post({ t: "fs-reply", rid: message.rid, ok: true });
+          }
+        } catch (error) {
+          throw new StateOpError(error instanceof Error ? error.message : String(error));
+        }
       } else {
         tree.write(message.path, message.data);
         post({ t: "fs-reply", rid: message.rid, ok: true });
       }
     } catch (error) {
-      post({ t: "fs-reply", rid: message.rid, ok: false, error: (error as { code?: string }).code ?? "EIO" });
+      // A state operation's error is its reason, in words; a file operation's, an errno code.
+      const reason = error instanceof StateOpError ? `STATE ${error.message}` : ((error as { code?: string }).code ?? "EIO");
+      post({ t: "fs-reply", rid: message.rid, ok: false, error: reason });
     }
   }
 

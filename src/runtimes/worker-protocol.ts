@@ -66,6 +66,10 @@ export type WorkerRun = {
 export type WorkerFiles =
   | { t: "fs"; rid: number; op: "read"; path: string }
   | { t: "fs"; rid: number; op: "write"; path: string; data: Uint8Array }
-  | { t: "fs"; rid: number; op: "list" };
+  | { t: "fs"; rid: number; op: "list" }
+  /** A session's interpreter state as bytes (runtimes with `state` hooks; Python). */
+  | { t: "fs"; rid: number; op: "save" }
+  /** Puts saved state into this fresh worker. */
+  | { t: "fs"; rid: number; op: "restore"; data: Uint8Array };
 
 export type WorkerMessage = WorkerInit | WorkerRun | WorkerFiles;

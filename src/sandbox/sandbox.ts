@@ -6,7 +6,8 @@ import type { RunResult } from "../core/result.js";
 import { ExecutorFactory, type ExecutorFactoryOptions } from "../host/executor-factory.js";
 import { ExecutorPool } from "../host/executor-pool.js";
 import { outputListener, refuseUnmeasurableCpuLimit, validateTools, type RunOptions } from "./run-options.js";
-import { Session, type SessionOptions } from "./session.js";
+import { Session, type SessionHost, type SessionOptions } from "./session.js";
+import { checkBlobRuntime, inflateSessionState, readSessionBlobHeader } from "./session-blob.js";
 import { resolveEnvironment, type PackageEnvironment } from "../packages/environment.js";
 import { wheelhouseDir } from "../packages/wheelhouse.js";
 
@@ -252,28 +253,84 @@ export class Sandbox {
    */
   async session(options: SessionOptions = {}): Promise<Session> {
     if (this.closed) throw new WasmboxError("SANDBOX_CLOSED", "the sandbox is closed");
+    validateTools(options.tools);
+    if (options.restore !== undefined) return this.restoreSession(options.restore, options);
+    const language = options.language ?? "python";
+    const environment = this.environmentFor(language, options.packages);
+    const [session] = await this.openSessions(1, language, environment, options, null);
+    return session!;
+  }
+
+  /**
+   * Opens `count` sessions on executors of their own, each given `state` (saved by a session of the
+   * same language and environment) when not null. Rejects with TOO_MANY_SESSIONS past
+   * `maxSessions`, SANDBOX_CLOSED after close(); opens all or none.
+   */
+  private async openSessions(count: number, language: Language, environment: PackageEnvironment | null, options: SessionOptions, state: Uint8Array | null): Promise<Session[]> {
+    if (this.closed) throw new WasmboxError("SANDBOX_CLOSED", "the sandbox is closed");
     // Sessions still starting hold their slot: otherwise a burst of opens passes the check
     // together and each starts an executor process (3000 opens, 3000 processes).
-    if (this.sessions.size + this.sessionsStarting >= this.maxSessions) {
-      throw new WasmboxError("TOO_MANY_SESSIONS", `${this.maxSessions} sessions are open; close one first`);
+    if (this.sessions.size + this.sessionsStarting + count > this.maxSessions) {
+      throw new WasmboxError("TOO_MANY_SESSIONS", `${this.sessions.size} of ${this.maxSessions} sessions are open; ${count === 1 ? "close one first" : `${count} more do not fit`}`);
     }
-    validateTools(options.tools);
-    this.sessionsStarting++;
+    this.sessionsStarting += count;
     try {
-      const language = options.language ?? "python";
-      const environment = this.environmentFor(language, options.packages);
       await this.factory.prepare(language, environment);
-      const executor = await this.pool(language, environment).acquire(options.signal);
-      if (this.closed) {
-        executor.kill();
-        throw new WasmboxError("SANDBOX_CLOSED", "the sandbox is closed");
+      const pool = this.pool(language, environment);
+      const started = await Promise.allSettled(
+        Array.from({ length: count }, async (_, i) => {
+          const executor = await pool.acquire(options.signal);
+          try {
+            // Each executor gets its own copy: the bytes are transferred into it.
+            if (state) await executor.restoreState(i === count - 1 ? state : state.slice());
+            return executor;
+          } catch (error) {
+            executor.kill();
+            throw error;
+          }
+        }),
+      );
+      const executors = started.flatMap((outcome) => (outcome.status === "fulfilled" ? [outcome.value] : []));
+      const failed = started.find((outcome) => outcome.status === "rejected");
+      if (failed || this.closed) {
+        for (const executor of executors) executor.kill();
+        throw failed ? (failed as PromiseRejectedResult).reason : new WasmboxError("SANDBOX_CLOSED", "the sandbox is closed");
       }
-      const session = new Session(executor, options, (s) => this.sessions.delete(s), environment);
-      this.sessions.add(session);
-      return session;
+      const sessions = executors.map((executor) => new Session(executor, { ...options, language }, (s) => this.sessions.delete(s), environment, this.sessionHost));
+      for (const session of sessions) this.sessions.add(session);
+      return sessions;
     } finally {
-      this.sessionsStarting--;
+      this.sessionsStarting -= count;
     }
+  }
+
+  /** What a session asks of its sandbox to save and fork itself. */
+  private readonly sessionHost: SessionHost = {
+    identity: (language, environment) => this.factory.stateIdentity(language, environment),
+    fork: (state, count, language, environment, options) => this.openSessions(count, language, environment, options, state),
+  };
+
+  /** Opens a session from a saved one (`session.save()`): checks the blob, then restores it in a fresh executor. */
+  private async restoreSession(blob: Uint8Array, options: SessionOptions): Promise<Session> {
+    const { header, payload } = readSessionBlobHeader(blob, options.maxStateBytes);
+    const saved = header.session;
+    if (options.language !== undefined && options.language !== saved.language) {
+      throw new WasmboxError("INVALID_REQUEST", `the saved session runs ${saved.language}, not ${options.language}`);
+    }
+    if (options.packages !== undefined && [...options.packages].sort().join(",") !== [...saved.packages].sort().join(",")) {
+      throw new WasmboxError("INVALID_REQUEST", `the saved session was opened with packages [${saved.packages.join(", ")}]; leave packages out to restore it with them`);
+    }
+    const missing = saved.tools.filter((name) => !options.tools || !Object.hasOwn(options.tools, name));
+    if (missing.length > 0) {
+      throw new WasmboxError("INVALID_REQUEST", `the saved session was opened with the host functions ${missing.join(", ")}: pass them in tools to restore it (host functions are bound again by name)`);
+    }
+    const environment = this.environmentFor(saved.language, saved.packages);
+    const identity = await this.factory.stateIdentity(saved.language, environment);
+    if (!identity) throw new WasmboxError("NOT_IMPLEMENTED", `${saved.language} sessions cannot be saved or restored (Python only)`);
+    checkBlobRuntime(header, identity);
+    const state = await inflateSessionState(header, payload);
+    const [session] = await this.openSessions(1, saved.language, environment, { ...options, language: saved.language }, state);
+    return session!;
   }
 
   /** Sessions currently open. */

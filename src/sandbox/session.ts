@@ -9,6 +9,7 @@ import { contentBytes, normalizeRunRequest, ValidRun, type FileContent, type Run
 import { DEFAULT_SESSION_IDLE_TIMEOUT_MS, DEFAULT_SESSION_MAX_LIFETIME_MS } from "../protocol/session-request.js";
 import { outputListener, refuseUnmeasurableCpuLimit, validateTools, type RunOptions } from "./run-options.js";
 import { requirementName, type PackageEnvironment } from "../packages/environment.js";
+import { encodeSessionBlob } from "./session-blob.js";
 
 export interface SessionOptions {
   /** The session's language. Default "python". */
@@ -26,6 +27,20 @@ export interface SessionOptions {
    * imported ahead. Fixed when it opens: a call naming others is refused.
    */
   packages?: string[];
+  /**
+   * A saved session (`session.save()`) to continue: its language, packages and interpreter state;
+   * the host functions it was opened with must be in `tools` again (bound by name). Limits and
+   * timeouts are this call's, never the blob's.
+   */
+  restore?: Uint8Array;
+  /** With `restore`: the largest decompressed state accepted, in bytes. Default 4 GiB. */
+  maxStateBytes?: number;
+}
+
+/** @internal What a session asks of its sandbox to save and fork itself. */
+export interface SessionHost {
+  identity(language: Language, environment: PackageEnvironment | null): Promise<{ runtime: string; baseSha256: string } | null>;
+  fork(state: Uint8Array, count: number, language: Language, environment: PackageEnvironment | null, options: SessionOptions): Promise<Session[]>;
 }
 
 export type SessionState = "open" | "closed" | "dead";
@@ -48,6 +63,8 @@ export class Session {
   private readonly idleTimeoutMs: number;
   private readonly tools: Readonly<Record<string, HostFunction>>;
   readonly language: Language;
+  /** What a fork opens with (not the restore blob, nor the signal of the open). */
+  private readonly options: SessionOptions;
 
   /** Session files, read and written between calls without running code. */
   readonly files = {
@@ -75,8 +92,10 @@ export class Session {
     options: SessionOptions,
     private readonly onClose: (session: Session) => void,
     /** The packages its interpreter has (null: none but the bundled ones). */
-    private readonly environment: PackageEnvironment | null = null,
+    private readonly environment: PackageEnvironment | null,
+    private readonly host: SessionHost,
   ) {
+    this.options = { idleTimeoutMs: options.idleTimeoutMs, maxLifetimeMs: options.maxLifetimeMs, tools: options.tools };
     this.idleTimeoutMs = options.idleTimeoutMs ?? DEFAULT_SESSION_IDLE_TIMEOUT_MS;
     this.language = options.language ?? "python";
     this.tools = validateTools(options.tools);
@@ -177,6 +196,52 @@ export class Session {
         if (this.stateValue === "open") this.armIdle();
       }
     });
+  }
+
+  /**
+   * Saves the session: a self-contained, versioned, compressed blob of its interpreter (globals,
+   * modules, class instances, the random state), its files (/sandbox, /tmp, /home) and what it was
+   * opened with (language, packages, host function names). Continue it with
+   * `sandbox.session({ restore: blob, tools })`, here or on another machine with the same wasmbox
+   * version and packages. The session goes on. Rejects with SESSION_NOT_SAVEABLE naming state that
+   * cannot be carried (JavaScript objects Python holds, a shared library loaded after the start, a
+   * special file), NOT_IMPLEMENTED for languages other than Python.
+   */
+  save(): Promise<Uint8Array> {
+    return this.serial(async () => {
+      this.assertOpen();
+      const identity = await this.host.identity(this.language, this.environment);
+      if (!identity) throw new WasmboxError("NOT_IMPLEMENTED", `${this.language} sessions cannot be saved (Python only)`);
+      this.armIdle();
+      const state = await this.executor.saveState();
+      return encodeSessionBlob(state, identity, {
+        language: this.language,
+        packages: this.environment?.requested ?? [],
+        tools: Object.keys(this.tools),
+      });
+    });
+  }
+
+  /**
+   * Independent copies of the session, each on an executor of its own, without a round trip
+   * through a blob: `fork()` gives one session, `fork(n)` an array of n. Each starts from this
+   * session's state now (its random generator too: reseed in a fork to draw differently) and
+   * has its host functions and timeouts. Counts against `maxSessions`; opens all or none.
+   */
+  fork(): Promise<Session>;
+  fork(count: number): Promise<Session[]>;
+  async fork(count?: number): Promise<Session | Session[]> {
+    if (count !== undefined && (!Number.isInteger(count) || count < 1 || count > 1000)) {
+      throw new WasmboxError("INVALID_REQUEST", `fork count must be a whole number from 1 to 1000, not ${count}`);
+    }
+    const state = await this.serial(async () => {
+      this.assertOpen();
+      if (!(await this.host.identity(this.language, this.environment))) throw new WasmboxError("NOT_IMPLEMENTED", `${this.language} sessions cannot be forked (Python only)`);
+      this.armIdle();
+      return this.executor.saveState();
+    });
+    const sessions = await this.host.fork(state, count ?? 1, this.language, this.environment, { ...this.options, language: this.language });
+    return count === undefined ? sessions[0]! : sessions;
   }
 
   /** Stops the session's executor. Idempotent; later calls reject with SESSION_CLOSED. */

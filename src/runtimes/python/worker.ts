@@ -13,7 +13,8 @@ import { CALL_INTERRUPTED, CALL_WAITING, HOST_CALL_DATA_OFFSET } from "./host-ca
 import { snapshotSetupSource } from "./runner-source.js";
 import { pyodideModuleFactory } from "./shared-module.js";
 import { mountBundle, type BundleSource } from "./bundle-fs.js";
-import { joinSnapshotFile, parseBundle, readBundleHeader, SITE_PACKAGES, splitSnapshotFile, type BundleHeader } from "../../core/environment-bundle.js";
+import { BYTECODE_TRAILER, joinSnapshotFile, parseBundle, readBundleHeader, SITE_PACKAGES, splitSnapshotFile, type BundleHeader } from "../../core/environment-bundle.js";
+import { recordBaseline, restoreState, saveState, type BaseMemory } from "./session-state.js";
 import { afterMicrotasks, cancelRunTimers, capturePristine, forgetPristine, restorePristine, trackRunResources } from "./pristine-state.js";
 
 // deno-lint-ignore no-explicit-any
@@ -24,7 +25,7 @@ type PyodideFs = any;
 
 declare const Deno: {
   readFile(path: string): Promise<Uint8Array>;
-  openSync(path: string, options: { read: boolean }): { seekSync(offset: number, whence: 0): number; readSync(buffer: Uint8Array): number | null };
+  openSync(path: string, options: { read: boolean }): { seekSync(offset: number, whence: 0 | 2): number; readSync(buffer: Uint8Array): number | null; close(): void };
 };
 
 let pyodide: Pyodide | null = null;
@@ -39,6 +40,10 @@ let stdinOffset = 0;
 let exited = false;
 /** Where the package environment is mounted (read-only; the interpreter-mode reset leaves it alone). */
 let environmentMounts: string[] = [];
+/** The snapshot file this worker started from: saved state is the difference from its memory. */
+let snapshotPath = "";
+/** True once a session's call or a restore used this interpreter (a restore needs one no session has touched). */
+let used = false;
 
 /**
  * Trusted programs run once through the whole run path before the executor says it is ready. Each
@@ -313,7 +318,8 @@ function watchForFatalError(onFatal: () => void): void {
 
 async function load({ init, write }: LoadContext): Promise<{ shared?: unknown }> {
   // The 30 MB snapshot is read off-thread while Pyodide's JavaScript loads.
-  const snapshot = Deno.readFile(pyodideArgs(init).snapshot);
+  snapshotPath = pyodideArgs(init).snapshot;
+  const snapshot = Deno.readFile(snapshotPath);
   snapshot.catch(() => {}); // awaited below; a failure surfaces there
   const { loadPyodide, options, state } = await pyodideLoader(init);
   containProcess();
@@ -417,7 +423,13 @@ function workspace(previous: Workspace<PyodideFs> | null): Workspace<PyodideFs> 
 
 function run({ run: message }: RunContext<PyodideFs>): RunOutcome {
   if (exited) throw new Error("the interpreter exited (os._exit) in an earlier call");
-  if (message.keepState) forgetPristine();
+  if (message.keepState) {
+    forgetPristine();
+    // What Python holds of JavaScript before the session's first call (after the warm-up, which
+    // every pool executor has had): what a saved session may hold.
+    recordBaseline(pyodide);
+    used = true;
+  }
   stdinBytes = message.stdin;
   stdinOffset = 0;
   let outcome: RunOutcome;
@@ -447,8 +459,67 @@ function run({ run: message }: RunContext<PyodideFs>): RunOutcome {
   return outcome;
 }
 
+/**
+ * The base snapshot's memory, read from the snapshot file (the executor may read it) where it lies:
+ * after Pyodide's header, before the package environment's bytecode (environment-bundle.ts).
+ */
+function baseMemory(): BaseMemory {
+  const file = Deno.openSync(snapshotPath, { read: true });
+  const readAt = (offset: number, into: Uint8Array): void => {
+    file.seekSync(offset, 0);
+    let filled = 0;
+    while (filled < into.length) {
+      const n = file.readSync(into.subarray(filled));
+      if (n === null || n === 0) throw new Error("the snapshot file is shorter than it says");
+      filled += n;
+    }
+  };
+  const size = file.seekSync(0, 2);
+  const head = new Uint8Array(8);
+  readAt(0, head);
+  const memoryStart = new DataView(head.buffer).getUint32(4, true);
+  const tail = new Uint8Array(Math.min(size, 64));
+  readAt(size - tail.length, tail);
+  const snapshotEnd = size - bytecodeLength(tail);
+  return {
+    length: snapshotEnd - memoryStart,
+    read: (offset, into) => readAt(memoryStart + offset, into),
+    close: () => file.close(),
+  };
+}
+
+/** The bytes the package environment's bytecode takes at the end of a snapshot file, from its last bytes. */
+function bytecodeLength(tail: Uint8Array): number {
+  const trailer = new TextEncoder().encode(BYTECODE_TRAILER);
+  const end = tail.length - trailer.length;
+  if (end < 4 || !trailer.every((byte, i) => tail[end + i] === byte)) return 0;
+  return new DataView(tail.buffer, tail.byteOffset + end - 4, 4).getUint32(0, true) + 4 + trailer.length;
+}
+
+function withBaseMemory<T>(task: (base: BaseMemory) => T): T {
+  const base = baseMemory();
+  try {
+    return task(base);
+  } finally {
+    base.close();
+  }
+}
+
 serveRuntime<PyodideFs>({
   load,
+  state: {
+    save() {
+      recordBaseline(pyodide);
+      return withBaseMemory((base) => saveState(pyodide, base, exited));
+    },
+    restore(bytes) {
+      if (used) throw new Error("internal: restore into an interpreter that already ran code");
+      recordBaseline(pyodide);
+      forgetPristine();
+      withBaseMemory((base) => restoreState(pyodide, base, bytes));
+      used = true;
+    },
+  },
   makeSnapshot,
   workspace,
   run,
