@@ -10,7 +10,7 @@ import { serveStdio } from "./serve-stdio.js";
 
 /** The options `serve --stdio` takes (its `--help` lists these). */
 export const SERVE_STDIO_FLAGS = [
-  "--stdio", "--max-request-bytes", "--pool", "--max-sessions", "--isolation", "--package", "--wheelhouse", "--os-sandbox",
+  "--stdio", "--max-request-bytes", "--pool", "--max-sessions", "--isolation", "--package", "--wheelhouse", "--os-sandbox", "--save-idle-sessions",
 ] as const satisfies readonly ServerFlag[];
 
 /** Whether `serve`'s arguments ask for the HTTP server (`--http PORT` or `--http=PORT`). */
@@ -27,7 +27,7 @@ export function serveCommand(args: string[]): Promise<number> {
     SERVE_STDIO_FLAGS,
     // Ends when input ends or {"shutdown": true} arrives (exit 0), or at once on a stop reason:
     // the runs in flight are cancelled and answered, then runServerCommand closes the sandbox.
-    (sandbox, options, stop) => serveStdio(sandbox, process.stdin, process.stdout, { maxRequestBytes: options.maxRequestBytes, signal: stop.signal }),
+    (sandbox, options, stop) => serveStdio(sandbox, process.stdin, process.stdout, { maxRequestBytes: options.maxRequestBytes, signal: stop.signal, saveIdleSessionsDir: options.saveIdleSessionsDir }),
     (options) => {
       if (!options.stdio) throw new ServerUsageError("serve needs --stdio or --http PORT");
     },

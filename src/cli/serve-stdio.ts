@@ -16,6 +16,8 @@ export interface StdioServerOptions {
   maxRequestBytes?: number;
   /** Aborting cancels every run in flight (they answer "cancelled") and stops reading input. */
   signal?: AbortSignal;
+  /** Save idle sessions here instead of closing them (`--save-idle-sessions`). */
+  saveIdleSessionsDir?: string;
 }
 
 /**
@@ -26,7 +28,7 @@ export interface StdioServerOptions {
  */
 export async function serveStdio(sandbox: Sandbox, input: Readable, output: Writable, options: StdioServerOptions = {}): Promise<void> {
   const maxRequestBytes = options.maxRequestBytes ?? DEFAULT_MAX_REQUEST_BYTES;
-  const service = new SandboxService(sandbox);
+  const service = new SandboxService(sandbox, { saveIdleSessionsDir: options.saveIdleSessionsDir });
   const inFlight = new Set<Promise<void>>();
   let shuttingDown = false;
   options.signal?.addEventListener(
@@ -75,9 +77,20 @@ export async function serveStdio(sandbox: Sandbox, input: Readable, output: Writ
           return await runOp(id, fields, op === "session.run" ? sessionIdField(fields) : undefined);
         case "session.open": {
           needId(id, "session.open");
-          const { id: _id, op: _op, ...options } = fields;
-          const session = await service.openSession(validateSessionRequest(options));
+          const { id: _id, op: _op, restore, ...options } = fields;
+          const blob = restore === undefined ? undefined : base64Field(restore, "restore");
+          const session = await service.openSession({ ...validateSessionRequest(options), restore: blob });
           return reply({ id, sessionId: session.id });
+        }
+        case "session.save": {
+          const blob = await service.saveSession(sessionIdField(fields));
+          return reply({ id, encoding: "base64", blob: Buffer.from(blob.buffer, blob.byteOffset, blob.byteLength).toString("base64"), bytes: blob.length });
+        }
+        case "session.fork": {
+          const count = fields.count ?? 1;
+          if (typeof count !== "number" || !Number.isInteger(count) || count < 1) throw new WasmboxError("INVALID_REQUEST", "count must be a whole number of at least 1");
+          const forks = await service.forkSession(sessionIdField(fields), count);
+          return reply({ id, sessionIds: forks.map((fork) => fork.id) });
         }
         case "cancel":
           // The cancelled run answers for itself, with status "cancelled".
@@ -107,6 +120,14 @@ export async function serveStdio(sandbox: Sandbox, input: Readable, output: Writ
     }
   };
 
+  /** A base64 field's bytes; anything but canonical base64 is refused, not silently skipped. */
+  const base64Field = (value: unknown, name: string): Uint8Array => {
+    if (typeof value !== "string" || value.length % 4 !== 0 || !/^[A-Za-z0-9+/]*={0,2}$/.test(value)) {
+      throw new WasmboxError("INVALID_REQUEST", `${name} must be base64 text (the blob session.save answered)`);
+    }
+    return new Uint8Array(Buffer.from(value, "base64"));
+  };
+
   const runOp = async (id: Id | undefined, fields: Record<string, unknown>, sessionId: string | undefined) => {
     if (fields.stream !== undefined && typeof fields.stream !== "boolean") {
       throw new WasmboxError("INVALID_REQUEST", "stream must be a boolean");
@@ -116,7 +137,7 @@ export async function serveStdio(sandbox: Sandbox, input: Readable, output: Writ
     const request: Record<string, unknown> = { ...fields };
     for (const key of PROTOCOL_FIELDS) delete request[key];
     // Validated once, before queueing, so bad input answers at once; the sandbox does not check it again.
-    const run = validateRunRequest(request, { defaultLanguage: sessionId !== undefined ? service.usableSession(sessionId).language : undefined });
+    const run = validateRunRequest(request, { defaultLanguage: sessionId !== undefined ? service.checkSession(sessionId).language : undefined });
     const stream = fields.stream === true && id !== undefined;
     const result = await service.run({
       run,

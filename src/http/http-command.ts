@@ -5,7 +5,7 @@ import { packageVersion, runServerCommand, serveUntilSignal } from "./server-com
 /** The options `serve --http` takes (its `--help` lists these). */
 export const HTTP_SERVE_FLAGS = [
   "--http", "--host", "--token", "--max-body-bytes", "--max-queue", "--max-concurrency", "--pool", "--grace", "--os-sandbox", "--isolation", "--max-sessions",
-  "--header-timeout", "--request-timeout", "--max-connections", "--package", "--wheelhouse",
+  "--header-timeout", "--request-timeout", "--max-connections", "--package", "--wheelhouse", "--save-idle-sessions",
 ] as const satisfies readonly ServerFlag[];
 
 /**
@@ -26,6 +26,7 @@ export function httpCommand(args: string[]): Promise<number> {
         token: options.token,
         maxBodyBytes: options.maxBodyBytes,
         maxQueue: options.maxQueue,
+        saveIdleSessionsDir: options.saveIdleSessionsDir,
         headersTimeoutMs: options.headersTimeoutMs,
         requestTimeoutMs: options.requestTimeoutMs,
         maxConnections: options.maxConnections,

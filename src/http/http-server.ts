@@ -2,7 +2,7 @@ import type { IncomingMessage, Server, ServerResponse } from "node:http";
 import { WasmboxError } from "../core/errors.js";
 import type { RunResult } from "../core/result.js";
 import { validateRunRequest } from "../protocol/run-request.js";
-import { validateSessionRequest, validateToolNames } from "../protocol/session-request.js";
+import { validateSessionRequest, validateToolNames, type SessionRequest } from "../protocol/session-request.js";
 import type { Sandbox } from "../sandbox/sandbox.js";
 import { SandboxService, type CallEvent } from "../service/sandbox-service.js";
 import type { Session } from "../sandbox/session.js";
@@ -34,6 +34,10 @@ export interface HttpServerOptions extends ConnectionLimits {
   maxQueue?: number;
   /** Version reported in the OpenAPI document. */
   version?: string;
+  /** Save idle sessions here instead of closing them, and every open one on shutdown (`--save-idle-sessions`). */
+  saveIdleSessionsDir?: string;
+  /** Largest saved session accepted as an upload (POST /v1/sessions, application/octet-stream). Default 512 MiB. */
+  maxSessionBlobBytes?: number;
 }
 
 export interface HttpServer {
@@ -68,6 +72,21 @@ function isPlainObject(value: unknown): value is Record<string, unknown> {
   return typeof value === "object" && value !== null && !Array.isArray(value);
 }
 
+function isOctetStream(header: string | undefined): boolean {
+  return header?.split(";")[0]!.trim().toLowerCase() === "application/octet-stream";
+}
+
+/** The options of a restore upload, from its query string (?tools=a,b&idleTimeoutMs=…&maxLifetimeMs=…). */
+function sessionQuery(query: URLSearchParams): SessionRequest {
+  const options: Record<string, unknown> = {};
+  for (const [key, value] of query) {
+    if (key === "tools") options.tools = value === "" ? [] : value.split(",");
+    else if (key === "idleTimeoutMs" || key === "maxLifetimeMs") options[key] = /^\d+$/.test(value) ? Number(value) : value;
+    else throw new HttpError("INVALID_REQUEST", `unknown query parameter ${JSON.stringify(key)}; a restore takes tools, idleTimeoutMs and maxLifetimeMs`);
+  }
+  return validateSessionRequest(options);
+}
+
 function isJsonContentType(header: string | undefined): boolean {
   if (!header) return false;
   const type = header.split(";")[0]!.trim().toLowerCase();
@@ -76,6 +95,11 @@ function isJsonContentType(header: string | undefined): boolean {
 
 const SESSION_RUN = /^\/v1\/sessions\/([^/]+)\/run$/;
 const SESSION = /^\/v1\/sessions\/([^/]+)$/;
+const SESSION_SAVED = /^\/v1\/sessions\/([^/]+)\/saved$/;
+const SESSION_FORK = /^\/v1\/sessions\/([^/]+)\/fork$/;
+
+/** The largest saved session `POST /v1/sessions` takes as an upload (application/octet-stream). */
+export const DEFAULT_MAX_SESSION_BLOB_BYTES = 512 * 1024 * 1024;
 const SESSION_FILES = /^\/v1\/sessions\/([^/]+)\/files$/;
 const SESSION_FILE = /^\/v1\/sessions\/([^/]+)\/files\/(.+)$/;
 const CALL = /^\/v1\/calls\/([^/]+)$/;
@@ -111,7 +135,8 @@ export async function startHttpServer(sandbox: Sandbox, options: HttpServerOptio
   let draining = false;
   /** Requests doing work (runs, session calls, sessions opening): shutdown waits for them, then aborts them. */
   const work = new Set<{ controller: AbortController; done: Promise<void> }>();
-  const service = new SandboxService(sandbox, { maxQueue, queueName: "--max-queue" });
+  const service = new SandboxService(sandbox, { maxQueue, queueName: "--max-queue", saveIdleSessionsDir: options.saveIdleSessionsDir });
+  const maxSessionBlobBytes = options.maxSessionBlobBytes ?? DEFAULT_MAX_SESSION_BLOB_BYTES;
 
   const send = (res: ServerResponse, route: string, statusCode: number, body: string, headers: Record<string, string | number>) => {
     metrics.recordResponse(route, statusCode);
@@ -188,7 +213,7 @@ export async function startHttpServer(sandbox: Sandbox, options: HttpServerOptio
   ) => {
     const fields = isPlainObject(body) ? body : {};
     const tools = validateToolNames(fields.tools);
-    const defaultLanguage = sessionId !== undefined ? service.usableSession(sessionId).language : undefined;
+    const defaultLanguage = sessionId !== undefined ? service.checkSession(sessionId).language : undefined;
     // Once, at the edge: the service and the sandbox take it as it is.
     const run = validateRunRequest(body, { allowExtraFields: ["tools"], defaultLanguage });
     const mode = streamMode(req.headers.accept);
@@ -244,12 +269,25 @@ export async function startHttpServer(sandbox: Sandbox, options: HttpServerOptio
     }
   };
 
-  const handleOpenSession = async (req: IncomingMessage, res: ServerResponse, route: string) => {
+  /**
+   * POST /v1/sessions: JSON options open a new session; an application/octet-stream body is a saved
+   * session (GET …/saved) to continue, its options in the query (?tools=a,b&idleTimeoutMs=…).
+   */
+  const handleOpenSession = async (req: IncomingMessage, res: ServerResponse, route: string, query: URLSearchParams) => {
     refuseWhileDraining();
     await tracked(async (controller) => {
-      const body = await readJson(req, true);
-      if (!body) return;
-      const opts = validateSessionRequest(body.value);
+      let opts: SessionRequest & { restore?: Uint8Array };
+      if (isOctetStream(req.headers["content-type"])) {
+        const options = sessionQuery(query);
+        const body = await readBody(req, maxSessionBlobBytes);
+        if (body.kind === "aborted") return;
+        if (body.kind === "too-large") throw new HttpError("REQUEST_TOO_LARGE", `a saved session larger than ${maxSessionBlobBytes} bytes is not accepted`, { connection: "close" });
+        opts = { ...options, restore: new Uint8Array(body.bytes.buffer, body.bytes.byteOffset, body.bytes.length) };
+      } else {
+        const body = await readJson(req, true);
+        if (!body) return;
+        opts = validateSessionRequest(body.value);
+      }
       // Starting the executor can take a moment: a client that goes away meanwhile gives up on it.
       res.once("close", () => {
         if (!res.writableFinished) controller.abort();
@@ -276,11 +314,41 @@ export async function startHttpServer(sandbox: Sandbox, options: HttpServerOptio
     if (!isJsonContentType(req.headers["content-type"])) {
       throw new HttpError("UNSUPPORTED_MEDIA_TYPE", "send the run request as application/json");
     }
-    service.usableSession(id); // 404 or 410 before the body is read
+    service.checkSession(id); // 404 or 410 before the body is read
     await tracked(async (controller) => {
       const body = await readJson(req);
       if (!body) return;
       await answerRun(req, res, route, controller, body.value, id);
+    });
+  };
+
+  /** GET /v1/sessions/{id}/saved: the session saved, as a download (the session goes on). */
+  const handleSaveSession = async (res: ServerResponse, route: string, id: string) => {
+    const blob = await service.saveSession(id);
+    metrics.recordResponse(route, 200);
+    res.writeHead(200, {
+      "content-type": "application/octet-stream",
+      "content-length": blob.length,
+      "content-disposition": `attachment; filename="${id}.session"`,
+      ...(draining ? { connection: "close" } : {}),
+    });
+    res.end(blob);
+  };
+
+  /** POST /v1/sessions/{id}/fork {"count"?: N}: independent copies of the session; their ids. */
+  const handleForkSession = async (req: IncomingMessage, res: ServerResponse, route: string, id: string) => {
+    refuseWhileDraining();
+    service.checkSession(id);
+    await tracked(async () => {
+      const body = await readJson(req, true);
+      if (!body) return;
+      const value = (body.value ?? {}) as Record<string, unknown>;
+      if (!isPlainObject(value) || Object.keys(value).some((key) => key !== "count")) throw new HttpError("INVALID_REQUEST", 'a fork request is {} or {"count": N}');
+      const count = value.count ?? 1;
+      if (typeof count !== "number" || !Number.isInteger(count) || count < 1) throw new HttpError("INVALID_REQUEST", "count must be a whole number of at least 1");
+      const forks = await service.forkSession(id, count);
+      for (let i = 0; i < forks.length; i++) metrics.recordSessionOpened();
+      sendJson(res, route, 201, { sessionIds: forks.map((fork) => fork.id) });
     });
   };
 
@@ -304,7 +372,7 @@ export async function startHttpServer(sandbox: Sandbox, options: HttpServerOptio
   const handleSessionFiles = async (req: IncomingMessage, res: ServerResponse, route: string, id: string, path: string | null) => {
     if (path === null) return sendJson(res, route, 200, { files: await service.listFiles(id) });
     if (req.method === "PUT") {
-      service.usableSession(id);
+      service.checkSession(id);
       const body = await readBody(req, maxBodyBytes);
       if (body.kind === "aborted") return;
       if (body.kind === "too-large") throw new HttpError("REQUEST_TOO_LARGE", `request body is larger than ${maxBodyBytes} bytes`, { connection: "close" });
@@ -320,7 +388,8 @@ export async function startHttpServer(sandbox: Sandbox, options: HttpServerOptio
   const handle = async (req: IncomingMessage, res: ServerResponse) => {
     let route = "other";
     try {
-      const path = new URL(req.url ?? "/", "http://localhost").pathname;
+      const url = new URL(req.url ?? "/", "http://localhost");
+      const path = url.pathname;
       if (loopback && !hostHeaderAllowed(req.headers.host)) {
         throw new HttpError("FORBIDDEN", "the Host header must name this machine (localhost, 127.0.0.1 or [::1])");
       }
@@ -351,7 +420,19 @@ export async function startHttpServer(sandbox: Sandbox, options: HttpServerOptio
       if (path === "/v1/sessions") {
         route = path;
         allow(req, ["POST"]);
-        return await handleOpenSession(req, res, route);
+        return await handleOpenSession(req, res, route, url.searchParams);
+      }
+      let saved = SESSION_SAVED.exec(path);
+      if (saved) {
+        route = "/v1/sessions/{sessionId}/saved";
+        allow(req, ["GET"]);
+        return await handleSaveSession(res, route, pathId(saved[1]!));
+      }
+      saved = SESSION_FORK.exec(path);
+      if (saved) {
+        route = "/v1/sessions/{sessionId}/fork";
+        allow(req, ["POST"]);
+        return await handleForkSession(req, res, route, pathId(saved[1]!));
       }
       let match = SESSION_RUN.exec(path);
       if (match) {

@@ -98,8 +98,23 @@ export function openApiDocument(version: string, options: { auth: boolean }): ob
           description:
             "The session holds an executor of its own until it is deleted, goes unused for `idleTimeoutMs`, reaches " +
             "`maxLifetimeMs`, or the server shuts down. The body is optional (none, or `{}`, takes the defaults). `tools` names host " +
-            "functions every run of the session offers (its runs must then be streamed, as with `tools` on a run).",
-          requestBody: { required: false, content: { "application/json": { schema: { $ref: "#/components/schemas/SessionOptions" } } } },
+            "functions every run of the session offers (its runs must then be streamed, as with `tools` on a run). " +
+            "To continue a saved session (`GET /v1/sessions/{sessionId}/saved`, here or on another server of the same wasmbox " +
+            "version and packages), send its bytes as `application/octet-stream`, the options in the query: `tools` (comma-separated; " +
+            "it must name the host functions the saved session was opened with), `idleTimeoutMs`, `maxLifetimeMs`. A saved session is " +
+            "checked (format, checksum, runtime) before any executor sees it: 422 `INVALID_SESSION_BLOB` or `SESSION_BLOB_INCOMPATIBLE`.",
+          parameters: [
+            { name: "tools", in: "query", required: false, schema: { type: "string" }, description: "With a saved session: host function names, comma-separated." },
+            { name: "idleTimeoutMs", in: "query", required: false, schema: { type: "integer" }, description: "With a saved session." },
+            { name: "maxLifetimeMs", in: "query", required: false, schema: { type: "integer" }, description: "With a saved session." },
+          ],
+          requestBody: {
+            required: false,
+            content: {
+              "application/json": { schema: { $ref: "#/components/schemas/SessionOptions" } },
+              "application/octet-stream": { schema: { type: "string", format: "binary" }, description: "A saved session to continue (at most 512 MiB)." },
+            },
+          },
           responses: {
             "201": {
               description: "Opened. `Location` is the session's URL.",
@@ -114,9 +129,55 @@ export function openApiDocument(version: string, options: { auth: boolean }): ob
             "401": unauthorized,
             "413": tooLarge,
             "415": errorResponse("A body was sent but not declared as JSON.", ["UNSUPPORTED_MEDIA_TYPE"]),
+            "422": errorResponse("The uploaded saved session is damaged, truncated, not one, or from another wasmbox version or package set.", ["INVALID_SESSION_BLOB", "SESSION_BLOB_INCOMPATIBLE"]),
             "429": errorResponse("As many sessions are open as the sandbox allows (`maxSessions`, default 16). Delete one first.", ["TOO_MANY_SESSIONS"]),
             "500": hostFailed,
             "503": shuttingDown,
+          },
+        },
+      },
+      "/v1/sessions/{sessionId}/saved": {
+        get: {
+          operationId: "saveSession",
+          summary: "Download the session saved: its interpreter (globals, modules, objects, random state), files and options, as one blob.",
+          description:
+            "A versioned, checksummed, compressed blob (Python sessions). Send it to `POST /v1/sessions` as `application/octet-stream` to " +
+            "continue it, on this server or another of the same wasmbox version and packages. The session goes on. State a saved session " +
+            "cannot carry (JavaScript objects Python holds, a shared library loaded after the start) answers 409 `SESSION_NOT_SAVEABLE` " +
+            "naming it.",
+          parameters: [sessionIdParameter],
+          responses: {
+            "200": { description: "The saved session.", content: { "application/octet-stream": { schema: { type: "string", format: "binary" } } } },
+            "401": unauthorized,
+            "404": sessionNotFound,
+            "409": errorResponse("The session holds state a saved session cannot carry; the message names it. The session is still open.", ["SESSION_NOT_SAVEABLE"]),
+            "410": sessionGone,
+            "501": errorResponse("Sessions of this language cannot be saved (Python only).", ["NOT_IMPLEMENTED"]),
+          },
+        },
+      },
+      "/v1/sessions/{sessionId}/fork": {
+        post: {
+          operationId: "forkSession",
+          summary: "Independent copies of a session, each on an executor of its own, with its host functions and timeouts.",
+          description: "The body is optional: `{}` or `{\"count\": N}` (default 1). Opens all or none; each counts against `maxSessions`.",
+          parameters: [sessionIdParameter],
+          requestBody: {
+            required: false,
+            content: { "application/json": { schema: { type: "object", properties: { count: { type: "integer", minimum: 1, default: 1 } }, additionalProperties: false } } },
+          },
+          responses: {
+            "201": {
+              description: "The forks' ids.",
+              content: { "application/json": { schema: { type: "object", required: ["sessionIds"], properties: { sessionIds: { type: "array", items: { type: "string" } } } } } },
+            },
+            "400": errorResponse("The body is malformed.", ["INVALID_REQUEST"]),
+            "401": unauthorized,
+            "404": sessionNotFound,
+            "409": errorResponse("The session holds state a fork cannot carry; the message names it.", ["SESSION_NOT_SAVEABLE"]),
+            "410": sessionGone,
+            "429": errorResponse("The forks would pass `maxSessions`.", ["TOO_MANY_SESSIONS"]),
+            "501": errorResponse("Sessions of this language cannot be forked (Python only).", ["NOT_IMPLEMENTED"]),
           },
         },
       },

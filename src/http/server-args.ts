@@ -1,3 +1,4 @@
+import { resolve } from "node:path";
 import type { OptionSpec } from "../cli/command-help.js";
 import { durationText, parseDurationMs, parseSizeBytes, sizeText } from "../cli/parse-units.js";
 import { DEFAULT_MAX_REQUEST_BYTES } from "../core/limits.js";
@@ -44,6 +45,11 @@ export const SERVER_OPTIONS = [
   },
   { flag: "--package", value: "NAME", help: "a Python package every run gets, imported ahead (repeatable, or a,b); a request's own packages add to them" },
   { flag: "--wheelhouse", value: "DIR", help: "the wheelhouse --package reads", default: "$WASMBOX_WHEELHOUSE, else the cache dir's" },
+  {
+    flag: "--save-idle-sessions",
+    value: "DIR",
+    help: "save a session that reaches its idle timeout to DIR instead of closing it (and every open session on shutdown); its next call restores it, also after a restart",
+  },
   { flag: "--grace", value: "T", help: "on SIGTERM, SIGINT or SIGHUP, the time runs in flight get to finish; a second signal cancels them", default: durationText(DEFAULT_SHUTDOWN_GRACE_MS) },
   { flag: "--os-sandbox", value: "MODE", help: "auto, require (fail without bubblewrap) or off: run executors inside bubblewrap", default: "auto" },
 ] as const satisfies readonly OptionSpec[];
@@ -82,6 +88,8 @@ export interface ServerArgs {
   packages: string[];
   /** --wheelhouse DIR. */
   wheelhouse: string | undefined;
+  /** --save-idle-sessions DIR. */
+  saveIdleSessionsDir: string | undefined;
 }
 
 function wholeNumber(text: string, flag: string, min: number, max = Number.MAX_SAFE_INTEGER): number {
@@ -116,6 +124,7 @@ export function parseServerArgs(args: string[], accepted: readonly Flag[], env: 
     maxConnections: undefined,
     packages: [],
     wheelhouse: undefined,
+    saveIdleSessionsDir: undefined,
   };
   let tokenFlag: string | undefined;
   for (let i = 0; i < args.length; i++) {
@@ -194,6 +203,10 @@ export function parseServerArgs(args: string[], accepted: readonly Flag[], env: 
       }
       case "--max-connections":
         out.maxConnections = wholeNumber(value, flag, 1);
+        break;
+      case "--save-idle-sessions":
+        if (!value.trim()) throw new ServerUsageError("--save-idle-sessions needs a directory");
+        out.saveIdleSessionsDir = resolve(value);
         break;
       case "--package":
         if (!value.trim()) throw new ServerUsageError("--package needs a package name");

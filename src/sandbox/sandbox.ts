@@ -296,7 +296,8 @@ export class Sandbox {
         for (const executor of executors) executor.kill();
         throw failed ? (failed as PromiseRejectedResult).reason : new WasmboxError("SANDBOX_CLOSED", "the sandbox is closed");
       }
-      const sessions = executors.map((executor) => new Session(executor, { ...options, language }, (s) => this.sessions.delete(s), environment, this.sessionHost));
+      // An id given (a server restoring one of its own) names one session only.
+      const sessions = executors.map((executor) => new Session(executor, { ...options, language, id: count === 1 ? options.id : undefined }, (s) => this.sessions.delete(s), environment, this.sessionHost));
       for (const session of sessions) this.sessions.add(session);
       return sessions;
     } finally {
@@ -320,7 +321,7 @@ export class Sandbox {
     if (options.packages !== undefined && [...options.packages].sort().join(",") !== [...saved.packages].sort().join(",")) {
       throw new WasmboxError("INVALID_REQUEST", `the saved session was opened with packages [${saved.packages.join(", ")}]; leave packages out to restore it with them`);
     }
-    const missing = saved.tools.filter((name) => !options.tools || !Object.hasOwn(options.tools, name));
+    const missing = saved.tools.filter((name) => !(options.tools && Object.hasOwn(options.tools, name)) && !options.toolNames?.includes(name));
     if (missing.length > 0) {
       throw new WasmboxError("INVALID_REQUEST", `the saved session was opened with the host functions ${missing.join(", ")}: pass them in tools to restore it (host functions are bound again by name)`);
     }

@@ -35,6 +35,18 @@ export interface SessionOptions {
   restore?: Uint8Array;
   /** With `restore`: the largest decompressed state accepted, in bytes. Default 4 GiB. */
   maxStateBytes?: number;
+  /**
+   * @internal For servers, whose callers answer host functions per call: names of the host functions
+   * the session offers (saved with it, and accepted as bound on restore).
+   */
+  toolNames?: readonly string[];
+  /** @internal The session's id (a server keeps a session's id across a save to disk and restore). */
+  id?: string;
+  /**
+   * @internal Called instead of closing when the idle timeout passes (a server saves the session to
+   * disk, then closes it).
+   */
+  onIdle?: (session: Session) => void;
 }
 
 /** @internal What a session asks of its sandbox to save and fork itself. */
@@ -54,7 +66,7 @@ export { DEFAULT_SESSION_IDLE_TIMEOUT_MS, DEFAULT_SESSION_MAX_LIFETIME_MS };
  * on, otherwise it is dead and the next call rejects with SESSION_DEAD.
  */
 export class Session {
-  readonly id = randomUUID();
+  readonly id: string;
   private stateValue: SessionState = "open";
   private why = "";
   private queue: Promise<unknown> = Promise.resolve();
@@ -63,6 +75,7 @@ export class Session {
   private readonly idleTimeoutMs: number;
   private readonly tools: Readonly<Record<string, HostFunction>>;
   readonly language: Language;
+  private readonly onIdle: ((session: Session) => void) | null;
   /** What a fork opens with (not the restore blob, nor the signal of the open). */
   private readonly options: SessionOptions;
 
@@ -95,7 +108,9 @@ export class Session {
     private readonly environment: PackageEnvironment | null,
     private readonly host: SessionHost,
   ) {
-    this.options = { idleTimeoutMs: options.idleTimeoutMs, maxLifetimeMs: options.maxLifetimeMs, tools: options.tools };
+    this.id = options.id ?? randomUUID();
+    this.options = { idleTimeoutMs: options.idleTimeoutMs, maxLifetimeMs: options.maxLifetimeMs, tools: options.tools, toolNames: options.toolNames, onIdle: options.onIdle };
+    this.onIdle = options.onIdle ?? null;
     this.idleTimeoutMs = options.idleTimeoutMs ?? DEFAULT_SESSION_IDLE_TIMEOUT_MS;
     this.language = options.language ?? "python";
     this.tools = validateTools(options.tools);
@@ -119,7 +134,10 @@ export class Session {
 
   private armIdle(): void {
     if (this.idleTimer) clearTimeout(this.idleTimer);
-    this.idleTimer = setTimeout(() => void this.close(`it was idle for ${this.idleTimeoutMs} ms`), this.idleTimeoutMs);
+    this.idleTimer = setTimeout(() => {
+      if (this.onIdle) this.onIdle(this);
+      else void this.close(`it was idle for ${this.idleTimeoutMs} ms`);
+    }, this.idleTimeoutMs);
     this.idleTimer.unref();
   }
 
@@ -217,7 +235,7 @@ export class Session {
       return encodeSessionBlob(state, identity, {
         language: this.language,
         packages: this.environment?.requested ?? [],
-        tools: Object.keys(this.tools),
+        tools: [...new Set([...Object.keys(this.tools), ...(this.options.toolNames ?? [])])],
       });
     });
   }
