@@ -98,6 +98,12 @@ const SESSION = /^\/v1\/sessions\/([^/]+)$/;
 const SESSION_SAVED = /^\/v1\/sessions\/([^/]+)\/saved$/;
 const SESSION_FORK = /^\/v1\/sessions\/([^/]+)\/fork$/;
 
+/**
+ * The largest state an uploaded saved session may inflate to: a blob declares its size, and the host
+ * holds the state in memory while the executor takes it.
+ */
+const MAX_UPLOADED_STATE_BYTES = 2 * 1024 * 1024 * 1024;
+
 /** The largest saved session `POST /v1/sessions` takes as an upload (application/octet-stream). */
 export const DEFAULT_MAX_SESSION_BLOB_BYTES = 512 * 1024 * 1024;
 const SESSION_FILES = /^\/v1\/sessions\/([^/]+)\/files$/;
@@ -276,13 +282,13 @@ export async function startHttpServer(sandbox: Sandbox, options: HttpServerOptio
   const handleOpenSession = async (req: IncomingMessage, res: ServerResponse, route: string, query: URLSearchParams) => {
     refuseWhileDraining();
     await tracked(async (controller) => {
-      let opts: SessionRequest & { restore?: Uint8Array };
+      let opts: SessionRequest & { restore?: Uint8Array; maxStateBytes?: number };
       if (isOctetStream(req.headers["content-type"])) {
         const options = sessionQuery(query);
         const body = await readBody(req, maxSessionBlobBytes);
         if (body.kind === "aborted") return;
         if (body.kind === "too-large") throw new HttpError("REQUEST_TOO_LARGE", `a saved session larger than ${maxSessionBlobBytes} bytes is not accepted`, { connection: "close" });
-        opts = { ...options, restore: new Uint8Array(body.bytes.buffer, body.bytes.byteOffset, body.bytes.length) };
+        opts = { ...options, restore: new Uint8Array(body.bytes.buffer, body.bytes.byteOffset, body.bytes.length), maxStateBytes: MAX_UPLOADED_STATE_BYTES };
       } else {
         const body = await readJson(req, true);
         if (!body) return;

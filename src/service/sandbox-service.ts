@@ -115,7 +115,7 @@ export class SandboxService {
    * `restore`, the session continues a saved one (`saveSession`); `tools` must name the host
    * functions it was opened with.
    */
-  async openSession(request: SessionRequest & { restore?: Uint8Array }, signal?: AbortSignal): Promise<Session> {
+  async openSession(request: SessionRequest & { restore?: Uint8Array; maxStateBytes?: number }, signal?: AbortSignal): Promise<Session> {
     this.refuseWhileClosing();
     const tools = request.tools ?? [];
     const options = { idleTimeoutMs: request.idleTimeoutMs, maxLifetimeMs: request.maxLifetimeMs };
@@ -124,6 +124,7 @@ export class SandboxService {
       language: request.language,
       packages: request.packages,
       restore: request.restore,
+      maxStateBytes: request.maxStateBytes,
       toolNames: tools,
       onIdle: this.onIdle,
       signal,
@@ -372,7 +373,12 @@ export class SandboxService {
           return session;
         } catch (error) {
           entry.endedBecause = `it was saved to disk and could not be restored: ${error instanceof Error ? error.message : String(error)}`;
-          throw new WasmboxError("SESSION_DEAD", `session ${entry.id} is dead: ${entry.endedBecause}`);
+          // Dead from now on; its file is kept for the operator as <id>.session.unrestorable (another
+          // wasmbox version may still restore it), out of the way of the next start.
+          entry.savedPath = null;
+          await rename(path, `${path}.unrestorable`).catch(() => {});
+          await rm(path.replace(/\.session$/, ".json"), { force: true });
+          throw new WasmboxError("SESSION_DEAD", `session ${entry.id} is dead: ${entry.endedBecause}; open a new one`);
         } finally {
           entry.restoring = null;
         }
