@@ -175,8 +175,10 @@ class InvalidSessionBlobError(InvalidRequestError):
 
 class SessionBlobIncompatibleError(InvalidRequestError):
     """A well-formed saved session that this host cannot continue: saved in another blob format, or
-    by another wasmbox version, Pyodide or package set than the restoring sandbox has. Restore it
-    with the wasmbox version and packages that saved it."""
+    by another wasmbox version, Pyodide or package set than the restoring sandbox has, or against a
+    Python memory snapshot with other bytes (one made on another machine). Restore it with the
+    wasmbox version and packages that saved it (and, on another machine, the saving machine's
+    snapshot, copied from its WASMBOX_CACHE_DIR); the message says which differs."""
 
     code = "SESSION_BLOB_INCOMPATIBLE"
 

@@ -237,7 +237,8 @@ class Session(_SessionBase):
 
         The blob is versioned, checksummed and compressed; keep it anywhere and continue it with
         ``sandbox.session(restore=blob, tools=...)``, in another Sandbox, process or machine that
-        has the same wasmbox version and packages. Host functions are not in it: they are bound
+        has the same wasmbox version and packages (on another machine, SessionBlobIncompatibleError
+        says when its Python snapshot differs). Host functions are not in it: they are bound
         again by name, so the restoring call passes ``tools`` with (at least) the same names.
 
         Raises SessionNotSaveableError naming what cannot be carried (a JavaScript object Python
