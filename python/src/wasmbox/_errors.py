@@ -24,6 +24,9 @@ __all__ = [
     "SessionClosedError",
     "SessionDeadError",
     "SessionNotFoundError",
+    "SessionNotSaveableError",
+    "InvalidSessionBlobError",
+    "SessionBlobIncompatibleError",
     "TooManySessionsError",
     "PackageNotFoundError",
     "PackageInvalidError",
@@ -80,7 +83,7 @@ class InvalidPathError(InvalidRequestError):
 class RequestTooLargeError(InvalidRequestError):
     """The request is larger than the host accepts: an input past its cap (``max_stdin_bytes``,
     ``max_input_file_bytes``, ``max_input_bytes``; the message names it), or the encoded request
-    past ``max_request_bytes`` (default 256 MiB)."""
+    past ``max_request_bytes`` (default 512 MiB, the longest line the host can hold)."""
 
     code = "REQUEST_TOO_LARGE"
 
@@ -154,6 +157,32 @@ class SessionNotFoundError(WasmboxError):
     code = "SESSION_NOT_FOUND"
 
 
+class SessionNotSaveableError(WasmboxError):
+    """``Session.save()`` or ``fork()`` found state that cannot be carried to another interpreter: a
+    JavaScript object Python holds (a ``js``/``pyodide.ffi`` proxy kept in a variable), a shared
+    library loaded after the interpreter started, a special file. The message names it; delete it
+    (``del name``) and save again. The session goes on."""
+
+    code = "SESSION_NOT_SAVEABLE"
+
+
+class InvalidSessionBlobError(InvalidRequestError):
+    """``session(restore=blob)`` got bytes that are not a usable saved session: not a blob at all,
+    truncated, damaged (its checksum does not match), or a state the interpreter refuses."""
+
+    code = "INVALID_SESSION_BLOB"
+
+
+class SessionBlobIncompatibleError(InvalidRequestError):
+    """A well-formed saved session that this host cannot continue: saved in another blob format, or
+    by another wasmbox version, Pyodide or package set than the restoring sandbox has, or against a
+    Python memory snapshot with other bytes (one made on another machine). Restore it with the
+    wasmbox version and packages that saved it (and, on another machine, the saving machine's
+    snapshot, copied from its WASMBOX_CACHE_DIR); the message says which differs."""
+
+    code = "SESSION_BLOB_INCOMPATIBLE"
+
+
 class TooManySessionsError(WasmboxError):
     """The host holds as many open sessions as it allows; close one first."""
 
@@ -202,9 +231,10 @@ _BY_CODE: dict[str, type[WasmboxError]] = {
         SessionClosedError,
         SessionDeadError,
         SessionNotFoundError,
+        SessionNotSaveableError,
+        InvalidSessionBlobError,
+        SessionBlobIncompatibleError,
         TooManySessionsError,
-    PackageNotFoundError,
-    PackageInvalidError,
         PackageNotFoundError,
         PackageInvalidError,
         InternalError,
@@ -221,6 +251,8 @@ ERROR_CODES: tuple[str, ...] = (
     "METHOD_NOT_ALLOWED",
     "UNSUPPORTED_MEDIA_TYPE",
     "QUEUE_FULL",
+    # A feature this host or platform lacks (e.g. saving a session of a language other than
+    # Python, cpu_time_ms off Linux): a plain WasmboxError with this code.
     "NOT_IMPLEMENTED",
     # `wasmbox packages add` could not reach the package index (the CLI, not a run).
     "PACKAGE_DOWNLOAD_FAILED",

@@ -13,7 +13,7 @@ import asyncio
 import inspect
 import queue
 import threading
-from typing import TYPE_CHECKING, Any, Awaitable, Callable, Mapping, Union
+from typing import TYPE_CHECKING, Any, Awaitable, Callable, Mapping, TypeVar, Union
 
 from . import _tools
 from ._connection import Connection, NotSent, Sink
@@ -31,6 +31,7 @@ __all__ = ["Submit", "run_fields", "build_run_request", "run_sync", "run_async",
 #: Sends a request with a fresh id and registers its sink; returns the connection and the id.
 Submit = Callable[[dict, Sink], "tuple[Connection, Any]"]
 OutputCallback = Callable[[str], Any]
+_Opened = TypeVar("_Opened")
 
 
 def run_fields(arguments: Mapping[str, Any]) -> dict[str, Any]:
@@ -201,8 +202,9 @@ def close_quietly(core: "_Core", conn: Connection, session_id: str) -> None:
 
 
 class _Opening:
-    """A ``session.open`` in flight. If its caller stops waiting, the session it opens is closed as
-    soon as the reply arrives, rather than holding an executor until the host's idle timeout."""
+    """A ``session.open`` (or ``session.fork``) in flight. If its caller stops waiting, the sessions
+    it opens are closed as soon as the reply arrives, rather than holding executors until the
+    host's idle timeout."""
 
     def __init__(self, core: "_Core", deliver: Sink) -> None:
         self._core = core
@@ -223,14 +225,28 @@ class _Opening:
             self._abandoned = True
 
     def close_orphan(self, item: Any) -> None:
-        if isinstance(item, dict) and isinstance(item.get("sessionId"), str) and self.conn is not None:
-            close_quietly(self._core, self.conn, item["sessionId"])
+        if not isinstance(item, dict) or self.conn is None:
+            return
+        ids = [item.get("sessionId")]
+        if isinstance(item.get("sessionIds"), list):
+            ids += item["sessionIds"]  # a fork's
+        for session_id in ids:
+            if isinstance(session_id, str):
+                close_quietly(self._core, self.conn, session_id)
 
 
-def open_session_sync(core: "_Core", request: dict[str, Any]) -> "tuple[Connection, str]":
+def open_session_sync(
+    core: "_Core",
+    request: dict[str, Any],
+    *,
+    submit: Submit | None = None,
+    decode: Callable[[Mapping[str, Any]], _Opened] = decode_session_opened,  # type: ignore[assignment]
+) -> "tuple[Connection, _Opened]":
+    """Sends a request that opens sessions (``session.open``, or ``session.fork`` with ``submit``
+    on the parent's host and ``decode_session_forked``); returns the host and the decoded reply."""
     inbox: queue.SimpleQueue[Any] = queue.SimpleQueue()
     opening = _Opening(core, inbox.put)
-    opening.conn, _ = core.submit(request, opening.sink)
+    opening.conn, _ = (submit or core.submit)(request, opening.sink)
     item: Any = None
     try:
         item = inbox.get()
@@ -246,16 +262,24 @@ def open_session_sync(core: "_Core", request: dict[str, Any]) -> "tuple[Connecti
                     break
     if isinstance(item, WasmboxError):
         raise item
-    return opening.conn, decode_session_opened(item)
+    return opening.conn, decode(item)
 
 
-async def open_session_async(core: "_Core", request: dict[str, Any]) -> "tuple[Connection, str]":
+async def open_session_async(
+    core: "_Core",
+    request: dict[str, Any],
+    *,
+    submit: Submit | None = None,
+    decode: Callable[[Mapping[str, Any]], _Opened] = decode_session_opened,  # type: ignore[assignment]
+) -> "tuple[Connection, _Opened]":
+    """As open_session_sync, awaitable."""
     loop = asyncio.get_running_loop()
     inbox: asyncio.Queue[Any] = asyncio.Queue()
     opening = _Opening(core, _loop_sink(loop, inbox))
+    send = submit or core.submit
 
-    def submit(request: dict[str, Any], sink: Sink) -> "tuple[Connection, Any]":
-        opening.conn, request_id = core.submit(request, sink)
+    def submit_and_keep(request: dict[str, Any], sink: Sink) -> "tuple[Connection, Any]":
+        opening.conn, request_id = send(request, sink)
         return opening.conn, request_id
 
     def drain() -> None:
@@ -268,7 +292,7 @@ async def open_session_async(core: "_Core", request: dict[str, Any]) -> "tuple[C
         loop.call_soon(drain)
 
     try:
-        await _submit_async(submit, request, opening.sink, abandon)
+        await _submit_async(submit_and_keep, request, opening.sink, abandon)
         item = await inbox.get()
     except asyncio.CancelledError:
         if opening.conn is not None:
@@ -277,4 +301,4 @@ async def open_session_async(core: "_Core", request: dict[str, Any]) -> "tuple[C
     if isinstance(item, WasmboxError):
         raise item
     assert opening.conn is not None
-    return opening.conn, decode_session_opened(item)
+    return opening.conn, decode(item)

@@ -10,23 +10,30 @@ import weakref
 from typing import Any, Awaitable, Callable, Mapping, Sequence, Union
 
 from ._connection import Connection, NotSent, Sink
-from ._errors import HostExitedError, SandboxClosedError
+from ._errors import HostExitedError, RequestTooLargeError, SandboxClosedError
 from ._result import RunResult
 from ._runs import build_run_request, run_fields, open_session_async, open_session_sync, run_async, run_sync
 from ._runtime import HostRuntime, find_runtime
 from ._session import AsyncSession, AsyncSessionOpening, Session, _SessionState
 from ._tools import HostFunction, check_tools
 from ._schema import SESSION_FIELDS
-from ._wire import FileContent, encode_session_open
+from ._wire import FileContent, encode_session_open, line_bytes
 
 __all__ = ["Sandbox", "AsyncSandbox", "run_code", "run_fs"]
 
 OutputCallback = Callable[[str], Any]
 _OS_SANDBOX_MODES = ("auto", "require", "off")
-#: The host's default largest request line (DEFAULT_MAX_REQUEST_BYTES in src/core/limits.ts).
-# The host this client starts is its own, on a private pipe: its request cap is set to carry the
-# run's default input caps (128 MiB of stdin and files, as base64 in one JSON line).
-_DEFAULT_MAX_REQUEST_BYTES = 256 * 1024 * 1024
+#: The longest request line the host can hold: it reads each line into one JavaScript string, and
+#: V8 makes none longer than 2**29 - 24 characters (node:buffer's MAX_STRING_LENGTH; the lines are
+#: ASCII, so characters are bytes). A longer line would not be refused but crash the host, so
+#: ``max_request_bytes`` is capped here.
+_HOST_MAX_LINE_BYTES = 2**29 - 24
+#: The largest request line of the host this client starts (the host's own default is 8 MiB,
+#: DEFAULT_MAX_REQUEST_BYTES in src/core/limits.ts). That host is its own, on a private pipe, so
+#: its cap is the most a line can be: it carries the run's input caps (up to 1 GiB, as base64 in
+#: one line, would not fit anyway) and any saved session the host can send back, since the host's
+#: ``session.save`` reply is itself one such line (a blob of up to about 384 MiB).
+_DEFAULT_MAX_REQUEST_BYTES = _HOST_MAX_LINE_BYTES
 #: How long interpreter exit (or garbage collection of an unclosed sandbox) waits for runs in flight.
 _EXIT_GRACE_S = 3.0
 
@@ -36,8 +43,8 @@ class _Core:
 
     def __init__(self, args: list[str], deno: str | None, host_env: Mapping[str, str] | None, max_request_bytes: int | None) -> None:
         self._args = args
-        #: Host-function answers longer than this would be refused by the host.
-        self.max_request_bytes = max_request_bytes or _DEFAULT_MAX_REQUEST_BYTES
+        #: Host-function answers and restored sessions longer than this would be refused by the host.
+        self.max_request_bytes = min(max_request_bytes or _DEFAULT_MAX_REQUEST_BYTES, _HOST_MAX_LINE_BYTES)
         self._deno = deno
         self._host_env = dict(host_env) if host_env is not None else None
         self._lock = threading.Lock()
@@ -138,7 +145,7 @@ def _check_options(pool_size: int | None, os_sandbox: str, max_request_bytes: in
     if max_request_bytes is not None:
         if isinstance(max_request_bytes, bool) or not isinstance(max_request_bytes, int) or max_request_bytes <= 0:
             raise ValueError(f"max_request_bytes must be an int > 0, got {max_request_bytes!r}")
-    args += ["--max-request-bytes", str(max_request_bytes or _DEFAULT_MAX_REQUEST_BYTES)]
+    args += ["--max-request-bytes", str(min(max_request_bytes or _DEFAULT_MAX_REQUEST_BYTES, _HOST_MAX_LINE_BYTES))]
     return args
 
 
@@ -197,10 +204,30 @@ class _SandboxBase:
         self._core.kill_host()
 
 
-def _session_request(tools: Mapping[str, HostFunction], arguments: Mapping[str, Any]) -> dict[str, Any]:
-    """``session.open`` from a ``session`` method's arguments (its ``locals()``): every option the host's schema names."""
+def _session_request(core: _Core, tools: Mapping[str, HostFunction], arguments: Mapping[str, Any]) -> dict[str, Any]:
+    """``session.open`` from a ``session`` method's arguments (its ``locals()``): every option the
+    host's schema names, and ``restore``. A restore too long for the host's request line is refused
+    here, before hundreds of megabytes go down the pipe to be refused there."""
     options = {name: arguments[name] for name in SESSION_FIELDS if name in arguments and name != "tools"}
-    return encode_session_open(0, tools=list(tools), **options)
+    restore = arguments.get("restore")
+    request = encode_session_open(0, tools=list(tools), restore=restore, **options)
+    if restore is not None:
+        size = line_bytes(request) + 12  # room for the id the request is sent with
+        if size > core.max_request_bytes:
+            raise RequestTooLargeError(
+                f"restoring this saved session ({len(restore)} bytes) takes a request line of {size} bytes, "
+                f"more than the host accepts (max_request_bytes={core.max_request_bytes})"
+                + ("" if core.max_request_bytes >= _HOST_MAX_LINE_BYTES else "; pass a larger max_request_bytes to the Sandbox")
+            )
+    return request
+
+
+def _session_language(language: str | None, restore: Any) -> str | None:
+    """The language a session's runs name: the one given, else Python, else (restoring) none, so
+    that the host runs them in the saved session's own."""
+    if language is not None:
+        return language
+    return "python" if restore is None else None
 
 
 class Sandbox(_SandboxBase):
@@ -209,11 +236,14 @@ class Sandbox(_SandboxBase):
     Holds one host process (Deno running wasmbox's ``serve --stdio``) and its pool of warm
     executors. The constructor does no I/O; the host starts on ``start()``, on entering ``with``,
     or on the first run, and is started again if it dies. Safe to use from many threads at once.
-    ``session()`` opens a Session, an interpreter whose state carries over between runs.
+    ``session()`` opens a Session, an interpreter whose state carries over between runs (and
+    ``session(restore=blob)`` continues one saved with ``Session.save()``).
 
     Options: ``pool_size`` executors kept loaded ahead of demand (host default 2);
     ``os_sandbox`` "auto" (bubblewrap when it works), "require" or "off"; ``max_request_bytes``
-    largest accepted request (default 256 MiB); ``deno`` the Deno binary (default: the PyPI
+    largest accepted request line (default and most: 2**29 - 24 bytes, just under 512 MiB, the
+    longest line the host can hold; it bounds host-function answers and restored sessions);
+    ``deno`` the Deno binary (default: the PyPI
     ``deno`` package, else WASMBOX_DENO, else PATH); ``host_env`` the host's environment
     (default: this process's; guests never see it); ``isolation`` "process" (default: a fresh
     executor process per run), "isolate" (each run in a fresh V8 isolate and wasm instance inside
@@ -318,21 +348,34 @@ class Sandbox(_SandboxBase):
         tools: Mapping[str, HostFunction] | None = None,
         idle_timeout_ms: int | None = None,
         max_lifetime_ms: int | None = None,
-        language: str = "python",
+        language: str | None = None,
         packages: Sequence[str] | None = None,
+        restore: bytes | None = None,
     ) -> Session:
         """Opens a Session: a Python interpreter whose state carries over between its runs.
 
         ``tools``: host functions every run of the session may call (as in ``run``).
-        ``language``: the session's language (default "python"). ``packages``: Python packages from
+        ``language``: the session's language (default "python"; restoring, the saved session's).
+        ``packages``: Python packages from
         the wheelhouse its interpreter has (besides the sandbox's own), fixed when it opens.
         ``idle_timeout_ms``: the host closes the session after this long without a run (default
         10 minutes); ``max_lifetime_ms``: this long after it opened (default 1 hour). Use it in
         ``with``, or call ``close()``: each open session holds an executor process.
+
+        ``restore``: a saved session (the bytes ``Session.save()`` returned, here or in another
+        process or machine) to continue: the new session starts with its globals, modules, class
+        instances, files and random state. ``language`` and ``packages`` then default to the saved
+        session's (give them only to check: others raise InvalidRequestError); ``tools`` must
+        name every host function the saved session was opened with, which are bound again by name
+        (InvalidRequestError names the missing ones). The restoring sandbox needs the same wasmbox
+        version and packages as the one that saved it (else SessionBlobIncompatibleError); bytes
+        that are not a saved session, or a truncated or damaged one, raise InvalidSessionBlobError.
+        A blob is limited by ``max_request_bytes``: with the default, blobs up to about 384 MiB,
+        any the host can save (RequestTooLargeError, raised before sending, past it).
         """
         own = check_tools(tools, allow_async=False)
-        conn, session_id = open_session_sync(self._core, _session_request(own, locals()))
-        return Session(_SessionState(self._core, conn, session_id, own, language))
+        conn, session_id = open_session_sync(self._core, _session_request(self._core, own, locals()))
+        return Session(_SessionState(self._core, conn, session_id, own, _session_language(language, restore)))
 
 
 class AsyncSandbox(_SandboxBase):
@@ -400,17 +443,20 @@ class AsyncSandbox(_SandboxBase):
         tools: Mapping[str, HostFunction] | None = None,
         idle_timeout_ms: int | None = None,
         max_lifetime_ms: int | None = None,
-        language: str = "python",
+        language: str | None = None,
         packages: Sequence[str] | None = None,
+        restore: bytes | None = None,
     ) -> AsyncSessionOpening:
         """As ``Sandbox.session``: ``async with sb.session() as s:`` (closed on the way out), or
-        ``s = await sb.session()``. ``tools`` may be coroutine functions."""
+        ``s = await sb.session()``. ``tools`` may be coroutine functions. ``restore``: a saved
+        session to continue (``Session.save()`` / ``AsyncSession.save()``), as in ``Sandbox.session``."""
         own = check_tools(tools, allow_async=True)
-        request = _session_request(own, locals())
+        request = _session_request(self._core, own, locals())
+        session_language = _session_language(language, restore)
 
         async def open() -> AsyncSession:
             conn, session_id = await open_session_async(self._core, dict(request))
-            return AsyncSession(_SessionState(self._core, conn, session_id, own, language))
+            return AsyncSession(_SessionState(self._core, conn, session_id, own, session_language))
 
         return AsyncSessionOpening(open)
 

@@ -6,14 +6,34 @@ import base64
 import threading
 import weakref
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Awaitable, Callable, Generator, Mapping, Sequence, Union
+from typing import TYPE_CHECKING, Any, Awaitable, Callable, Generator, List, Mapping, Sequence, Union, overload
 
 from ._connection import Connection, NotSent
 from ._errors import HostExitedError, SandboxClosedError, SessionClosedError, SessionDeadError, SessionNotFoundError
 from ._result import RunResult
-from ._runs import Submit, build_run_request, run_fields, close_quietly, request_async, request_sync, run_async, run_sync
+from ._runs import (
+    Submit,
+    build_run_request,
+    close_quietly,
+    open_session_async,
+    open_session_sync,
+    request_async,
+    request_sync,
+    run_async,
+    run_fields,
+    run_sync,
+)
 from ._tools import HostFunction, check_tools
-from ._wire import FileContent, encode_session_close, encode_session_files, encode_session_run
+from ._wire import (
+    FileContent,
+    decode_session_forked,
+    decode_session_saved,
+    encode_session_close,
+    encode_session_files,
+    encode_session_fork,
+    encode_session_run,
+    encode_session_save,
+)
 
 if TYPE_CHECKING:
     from ._sandbox import _Core
@@ -27,8 +47,10 @@ _GONE = (SessionClosedError, SessionDeadError, SessionNotFoundError, SandboxClos
 class _SessionState:
     """What both session classes hold: the session's id on the host that opened it, and its tools."""
 
-    def __init__(self, core: "_Core", conn: Connection, session_id: str, tools: Mapping[str, HostFunction], language: str = "python") -> None:
+    def __init__(self, core: "_Core", conn: Connection, session_id: str, tools: Mapping[str, HostFunction], language: str | None = "python") -> None:
         self.core = core
+        #: None for a restored session whose language was not given: its runs then name none, and
+        #: the host runs them in the session's own.
         self.language = language
         self.conn = conn
         self.id = session_id
@@ -58,8 +80,18 @@ class _SessionState:
     def submit_run(self, request: dict[str, Any], sink: Any) -> "tuple[Connection, Any]":
         return self._submit_on_own_host(encode_session_run(self.id, request), sink)
 
-    def submit_files(self, request: dict[str, Any], sink: Any) -> "tuple[Connection, Any]":
+    def submit_op(self, request: dict[str, Any], sink: Any) -> "tuple[Connection, Any]":
+        """Sends a request about this session (files, save, fork) to the host that holds it."""
         return self._submit_on_own_host(request, sink)
+
+    submit_files = submit_op
+
+    def fork_request(self, count: int | None) -> dict[str, Any]:
+        return encode_session_fork(0, self.id, 1 if count is None else count)
+
+    def forked(self, conn: Connection, ids: list[str], cls: type) -> list[Any]:
+        """Sessions for a fork's ids: on this session's host, with its host functions and language."""
+        return [cls(_SessionState(self.core, conn, session_id, self.tools, self.language)) for session_id in ids]
 
     def submit_close(self) -> Submit | None:
         """Marks the session closed; returns how to tell the host, or None when there is nothing to tell."""
@@ -173,7 +205,7 @@ class _SessionBase:
 class Session(_SessionBase):
     """A Python interpreter of its own, in an executor no other run or session shares: globals,
     imports and files (under /sandbox) carry over from one ``run`` to the next. Runs are queued
-    and execute one at a time. Made by ``Sandbox.session()``; a context manager.
+    and execute one at a time. Made by ``Sandbox.session()`` (or ``fork()``); a context manager.
 
     Limits apply per run. When a run ends by timeout or memory limit and the interpreter survived
     it (the guest took the KeyboardInterrupt or MemoryError), the session goes on; when the
@@ -181,6 +213,9 @@ class Session(_SessionBase):
     crashed), the session is dead and every later run raises SessionDeadError. After ``close()``,
     the sandbox's close, or the host's ``idle_timeout_ms`` / ``max_lifetime_ms``, runs raise
     SessionClosedError.
+
+    ``save()`` turns its state into bytes that ``Sandbox.session(restore=...)`` continues, in
+    another sandbox, process or machine; ``fork(n)`` copies it into n new sessions at once.
     """
 
     @property
@@ -193,6 +228,45 @@ class Session(_SessionBase):
 
     def __exit__(self, *exc_info: object) -> None:
         self.close()
+
+    def save(self) -> bytes:
+        """Saves the session: returns a self-contained blob (bytes) of its interpreter (globals,
+        imported modules, class instances, the random generator's state), its files (/sandbox,
+        /tmp, /home) and what it was opened with (language, packages, host function names). The
+        session goes on.
+
+        The blob is versioned, checksummed and compressed; keep it anywhere and continue it with
+        ``sandbox.session(restore=blob, tools=...)``, in another Sandbox, process or machine that
+        has the same wasmbox version and packages (on another machine, SessionBlobIncompatibleError
+        says when its Python snapshot differs). Host functions are not in it: they are bound
+        again by name, so the restoring call passes ``tools`` with (at least) the same names.
+
+        Raises SessionNotSaveableError naming what cannot be carried (a JavaScript object Python
+        holds, e.g. a ``js`` proxy kept in a variable; a shared library loaded after the
+        interpreter started; a special file): delete it and save again. Sessions of languages other
+        than Python raise WasmboxError with code "NOT_IMPLEMENTED".
+        """
+        return decode_session_saved(request_sync(self._state.submit_op, encode_session_save(0, self._state.id)))
+
+    @overload
+    def fork(self, n: None = None) -> "Session": ...
+
+    @overload
+    def fork(self, n: int) -> "List[Session]": ...
+
+    def fork(self, n: int | None = None) -> "Union[Session, List[Session]]":
+        """Independent copies of the session, each an interpreter in an executor of its own, made
+        without a round trip through a blob: ``fork()`` returns one Session, ``fork(n)`` a list of
+        n. Each starts from this session's state now (globals, modules, files, and the random
+        generator's state too: reseed in a fork to draw differently), lives on the same host,
+        and has this session's host functions, language and timeouts; then each goes its own way.
+        This session goes on. Counts against the host's session limit (TooManySessionsError);
+        opens all or none. Raises as ``save()`` does for state that cannot be carried.
+        """
+        request = self._state.fork_request(n)
+        conn, ids = open_session_sync(self._state.core, request, submit=self._state.submit_op, decode=decode_session_forked)
+        forks: list[Session] = self._state.forked(conn, ids, Session)
+        return forks[0] if n is None else forks
 
     def close(self) -> None:
         """Stops the session's interpreter and executor. Idempotent; a dead session closes quietly."""
@@ -259,6 +333,23 @@ class AsyncSession(_SessionBase):
 
     async def __aexit__(self, *exc_info: object) -> None:
         await self.close()
+
+    async def save(self) -> bytes:
+        """As ``Session.save``, awaitable: the session's state as a self-contained blob."""
+        return decode_session_saved(await request_async(self._state.submit_op, encode_session_save(0, self._state.id)))
+
+    @overload
+    async def fork(self, n: None = None) -> "AsyncSession": ...
+
+    @overload
+    async def fork(self, n: int) -> "List[AsyncSession]": ...
+
+    async def fork(self, n: int | None = None) -> "Union[AsyncSession, List[AsyncSession]]":
+        """As ``Session.fork``, awaitable: one AsyncSession, or a list of ``n``."""
+        request = self._state.fork_request(n)
+        conn, ids = await open_session_async(self._state.core, request, submit=self._state.submit_op, decode=decode_session_forked)
+        forks: list[AsyncSession] = self._state.forked(conn, ids, AsyncSession)
+        return forks[0] if n is None else forks
 
     async def close(self) -> None:
         """As ``Session.close``, awaitable."""

@@ -20,9 +20,14 @@ __all__ = [
     "encode_session_open",
     "encode_session_run",
     "encode_session_close",
+    "encode_session_save",
+    "encode_session_fork",
     "encode_line",
+    "line_bytes",
     "decode_reply",
     "decode_session_opened",
+    "decode_session_saved",
+    "decode_session_forked",
     "is_final_reply",
 ]
 
@@ -128,11 +133,13 @@ def encode_run_request(
     return request
 
 
-def encode_session_open(id: str | int, *, tools: Sequence[str] = (), **options: Any) -> dict[str, Any]:
+def encode_session_open(id: str | int, *, tools: Sequence[str] = (), restore: Any = None, **options: Any) -> dict[str, Any]:
     """``session.open``: an interpreter of its own whose state carries over between runs.
 
     ``options``: the session's fields in snake_case (``idle_timeout_ms``, ``max_lifetime_ms``,
-    ``language``: see _schema.SESSION_FIELDS); None means absent.
+    ``language``: see _schema.SESSION_FIELDS); None means absent. ``restore``: a saved session's
+    bytes (``Session.save()``) to continue, sent as base64 text (last, so the small fields come
+    first in the line).
     """
     request: dict[str, Any] = {"id": id, "op": "session.open"}
     if tools:
@@ -140,9 +147,13 @@ def encode_session_open(id: str | int, *, tools: Sequence[str] = (), **options: 
     for name, value in options.items():
         field = SESSION_FIELDS.get(name)
         if field is None or name == "tools":
-            raise InvalidRequestError(f"unknown session option {name!r}; options are {', '.join(n for n in SESSION_FIELDS if n != 'tools')}")
+            raise InvalidRequestError(f"unknown session option {name!r}; options are {', '.join(n for n in SESSION_FIELDS if n != 'tools')}, restore")
         if value is not None:
             request[field.wire] = _encode_field(name, field, value)
+    if restore is not None:
+        if not isinstance(restore, (bytes, bytearray, memoryview)):
+            raise InvalidRequestError(f"restore must be bytes (what Session.save() returned), got {type(restore).__name__}")
+        request["restore"] = base64.b64encode(restore).decode("ascii")
     return request
 
 
@@ -157,6 +168,18 @@ def encode_session_close(id: str | int, session_id: str) -> dict[str, Any]:
     return {"id": id, "op": "session.close", "sessionId": session_id}
 
 
+def encode_session_save(id: str | int, session_id: str) -> dict[str, Any]:
+    """``session.save``: the session's state as a blob; the session goes on."""
+    return {"id": id, "op": "session.save", "sessionId": session_id}
+
+
+def encode_session_fork(id: str | int, session_id: str, count: int) -> dict[str, Any]:
+    """``session.fork``: ``count`` new sessions, each starting from the session's state now."""
+    if isinstance(count, bool) or not isinstance(count, int):
+        raise InvalidRequestError(f"the fork count must be an int, got {count!r}")
+    return {"id": id, "op": "session.fork", "sessionId": session_id, "count": count}
+
+
 def encode_session_files(session_id: str, op: str, **fields: Any) -> dict[str, Any]:
     """``session.files.list`` / ``.read`` / ``.write``: file access between runs, no code run."""
     return {"id": 0, "op": f"session.files.{op}", "sessionId": session_id, **fields}
@@ -165,6 +188,16 @@ def encode_session_files(session_id: str, op: str, **fields: Any) -> dict[str, A
 def encode_line(message: Mapping[str, Any]) -> bytes:
     """One request line. ASCII-only JSON, so no line separator can appear inside it."""
     return (json.dumps(message, ensure_ascii=True, separators=(",", ":")) + "\n").encode("ascii")
+
+
+def line_bytes(message: Mapping[str, Any]) -> int:
+    """The length of ``encode_line(message)`` without its newline: what the host compares with its
+    ``--max-request-bytes``. A ``restore`` field (large) is counted, not copied."""
+    restore = message.get("restore")
+    if not isinstance(restore, str):
+        return len(encode_line(message)) - 1
+    rest = {key: value for key, value in message.items() if key != "restore"}
+    return len(encode_line(rest)) - 1 + len(',"restore":""') + len(restore)
 
 
 def is_final_reply(message: Mapping[str, Any]) -> bool:
@@ -189,3 +222,35 @@ def decode_session_opened(message: Mapping[str, Any]) -> str:
     if "error" in message:
         raise error_from_wire(message["error"])
     raise ProtocolError(f"host sent a reply to session.open without a sessionId: {dict(message)!r}")
+
+
+def decode_session_saved(message: Mapping[str, Any]) -> bytes:
+    """The final reply to ``session.save``: the blob's bytes, or the host error it carries raised."""
+    if "error" in message:
+        raise error_from_wire(message["error"])
+    blob = message.get("blob")
+    if message.get("encoding") != "base64" or not isinstance(blob, str):
+        raise ProtocolError(f"host sent a reply to session.save without a base64 blob: {_shown(message)}")
+    try:
+        data = base64.b64decode(blob, validate=True)
+    except ValueError as cause:
+        raise ProtocolError(f"host sent a session.save blob that is not base64: {cause}") from None
+    size = message.get("bytes")
+    if size is not None and size != len(data):
+        raise ProtocolError(f"host said the saved session has {size!r} bytes, but its blob has {len(data)}")
+    return data
+
+
+def decode_session_forked(message: Mapping[str, Any]) -> list[str]:
+    """The final reply to ``session.fork``: the new sessions' ids, or the host error it carries raised."""
+    if "error" in message:
+        raise error_from_wire(message["error"])
+    ids = message.get("sessionIds")
+    if not isinstance(ids, list) or not ids or not all(isinstance(one, str) for one in ids):
+        raise ProtocolError(f"host sent a reply to session.fork without sessionIds: {_shown(message)}")
+    return list(ids)
+
+
+def _shown(message: Mapping[str, Any]) -> str:
+    """A reply for an error message, with long fields cut (a blob may be hundreds of MB)."""
+    return repr({key: (value[:60] + "...") if isinstance(value, str) and len(value) > 80 else value for key, value in message.items()})
