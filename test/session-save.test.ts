@@ -483,6 +483,16 @@ describe("what cannot be saved", () => {
     await assert.rejects(session.fork(), (e: unknown) => e instanceof WasmboxError && ["SESSION_NOT_SAVEABLE", "SESSION_DEAD"].includes(e.code));
   });
 
+  it("saves a session whose guest made a directory unreadable, which also survives its own next call", async () => {
+    await using session = await sandbox.session();
+    const made = await session.run({ code: "import os\nos.mkdir('locked')\nopen('locked/x', 'w').write('1')\nos.chmod('locked', 0)" });
+    assert.equal(made.status, "ok", made.error?.message);
+    assert.equal((await session.run({ code: "2" })).value, 2);
+    await using restored = await sandbox.session({ restore: await session.save() });
+    const r = await restored.run({ code: "import os\nos.chmod('locked', 0o755)\nopen('locked/x').read()" });
+    assert.equal(r.value, "1", r.error?.message);
+  });
+
   it("refuses to save or fork a JavaScript session (NOT_IMPLEMENTED)", async () => {
     await using session = await sandbox.session({ language: "javascript" });
     await assert.rejects(session.save(), failsWith("NOT_IMPLEMENTED"));

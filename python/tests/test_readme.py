@@ -1,4 +1,4 @@
-"""Every Python example in python/README.md runs, so the README cannot rot."""
+"""Every Python example in python/README.md, and in the project's README.md, runs, so neither can rot."""
 
 from __future__ import annotations
 
@@ -14,6 +14,9 @@ import pytest
 
 README = Path(__file__).resolve().parents[1] / "README.md"
 BLOCKS = re.findall(r"```python\n(.*?)```", README.read_text("utf-8"), flags=re.S)
+# The project's README (absent from an sdist's tree): its Python examples run here too.
+PROJECT_README = Path(__file__).resolve().parents[2] / "README.md"
+PROJECT_BLOCKS = re.findall(r"```python\n(.*?)```", PROJECT_README.read_text("utf-8"), flags=re.S) if PROJECT_README.exists() else []
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -44,3 +47,8 @@ def test_the_readme_has_python_examples() -> None:
 @pytest.mark.parametrize("block", BLOCKS, ids=[f"example-{n}" for n in range(len(BLOCKS))])
 def test_the_readme_example_runs(block: str) -> None:
     exec(compile(block, str(README), "exec"), {"__name__": "readme_example"})
+
+
+@pytest.mark.parametrize("block", PROJECT_BLOCKS, ids=[f"project-example-{n}" for n in range(len(PROJECT_BLOCKS))])
+def test_the_project_readme_python_example_runs(block: str) -> None:
+    exec(compile(block, str(PROJECT_README), "exec"), {"__name__": "readme_example"})

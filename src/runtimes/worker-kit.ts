@@ -127,7 +127,11 @@ function post(message: unknown, transfer: Transferable[] = []): void {
 
 /** Formats an unexpected error (a bug in an adapter) for a `fatal` message. */
 function describe(error: unknown): string {
-  return error instanceof Error ? `${error.name}: ${error.message}` : String(error);
+  if (error instanceof Error) return `${error.name}: ${error.message}`;
+  // Emscripten's file system throws ErrnoError objects, which are not Errors.
+  const errno = (error as { errno?: unknown; name?: unknown } | null)?.errno;
+  if (typeof errno === "number") return `${String((error as { name?: unknown }).name ?? "ErrnoError")} (errno ${errno})`;
+  return String(error);
 }
 
 /** The kit's view of a MemFs's /sandbox. */

@@ -291,7 +291,20 @@ export function saveState(pyodide: Pyodide, base: BaseMemory, exited: boolean): 
   const heap: Uint8Array = module.HEAPU8;
   const difference = encodeDifference(heap, base);
 
-  const { records, contents } = walkCarried(FS);
+  // As the file system's owner: the guest may have made a directory unreadable.
+  const ignorePermissions = FS.ignorePermissions;
+  FS.ignorePermissions = true;
+  let walked: { records: FileRecord[]; contents: Uint8Array[] };
+  try {
+    walked = walkCarried(FS);
+  } catch (error) {
+    if (error instanceof StateError) throw error;
+    const errno = (error as { errno?: unknown })?.errno;
+    throw new StateError(`its files cannot be read (${error instanceof Error ? error.message : typeof errno === "number" ? `errno ${errno}` : String(error)})`);
+  } finally {
+    FS.ignorePermissions = ignorePermissions;
+  }
+  const { records, contents } = walked;
   const meta: StateMeta = {
     format: STATE_FORMAT,
     heapBytes: heap.length,

@@ -386,33 +386,54 @@ function memfsView(FS: PyodideFs, path: string, size: number): Uint8Array {
   return FS.readFile(path);
 }
 
+/**
+ * Runs a file operation of the kit's as the file system's owner: the guest may have made a directory
+ * unreadable (`os.chmod(d, 0)`), which must not stop the host from listing, reading or saving what
+ * the session holds (it crashed the executor: a session's files are listed before and after each call).
+ */
+function asOwner<T>(FS: PyodideFs, task: () => T): T {
+  const before = FS.ignorePermissions;
+  FS.ignorePermissions = true;
+  try {
+    return task();
+  } finally {
+    FS.ignorePermissions = before;
+  }
+}
+
 /** The kit's view of /sandbox in Pyodide's file system (after os._exit the runtime refuses use: no files). */
 function pyodideTree(FS: PyodideFs): SandboxTree {
   return {
-    write(path, bytes) {
-      const full = "/sandbox/" + path;
-      FS.mkdirTree(full.slice(0, full.lastIndexOf("/")));
-      FS.writeFile(full, bytes);
-    },
-    read: (path) => FS.readFile("/sandbox/" + path),
-    listing() {
-      if (exited) return [];
-      const out: FileListing[] = [];
-      const walk = (dir: string, prefix: string) => {
-        for (const name of FS.readdir(dir) as string[]) {
-          if (name === "." || name === "..") continue;
-          const full = `${dir}/${name}`;
-          const rel = prefix ? `${prefix}/${name}` : name;
-          const stat = FS.lstat(full);
-          if (FS.isDir(stat.mode)) walk(full, rel);
-          else if (FS.isFile(stat.mode)) out.push({ path: rel, size: stat.size, read: () => FS.readFile(full), peek: () => memfsView(FS, full, stat.size) });
-        }
-      };
-      FS.mkdirTree("/sandbox");
-      walk("/sandbox", "");
-      return out;
-    },
+    write: (path, bytes) =>
+      asOwner(FS, () => {
+        const full = "/sandbox/" + path;
+        FS.mkdirTree(full.slice(0, full.lastIndexOf("/")));
+        FS.writeFile(full, bytes);
+      }),
+    read: (path) => asOwner(FS, () => FS.readFile("/sandbox/" + path)),
+    listing: () => asOwner(FS, () => listing(FS)),
   };
+}
+
+/** Every regular file under /sandbox; each read later, as the owner too. */
+function listing(FS: PyodideFs): FileListing[] {
+  if (exited) return [];
+  const out: FileListing[] = [];
+  const walk = (dir: string, prefix: string) => {
+    for (const name of FS.readdir(dir) as string[]) {
+      if (name === "." || name === "..") continue;
+      const full = `${dir}/${name}`;
+      const rel = prefix ? `${prefix}/${name}` : name;
+      const stat = FS.lstat(full);
+      if (FS.isDir(stat.mode)) walk(full, rel);
+      else if (FS.isFile(stat.mode)) {
+        out.push({ path: rel, size: stat.size, read: () => asOwner(FS, () => FS.readFile(full)), peek: () => asOwner(FS, () => memfsView(FS, full, stat.size)) });
+      }
+    }
+  };
+  FS.mkdirTree("/sandbox");
+  walk("/sandbox", "");
+  return out;
 }
 
 /** One interpreter per executor: every run and file operation works in its file system. */
