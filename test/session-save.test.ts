@@ -55,8 +55,12 @@ function withHeader(blob: Uint8Array, edit: (header: SessionBlobHeader) => void)
 /** A valid container around `state` (the executor's bytes), sizes and checksum consistent. */
 function withState(blob: Uint8Array, state: Uint8Array): Uint8Array {
   const { header } = openBlob(blob);
-  const payload = deflateRawSync(state, { level: 1 });
-  return buildBlob({ ...header, state: { bytes: state.length, compressedBytes: payload.length } }, payload);
+  // As session-blob.ts lays it out: chunks of chunkBytes, each raw DEFLATE on its own.
+  const chunkBytes = header.state.chunkBytes;
+  const chunks: Buffer[] = [];
+  for (let at = 0; at < state.length; at += chunkBytes) chunks.push(deflateRawSync(state.subarray(at, at + chunkBytes), { level: 1 }));
+  const payload = Buffer.concat(chunks);
+  return buildBlob({ ...header, state: { bytes: state.length, compressedBytes: payload.length, chunkBytes, chunks: chunks.map((c) => c.length) } }, payload);
 }
 
 // The executor's state: [u32 LE meta length][meta JSON][memory difference][file contents].
@@ -64,7 +68,14 @@ function withState(blob: Uint8Array, state: Uint8Array): Uint8Array {
 type Meta = Record<string, any>;
 
 function stateOf(blob: Uint8Array): { meta: Meta; rest: Buffer } {
-  const state = inflateRawSync(openBlob(blob).payload);
+  const { header, payload } = openBlob(blob);
+  const parts: Buffer[] = [];
+  let at = 0;
+  for (const length of header.state.chunks) {
+    parts.push(inflateRawSync(payload.subarray(at, at + length)));
+    at += length;
+  }
+  const state = Buffer.concat(parts);
   const length = state.readUInt32LE(0);
   return { meta: JSON.parse(state.subarray(4, 4 + length).toString("utf8")) as Meta, rest: state.subarray(4 + length) };
 }
@@ -384,7 +395,7 @@ describe("a blob that is damaged, foreign or crafted", () => {
     const payload = deflateRawSync(Buffer.alloc(50 * 1024 * 1024));
     const bomb = withHeader(good, () => {});
     const { header } = openBlob(bomb);
-    const blob = buildBlob({ ...header, state: { bytes: 1000, compressedBytes: payload.length } }, payload);
+    const blob = buildBlob({ ...header, state: { bytes: 1000, compressedBytes: payload.length, chunkBytes: header.state.chunkBytes, chunks: [payload.length] } }, payload);
     await assert.rejects(sandbox.session({ restore: blob }), failsWith("INVALID_SESSION_BLOB", /inflates past/));
     await stillWorks(count);
   });

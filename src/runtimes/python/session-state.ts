@@ -27,7 +27,7 @@
 // deno-lint-ignore no-explicit-any
 type Pyodide = any;
 
-/** Pages compared word by word first; only pages that differ are compared byte by byte. */
+/** Pages checked for zeros when a restored heap is larger than the base. */
 const STATE_PAGE_BYTES = 4096;
 /** Differing bytes closer than this are carried as one run (a run's header costs about as much). */
 const RUN_MERGE_GAP_BYTES = 8;
@@ -174,18 +174,6 @@ export interface BaseMemory {
 }
 
 const COMPARE_CHUNK_BYTES = 1024 * 1024;
-
-function samePage(a: Uint8Array, aOffset: number, b: Uint8Array, bOffset: number, length: number): boolean {
-  if ((a.byteOffset + aOffset) % 4 === 0 && (b.byteOffset + bOffset) % 4 === 0 && length % 4 === 0) {
-    const a32 = new Int32Array(a.buffer, a.byteOffset + aOffset, length >>> 2);
-    const b32 = new Int32Array(b.buffer, b.byteOffset + bOffset, length >>> 2);
-    for (let i = 0; i < a32.length; i++) if (a32[i] !== b32[i]) return false;
-    return true;
-  }
-  for (let i = 0; i < length; i++) if (a[aOffset + i] !== b[bOffset + i]) return false;
-  return true;
-}
-
 
 function zeroPage(a: Uint8Array, offset: number, length: number): boolean {
   const a32 = new Int32Array(a.buffer, a.byteOffset + offset, length >>> 2);
@@ -371,46 +359,28 @@ function encodeDifference(heap: Uint8Array, base: BaseMemory): Uint8Array {
     previousEnd = runEnd;
     runStart = -1;
   };
-  const zeros = new Uint8Array(STATE_PAGE_BYTES);
+  // One pass, word by word, over views made once (heap and chunk are 4-byte aligned, memory grows by
+  // 64 KiB pages, the base's memory is a whole number of pages): a run carries whole differing words.
+  const heap32 = new Int32Array(heap.buffer, heap.byteOffset, heap.length >>> 2);
   const chunk = new Uint8Array(COMPARE_CHUNK_BYTES);
-  let chunkStart = -1;
-  for (let offset = 0; offset < heap.length; offset += STATE_PAGE_BYTES) {
-    const length = Math.min(STATE_PAGE_BYTES, heap.length - offset);
-    let reference: Uint8Array;
-    let referenceOffset: number;
-    if (offset + length <= base.length) {
-      const wanted = offset - (offset % COMPARE_CHUNK_BYTES);
-      if (wanted !== chunkStart) {
-        chunkStart = wanted;
-        base.read(chunkStart, chunk.subarray(0, Math.min(COMPARE_CHUNK_BYTES, base.length - chunkStart)));
-      }
-      reference = chunk;
-      referenceOffset = offset - chunkStart;
-    } else if (offset >= base.length) {
-      reference = zeros;
-      referenceOffset = 0;
-    } else {
-      // A page straddling the base's end (not with 64 KiB-aligned memories): compared against its bytes and zeros.
-      reference = new Uint8Array(length);
-      base.read(offset, reference.subarray(0, base.length - offset));
-      referenceOffset = 0;
+  const chunk32 = new Int32Array(chunk.buffer);
+  const baseWords = base.length >>> 2;
+  const visit = (word: number) => {
+    const at = word * 4;
+    if (runStart >= 0 && at - runEnd <= RUN_MERGE_GAP_BYTES) runEnd = at + 4;
+    else {
+      flush();
+      runStart = at;
+      runEnd = at + 4;
     }
-    if (samePage(heap, offset, reference, referenceOffset, length)) continue;
-    // Word by word (heap and references are 4-byte aligned; memory grows by 64 KiB pages): a run
-    // carries whole differing words.
-    const mine = new Int32Array(heap.buffer, heap.byteOffset + offset, length >>> 2);
-    const theirs = new Int32Array(reference.buffer, reference.byteOffset + referenceOffset, length >>> 2);
-    for (let i = 0; i < mine.length; i++) {
-      if (mine[i] === theirs[i]) continue;
-      const at = offset + i * 4;
-      if (runStart >= 0 && at - runEnd <= RUN_MERGE_GAP_BYTES) runEnd = at + 4;
-      else {
-        flush();
-        runStart = at;
-        runEnd = at + 4;
-      }
-    }
+  };
+  for (let chunkWord = 0; chunkWord < baseWords; chunkWord += COMPARE_CHUNK_BYTES >>> 2) {
+    const words = Math.min(COMPARE_CHUNK_BYTES >>> 2, baseWords - chunkWord);
+    base.read(chunkWord * 4, chunk.subarray(0, words * 4));
+    for (let i = 0; i < words; i++) if (heap32[chunkWord + i] !== chunk32[i]) visit(chunkWord + i);
   }
+  // Past the base the base is zeros.
+  for (let word = baseWords; word < heap32.length; word++) if (heap32[word] !== 0) visit(word);
   flush();
   return out.slice(0, used);
 }
