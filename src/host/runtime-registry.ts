@@ -1,3 +1,4 @@
+import { createHash } from "node:crypto";
 import { existsSync, readdirSync, readFileSync, realpathSync, rmSync, writeFileSync } from "node:fs";
 import { createRequire } from "node:module";
 import { basename, dirname, join } from "node:path";
@@ -79,7 +80,9 @@ const python: RuntimeDefinition = {
     const base = resolveEnvironment("", []);
     const environment = context.environment ?? base;
     // Everything that runs inside the executor shapes the snapshot, so all of it keys the cache.
-    const baseSnapshot = snapshotPath(cache, pyodideVersion(dir), context.executorFiles("python"), base.id);
+    // A seeded snapshot is another artefact: the seed's digest keys it too.
+    const snapshotSeedHex = snapshotSeed();
+    const baseSnapshot = snapshotPath(cache, pyodideVersion(dir), context.executorFiles("python"), snapshotSeedHex ? `${base.id}:seed:${snapshotSeedHex}` : base.id);
     const prepared = await prepareEnvironment(context, dir, base, () => baseSnapshot);
     // Every environment's executors run the same code: they share the base's compile cache.
     const seed = await ensureCompileCache(compileCachePath(baseSnapshot, context.launchKind), (temp) =>
@@ -89,6 +92,20 @@ const python: RuntimeDefinition = {
     return { ...ready, denoDirSeed: seed ?? undefined };
   },
 };
+
+/**
+ * WASMBOX_SNAPSHOT_SEED, as a digest, or null. Unset, each machine's snapshot draws real entropy (its
+ * Python hash secret is its own) and reads the clock, so no two machines make the same snapshot and
+ * a saved session restores only where its snapshot's bytes are (docs/sessions.md). Set to the same
+ * secret on several machines, the snapshot maker draws its entropy from it and runs on a fixed
+ * clock: every machine of the same wasmbox version makes a byte-identical snapshot, and sessions
+ * saved on one restore on the others. The seed is then what keeps the hash secret private.
+ */
+export function snapshotSeed(env: NodeJS.ProcessEnv = process.env): string | null {
+  const seed = env.WASMBOX_SNAPSHOT_SEED;
+  if (!seed) return null;
+  return createHash("sha256").update("wasmbox-snapshot-seed\0").update(seed).digest("hex");
+}
 
 /** An environment's snapshot: named by its bundle and by the base snapshot's key (Pyodide, our code). */
 function environmentSnapshotPath(cache: string, environment: PackageEnvironment, bundle: string, baseSnapshot: string): string {
@@ -122,7 +139,9 @@ async function prepareEnvironment(
     const snapshot = snapshotFor(bundle);
     try {
       const subject = environment.requested.length === 0 ? "Python" : `Python with ${environment.requested.join(", ")}`;
-      await ensureSnapshot(snapshot, (temp) => context.makeSnapshot("python", [dir, bundle, temp], [dir, bundle]), { subject });
+      const seed = snapshotSeed();
+      const seedArgs = seed ? [`--snapshot-seed=${seed}`] : [];
+      await ensureSnapshot(snapshot, (temp) => context.makeSnapshot("python", [...seedArgs, dir, bundle, temp], [dir, bundle]), { subject });
       if (native.length > 0 && !existsSync(remembered)) writeFileSync(remembered, native.join(","));
       // Inside bubblewrap these are /wasmbox/python.snapshot and /wasmbox/packages.bundle: cache names (versions, hashes) stay on the host.
       const sandboxNames = { [snapshot]: "python.snapshot", [bundle]: "packages.bundle", [dir]: "pyodide" };

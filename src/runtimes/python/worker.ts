@@ -110,7 +110,7 @@ async function pyodideLoader(init: WorkerInit) {
  * packages), the snapshot (read when serving, written when making it)].
  */
 function pyodideArgs(init: WorkerInit): { pyodideDir: string; bundle: string | null; snapshot: string } {
-  const args = init.args;
+  const args = init.args.filter((arg) => !arg.startsWith(SEED_ARG));
   return { pyodideDir: args[0]!, bundle: args.length > 2 ? args[1]! : null, snapshot: args.at(-1)! };
 }
 
@@ -256,7 +256,56 @@ function loadSharedLibraries(py: Pyodide, libraries: readonly string[]): void {
  * start imports are tried after the snapshot is taken, so a package that fails to import is
  * found here, once, and not by every executor.
  */
+/** The snapshot maker's argument carrying WASMBOX_SNAPSHOT_SEED's digest (runtime-registry.ts snapshotSeed). */
+const SEED_ARG = "--snapshot-seed=";
+
+/**
+ * Makes this snapshot maker deterministic: entropy drawn from the seed (Pyodide draws through Node's
+ * crypto.randomFillSync under Deno, and WebCrypto) and a clock that starts at a fixed time and
+ * advances by each call. With the same seed, two machines make byte-identical snapshots (tested:
+ * without it ~7 MB of 30 differ, with entropy alone ~190 bytes: time stamps). Only this process,
+ * which runs no guest code and exits after the snapshot, is changed.
+ */
+function seedSnapshotMaker(seedHex: string): void {
+  // xoshiro128** from the seed digest's first 128 bits.
+  const state = Uint32Array.from({ length: 4 }, (_, i) => parseInt(seedHex.slice(i * 8, i * 8 + 8), 16) >>> 0);
+  if (state.every((word) => word === 0)) state[0] = 1;
+  const next = (): number => {
+    const result = Math.imul(rotl(Math.imul(state[1]!, 5), 7), 9) >>> 0;
+    const t = state[1]! << 9;
+    state[2]! ^= state[0]!;
+    state[3]! ^= state[1]!;
+    state[1]! ^= state[2]!;
+    state[0]! ^= state[3]!;
+    state[2]! ^= t;
+    state[3] = rotl(state[3]!, 11);
+    return result;
+  };
+  const fill = <T extends ArrayBufferView>(view: T): T => {
+    const bytes = new Uint8Array(view.buffer, view.byteOffset, view.byteLength);
+    for (let i = 0; i < bytes.length; i += 4) {
+      const word = next();
+      for (let j = 0; j < 4 && i + j < bytes.length; j++) bytes[i + j] = (word >>> (8 * j)) & 0xff;
+    }
+    return view;
+  };
+  (crypto as { getRandomValues: unknown }).getRandomValues = fill;
+  // The module object Pyodide's require("node:crypto") returns (no import: this layer imports no node:*).
+  const builtin = (globalThis as unknown as { process?: { getBuiltinModule?(name: string): Record<string, unknown> | undefined } }).process?.getBuiltinModule?.("node:crypto");
+  if (builtin) builtin.randomFillSync = fill;
+  let nowMs = Date.UTC(2026, 0, 1);
+  Date.now = () => (nowMs += 1);
+  let monotonicMs = 1000;
+  performance.now = () => (monotonicMs += 0.5);
+}
+
+function rotl(x: number, k: number): number {
+  return ((x << k) | (x >>> (32 - k))) >>> 0;
+}
+
 async function makeSnapshot(init: WorkerInit): Promise<Uint8Array> {
+  const seed = init.args.find((arg) => arg.startsWith(SEED_ARG))?.slice(SEED_ARG.length);
+  if (seed) seedSnapshotMaker(seed);
   const { loadPyodide, options } = await pyodideLoader(init);
   const snapshotting = await loadPyodide({ ...options, _makeSnapshot: true });
   const header = mountEnvironment(init, snapshotting, null);
