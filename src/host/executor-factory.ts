@@ -1,5 +1,5 @@
 import { createHash } from "node:crypto";
-import { createReadStream, existsSync } from "node:fs";
+import { createReadStream, existsSync, statSync } from "node:fs";
 import { basename } from "node:path";
 import { WasmboxError } from "../core/errors.js";
 import type { Language } from "../core/request.js";
@@ -10,6 +10,9 @@ import { canMeasureMemory } from "./process-memory.js";
 import { denoBinary, distDir, executorEntryPath } from "./runtime-paths.js";
 import { executorFiles, runtimeFor, type PreparedRuntime } from "./runtime-registry.js";
 import type { PackageEnvironment } from "../packages/environment.js";
+
+/** What saved sessions depend on, per snapshot file (see stateIdentity). */
+const snapshotIdentities = new Map<string, Promise<{ runtime: string; baseSha256: string }>>();
 
 /** SHA-256 of a file, read as a stream (a snapshot is ~30 MB). */
 function hashFile(path: string): Promise<string> {
@@ -122,16 +125,17 @@ export class ExecutorFactory {
   async stateIdentity(language: Language, environment: PackageEnvironment | null = null): Promise<{ runtime: string; baseSha256: string } | null> {
     if (language !== "python") return null;
     const snapshot = (await this.prepare(language, environment)).args.at(-1)!;
-    let task = this.identities.get(snapshot);
+    // Hashed once per process and file (~30 MB): a snapshot made again at the same path is another file.
+    const stat = statSync(snapshot);
+    const key = `${snapshot}:${stat.ino}:${stat.size}:${stat.mtimeMs}`;
+    let task = snapshotIdentities.get(key);
     if (!task) {
       task = hashFile(snapshot).then((baseSha256) => ({ runtime: basename(snapshot), baseSha256 }));
-      task.catch(() => this.identities.delete(snapshot));
-      this.identities.set(snapshot, task);
+      task.catch(() => snapshotIdentities.delete(key));
+      snapshotIdentities.set(key, task);
     }
     return task;
   }
-
-  private readonly identities = new Map<string, Promise<{ runtime: string; baseSha256: string }>>();
 
   /** Whether executors of `language` can restore their warm state between runs ("interpreter" isolation). */
   resettable(language: Language): boolean {
