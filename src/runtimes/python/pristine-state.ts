@@ -17,6 +17,7 @@
  * this mode (README, "Isolation modes").
  */
 import { MIN_MEMORY_LIMIT_BYTES } from "../../core/limits.js";
+import { asFileSystemOwner } from "./fs-owner.js";
 
 // deno-lint-ignore no-explicit-any
 type Pyodide = any;
@@ -253,16 +254,15 @@ export function restorePristine(pyodide: Pyodide, readOnlyMounts: readonly strin
 
   // The guest may have made files read-only or moved into a directory it then added: restore as
   // the file system's owner, from the root.
-  const ignorePermissions = FS.ignorePermissions;
-  FS.ignorePermissions = true;
-  try {
+  const captured = pristine;
+  return asFileSystemOwner(FS, (): string | null => {
     FS.chdir("/");
     for (let fd = 0; fd < streams.length; fd++) {
-      if (streams[fd] && !pristine.streams[fd]) FS.close(streams[fd]);
+      if (streams[fd] && !captured.streams[fd]) FS.close(streams[fd]);
     }
     const now = walk(FS, false, readOnlyMounts);
     // Remove what the run added or changed the kind of, deepest paths first.
-    const extra = [...now].filter(([path, node]) => pristine!.files.get(path)?.kind !== node.kind);
+    const extra = [...now].filter(([path, node]) => captured.files.get(path)?.kind !== node.kind);
     extra.sort((a, b) => b[0].length - a[0].length);
     for (const [path, node] of extra) {
       if (node.kind === "dir") FS.rmdir(path);
@@ -270,9 +270,9 @@ export function restorePristine(pyodide: Pyodide, readOnlyMounts: readonly strin
       now.delete(path);
     }
     // Put back what the run removed or changed, shallowest first (a parent before its children).
-    const paths = [...pristine.files.keys()].sort((a, b) => a.length - b.length);
+    const paths = [...captured.files.keys()].sort((a, b) => a.length - b.length);
     for (const path of paths) {
-      const want = pristine.files.get(path)!;
+      const want = captured.files.get(path)!;
       const have = now.get(path);
       if (!have) {
         if (want.kind === "dir") FS.mkdir(path, want.mode);
@@ -288,15 +288,13 @@ export function restorePristine(pyodide: Pyodide, readOnlyMounts: readonly strin
     }
     // Then modes and times, once nothing changes a directory's contents (and so its mtime) any more.
     for (const path of paths) {
-      const want = pristine.files.get(path)!;
+      const want = captured.files.get(path)!;
       if (want.kind === "link") continue;
       const stat = FS.lstat(path);
       if (stat.mode !== want.mode) FS.chmod(path, want.mode);
       if (stat.mtime.getTime() !== want.mtime || stat.atime.getTime() !== want.atime) FS.utime(path, want.atime, want.mtime);
     }
-    FS.chdir(pristine.cwd);
-  } finally {
-    FS.ignorePermissions = ignorePermissions;
-  }
-  return null;
+    FS.chdir(captured.cwd);
+    return null;
+  });
 }

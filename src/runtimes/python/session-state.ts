@@ -24,6 +24,8 @@
  * bytes, and restoring a forged state gives guest code nothing it could not do in its own session.
  */
 
+import { asFileSystemOwner, fsErrorText } from "./fs-owner.js";
+
 // deno-lint-ignore no-explicit-any
 type Pyodide = any;
 
@@ -280,19 +282,14 @@ export function saveState(pyodide: Pyodide, base: BaseMemory, exited: boolean): 
   const difference = encodeDifference(heap, base);
 
   // As the file system's owner: the guest may have made a directory unreadable.
-  const ignorePermissions = FS.ignorePermissions;
-  FS.ignorePermissions = true;
-  let walked: { records: FileRecord[]; contents: Uint8Array[] };
-  try {
-    walked = walkCarried(FS);
-  } catch (error) {
-    if (error instanceof StateError) throw error;
-    const errno = (error as { errno?: unknown })?.errno;
-    throw new StateError(`its files cannot be read (${error instanceof Error ? error.message : typeof errno === "number" ? `errno ${errno}` : String(error)})`);
-  } finally {
-    FS.ignorePermissions = ignorePermissions;
-  }
-  const { records, contents } = walked;
+  const { records, contents } = asFileSystemOwner(FS, () => {
+    try {
+      return walkCarried(FS);
+    } catch (error) {
+      if (error instanceof StateError) throw error;
+      throw new StateError(`its files cannot be read (${fsErrorText(error)})`);
+    }
+  });
   const meta: StateMeta = {
     format: STATE_FORMAT,
     heapBytes: heap.length,
@@ -522,55 +519,50 @@ export function restoreState(pyodide: Pyodide, base: BaseMemory, bytes: Uint8Arr
   for (let i = tableLength((j) => module.__hiwire_get(j)); i < meta.hiwireTableLength; i++) module.__hiwire_set(i, null);
   for (const value of meta.immortals) module.__hiwire_immortal_add(value);
 
-  // Files: the carried directories replaced whole.
-  const ignorePermissions = FS.ignorePermissions;
-  FS.ignorePermissions = true;
+  // Files: the carried directories replaced whole, as the file system's owner.
   let current = "/";
-  try {
-    FS.chdir("/");
-    for (const root of CARRIED_ROOTS) removeTree(FS, root);
-    for (const record of meta.files) {
-      const [path, kind, mode] = record;
-      current = path;
-      if (kind === "dir") FS.mkdir(path, mode & 0o7777);
-      else if (kind === "file") {
-        const size = record[5] as number;
-        FS.writeFile(path, bytes.subarray(at, at + size));
-        at += size;
-      } else FS.symlink(record[5] as string, path);
-    }
-    // Modes and times once nothing changes a directory's entries any more (deepest first).
-    for (const [path, kind, mode, mtime, atime] of [...meta.files].reverse()) {
-      if (kind === "link") continue;
-      current = path;
-      FS.chmod(path, mode);
-      FS.utime(path, atime, mtime);
-    }
-    for (const [fd, path, flags, position] of meta.fds) {
-      current = path;
-      const stream = FS.open(path, flags & ~(0o100 | 0o200 | 0o1000)); // without O_CREAT, O_EXCL, O_TRUNC
-      FS.streams[stream.fd] = null;
-      if (FS.streams[fd]) FS.close(FS.streams[fd]);
-      stream.fd = fd;
-      FS.streams[fd] = stream;
-      stream.position = position;
-    }
-    // Every run works in /sandbox and may use /tmp: a state without them still gets them.
-    for (const dir of ["/sandbox", "/tmp"]) if (!FS.analyzePath(dir).exists) FS.mkdirTree(dir);
+  asFileSystemOwner(FS, () => {
     try {
-      FS.chdir(meta.cwd);
-    } catch {
-      FS.chdir("/sandbox");
+      FS.chdir("/");
+      for (const root of CARRIED_ROOTS) removeTree(FS, root);
+      for (const record of meta.files) {
+        const [path, kind, mode] = record;
+        current = path;
+        if (kind === "dir") FS.mkdir(path, mode & 0o7777);
+        else if (kind === "file") {
+          const size = record[5] as number;
+          FS.writeFile(path, bytes.subarray(at, at + size));
+          at += size;
+        } else FS.symlink(record[5] as string, path);
+      }
+      // Modes and times once nothing changes a directory's entries any more (deepest first).
+      for (const [path, kind, mode, mtime, atime] of [...meta.files].reverse()) {
+        if (kind === "link") continue;
+        current = path;
+        FS.chmod(path, mode);
+        FS.utime(path, atime, mtime);
+      }
+      for (const [fd, path, flags, position] of meta.fds) {
+        current = path;
+        const stream = FS.open(path, flags & ~(0o100 | 0o200 | 0o1000)); // without O_CREAT, O_EXCL, O_TRUNC
+        FS.streams[stream.fd] = null;
+        if (FS.streams[fd]) FS.close(FS.streams[fd]);
+        stream.fd = fd;
+        FS.streams[fd] = stream;
+        stream.position = position;
+      }
+      // Every run works in /sandbox and may use /tmp: a state without them still gets them.
+      for (const dir of ["/sandbox", "/tmp"]) if (!FS.analyzePath(dir).exists) FS.mkdirTree(dir);
+      try {
+        FS.chdir(meta.cwd);
+      } catch {
+        FS.chdir("/sandbox");
+      }
+    } catch (error) {
+      if (error instanceof StateError) throw error;
+      throw new StateError(`the saved state's files cannot be recreated (${JSON.stringify(current.slice(0, 200))}: ${fsErrorText(error)})`);
     }
-  } catch (error) {
-    // Emscripten's file system throws ErrnoError objects, which are not Errors and have no message.
-    if (error instanceof StateError) throw error;
-    const errno = (error as { errno?: unknown })?.errno;
-    const why = error instanceof Error ? error.message : typeof errno === "number" ? `errno ${errno}` : String(error);
-    throw new StateError(`the saved state's files cannot be recreated (${JSON.stringify(current.slice(0, 200))}: ${why})`);
-  } finally {
-    FS.ignorePermissions = ignorePermissions;
-  }
+  });
 }
 
 function removeTree(FS: Pyodide, path: string): void {

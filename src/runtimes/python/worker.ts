@@ -14,6 +14,7 @@ import { snapshotSetupSource } from "./runner-source.js";
 import { pyodideModuleFactory } from "./shared-module.js";
 import { mountBundle, type BundleSource } from "./bundle-fs.js";
 import { BYTECODE_TRAILER, joinSnapshotFile, parseBundle, readBundleHeader, SITE_PACKAGES, splitSnapshotFile, type BundleHeader } from "../../core/environment-bundle.js";
+import { asFileSystemOwner } from "./fs-owner.js";
 import { guardFinalizers, recordBaseline, restoreState, saveState, type BaseMemory } from "./session-state.js";
 import { afterMicrotasks, cancelRunTimers, capturePristine, forgetPristine, restorePristine, trackRunResources } from "./pristine-state.js";
 
@@ -435,32 +436,17 @@ function memfsView(FS: PyodideFs, path: string, size: number): Uint8Array {
   return FS.readFile(path);
 }
 
-/**
- * Runs a file operation of the kit's as the file system's owner: the guest may have made a directory
- * unreadable (`os.chmod(d, 0)`), which must not stop the host from listing, reading or saving what
- * the session holds (it crashed the executor: a session's files are listed before and after each call).
- */
-function asOwner<T>(FS: PyodideFs, task: () => T): T {
-  const before = FS.ignorePermissions;
-  FS.ignorePermissions = true;
-  try {
-    return task();
-  } finally {
-    FS.ignorePermissions = before;
-  }
-}
-
 /** The kit's view of /sandbox in Pyodide's file system (after os._exit the runtime refuses use: no files). */
 function pyodideTree(FS: PyodideFs): SandboxTree {
   return {
     write: (path, bytes) =>
-      asOwner(FS, () => {
+      asFileSystemOwner(FS, () => {
         const full = "/sandbox/" + path;
         FS.mkdirTree(full.slice(0, full.lastIndexOf("/")));
         FS.writeFile(full, bytes);
       }),
-    read: (path) => asOwner(FS, () => FS.readFile("/sandbox/" + path)),
-    listing: () => asOwner(FS, () => listing(FS)),
+    read: (path) => asFileSystemOwner(FS, () => FS.readFile("/sandbox/" + path)),
+    listing: () => asFileSystemOwner(FS, () => listing(FS)),
   };
 }
 
@@ -476,7 +462,7 @@ function listing(FS: PyodideFs): FileListing[] {
       const stat = FS.lstat(full);
       if (FS.isDir(stat.mode)) walk(full, rel);
       else if (FS.isFile(stat.mode)) {
-        out.push({ path: rel, size: stat.size, read: () => asOwner(FS, () => FS.readFile(full)), peek: () => asOwner(FS, () => memfsView(FS, full, stat.size)) });
+        out.push({ path: rel, size: stat.size, read: () => asFileSystemOwner(FS, () => FS.readFile(full)), peek: () => asFileSystemOwner(FS, () => memfsView(FS, full, stat.size)) });
       }
     }
   };
