@@ -605,4 +605,18 @@ describe("guest JavaScript that tampers with saving", () => {
     assert.match(outcome, /^(refused at save|refused at restore|restored, )/);
     assert.equal((await sandbox.run({ code: "1 + 1" })).value, 2);
   });
+
+  it("a worker made never to answer (its message handler spinning) is killed at the deadline: save fails naming it, the session is dead, the host goes on", async () => {
+    const session = await sandbox.session();
+    const patched = await session.run({ code: runJs("const spin = () => { for (;;) {} }; self.onmessage = spin; self.addEventListener('message', spin);") });
+    assert.equal(patched.status, "ok", patched.error?.message);
+    await assert.rejects(session.save(), (e: unknown) => {
+      assert.ok(e instanceof WasmboxError);
+      assert.equal(e.code, "SESSION_DEAD");
+      assert.match(e.message, /did not answer a session save within \d+ ms/);
+      return true;
+    });
+    assert.equal(session.state, "dead");
+    assert.equal((await sandbox.run({ code: "1 + 1" })).value, 2);
+  });
 });

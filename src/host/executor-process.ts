@@ -120,6 +120,13 @@ interface ActiveRun extends RunRecord {
   removeAbort?: () => void;
 }
 
+/** How long a session's file operation may take before its executor is killed. */
+const FILE_OP_DEADLINE_MS = 30_000;
+/** Saving or restoring a session's state: this long, plus a millisecond per STATE_OP_BYTES_PER_MS bytes involved. */
+const STATE_OP_BASE_MS = 10_000;
+const STATE_OP_BYTES_PER_MS = 20_000; // 20 MB/s
+
+
 type FilesRequest =
   | { op: "read"; path: string }
   | { op: "write"; path: string; data: Uint8Array }
@@ -128,9 +135,9 @@ type FilesRequest =
   | { op: "restore"; data: Uint8Array };
 
 /** The error of a refused save or restore: the executor's reason ("STATE <words>"), or that it exited. */
-function stateError(code: "SESSION_NOT_SAVEABLE" | "INVALID_SESSION_BLOB", what: string, reason: string | undefined): WasmboxError {
+function stateError(code: "SESSION_NOT_SAVEABLE" | "INVALID_SESSION_BLOB", what: string, reason: string | undefined, exitReason: string | null): WasmboxError {
   if (reason?.startsWith("STATE ")) return new WasmboxError(code, `${what}: ${reason.slice(6)}`);
-  if (reason === "EXECUTOR_EXITED") return new WasmboxError(code === "SESSION_NOT_SAVEABLE" ? "SESSION_DEAD" : code, `${what}: its executor exited`);
+  if (reason === "EXECUTOR_EXITED") return new WasmboxError(code === "SESSION_NOT_SAVEABLE" ? "SESSION_DEAD" : code, `${what}: ${exitReason ?? "its executor exited"}`);
   return new WasmboxError(code, `${what}: ${reason ?? "no reason given"}`);
 }
 
@@ -504,7 +511,7 @@ export class ExecutorProcess {
   async saveState(): Promise<Uint8Array> {
     const reply = await this.files({ op: "save" });
     if (reply.ok && reply.data) return reply.data;
-    throw stateError("SESSION_NOT_SAVEABLE", "cannot save the session", reply.error);
+    throw stateError("SESSION_NOT_SAVEABLE", "cannot save the session", reply.error, this.exitReason);
   }
 
   /**
@@ -515,12 +522,23 @@ export class ExecutorProcess {
     const reply = await this.files({ op: "restore", data: state });
     if (!reply.ok) {
       this.kill();
-      throw stateError("INVALID_SESSION_BLOB", "cannot restore the saved session", reply.error);
+      throw stateError("INVALID_SESSION_BLOB", "cannot restore the saved session", reply.error, this.exitReason);
     }
     // Between calls the watchdog holds a restored session to at least what it restored (its memory
     // pages and files, with room for the state's copy the executor may still hold).
     this.lastMemoryLimitBytes = Math.max(this.lastMemoryLimitBytes, DEFAULT_MEMORY_LIMIT_BYTES, 2 * state.length);
     if (!this.active) this.pause();
+  }
+
+  /**
+   * How long a session operation may take before the executor is killed: file operations a fixed
+   * time; saving or restoring a state time for the bytes involved (what the executor holds, or is
+   * sent), at a rate far below what a loaded machine does (~200 MB/s measured for a save).
+   */
+  private fileOpDeadlineMs(request: FilesRequest): number {
+    if (request.op === "save") return STATE_OP_BASE_MS + Math.ceil((this.meter.residentBytes() ?? 4 * 1024 ** 3) / STATE_OP_BYTES_PER_MS);
+    if (request.op === "restore") return STATE_OP_BASE_MS + Math.ceil((2 * request.data.length) / STATE_OP_BYTES_PER_MS);
+    return FILE_OP_DEADLINE_MS;
   }
 
   /** Reads, writes or lists files of an idle (session) executor without running code. */
@@ -531,9 +549,14 @@ export class ExecutorProcess {
     const wasPaused = this.paused !== null;
     this.resume();
     this.send({ t: "fs", rid, ...request });
+    // The worker answers these, and guest code shares its realm: one that never answers (a patched
+    // handler spinning) is killed at a deadline rather than left running unwatched.
+    const deadlineMs = this.fileOpDeadlineMs(request);
+    const deadline = setTimeout(() => this.killFor(`it did not answer a session ${request.op} within ${deadlineMs} ms`), deadlineMs);
     try {
       return await reply;
     } finally {
+      clearTimeout(deadline);
       if (wasPaused && !this.active) this.pause();
     }
   }
