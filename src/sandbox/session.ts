@@ -75,7 +75,6 @@ export class Session {
   private readonly idleTimeoutMs: number;
   private readonly tools: Readonly<Record<string, HostFunction>>;
   readonly language: Language;
-  private readonly onIdle: ((session: Session) => void) | null;
   /** What a fork opens with (not the restore blob, nor the signal of the open). */
   private readonly options: SessionOptions;
 
@@ -110,7 +109,6 @@ export class Session {
   ) {
     this.id = options.id ?? randomUUID();
     this.options = { idleTimeoutMs: options.idleTimeoutMs, maxLifetimeMs: options.maxLifetimeMs, tools: options.tools, toolNames: options.toolNames, onIdle: options.onIdle };
-    this.onIdle = options.onIdle ?? null;
     this.idleTimeoutMs = options.idleTimeoutMs ?? DEFAULT_SESSION_IDLE_TIMEOUT_MS;
     this.language = options.language ?? "python";
     this.tools = validateTools(options.tools);
@@ -135,7 +133,7 @@ export class Session {
   private armIdle(): void {
     if (this.idleTimer) clearTimeout(this.idleTimer);
     this.idleTimer = setTimeout(() => {
-      if (this.onIdle) this.onIdle(this);
+      if (this.options.onIdle) this.options.onIdle(this);
       else void this.close(`it was idle for ${this.idleTimeoutMs} ms`);
     }, this.idleTimeoutMs);
     this.idleTimer.unref();
@@ -220,18 +218,14 @@ export class Session {
    * Saves the session: a self-contained, versioned, compressed blob of its interpreter (globals,
    * modules, class instances, the random state), its files (/sandbox, /tmp, /home) and what it was
    * opened with (language, packages, host function names). Continue it with
-   * `sandbox.session({ restore: blob, tools })`, here or on another machine with the same wasmbox
-   * version and packages. The session goes on. Rejects with SESSION_NOT_SAVEABLE naming state that
+   * `sandbox.session({ restore: blob, tools })`, here, or on another machine with the same wasmbox
+   * version, packages and WASMBOX_SNAPSHOT_SEED (docs/sessions.md). The session goes on. Rejects with SESSION_NOT_SAVEABLE naming state that
    * cannot be carried (JavaScript objects Python holds, a shared library loaded after the start, a
    * special file), NOT_IMPLEMENTED for languages other than Python.
    */
   save(): Promise<Uint8Array> {
     return this.serial(async () => {
-      this.assertOpen();
-      const identity = await this.host.identity(this.language, this.environment);
-      if (!identity) throw new WasmboxError("NOT_IMPLEMENTED", `${this.language} sessions cannot be saved (Python only)`);
-      this.armIdle();
-      const state = await this.executor.saveState();
+      const { state, identity } = await this.captureState("saved");
       return encodeSessionBlob(state, identity, {
         language: this.language,
         packages: this.environment?.requested ?? [],
@@ -252,14 +246,18 @@ export class Session {
     if (count !== undefined && (!Number.isInteger(count) || count < 1 || count > 1000)) {
       throw new WasmboxError("INVALID_REQUEST", `fork count must be a whole number from 1 to 1000, not ${count}`);
     }
-    const state = await this.serial(async () => {
-      this.assertOpen();
-      if (!(await this.host.identity(this.language, this.environment))) throw new WasmboxError("NOT_IMPLEMENTED", `${this.language} sessions cannot be forked (Python only)`);
-      this.armIdle();
-      return this.executor.saveState();
-    });
+    const { state } = await this.serial(() => this.captureState("forked"));
     const sessions = await this.host.fork(state, count ?? 1, this.language, this.environment, { ...this.options, language: this.language });
     return count === undefined ? sessions[0]! : sessions;
+  }
+
+  /** The interpreter's state (in the call queue), and the runtime it depends on; NOT_IMPLEMENTED but for Python. */
+  private async captureState(verb: string): Promise<{ state: Uint8Array; identity: { runtime: string; baseSha256: string } }> {
+    this.assertOpen();
+    const identity = await this.host.identity(this.language, this.environment);
+    if (!identity) throw new WasmboxError("NOT_IMPLEMENTED", `${this.language} sessions cannot be ${verb} (Python only)`);
+    this.armIdle();
+    return { state: await this.executor.saveState(), identity };
   }
 
   /** Stops the session's executor. Idempotent; later calls reject with SESSION_CLOSED. */

@@ -13,7 +13,7 @@ import { WasmboxError } from "../core/errors.js";
 import type { RunResult } from "../core/result.js";
 import type { FileEntry, HostFunction } from "../host/executor-process.js";
 import type { ValidRun } from "../protocol/run-request.js";
-import { DEFAULT_SESSION_MAX_LIFETIME_MS, type SessionRequest } from "../protocol/session-request.js";
+import { DEFAULT_SESSION_IDLE_TIMEOUT_MS, DEFAULT_SESSION_MAX_LIFETIME_MS, type SessionRequest } from "../protocol/session-request.js";
 import type { Sandbox } from "../sandbox/sandbox.js";
 import type { Session, SessionOptions } from "../sandbox/session.js";
 import type { Language } from "../core/request.js";
@@ -310,13 +310,15 @@ export class SandboxService {
   /** A session's idle timeout passed: saved to disk and closed with a save directory, else closed. */
   private readonly onIdle = (session: Session): void => {
     const entry = this.sessions.get(session.id);
+    const idle = `it was idle for ${entry?.options.idleTimeoutMs ?? DEFAULT_SESSION_IDLE_TIMEOUT_MS} ms`;
     if (this.saveDir === null || !entry || entry.session !== session || entry.deleted) {
-      void session.close(`it was idle for ${entry?.options.idleTimeoutMs ?? "its idle timeout"} ms`);
+      void session.close(idle);
       return;
     }
     void this.saveToDisk(entry, session, "it was idle").then(() => {
       if (entry.session === null) void session.close("it was idle and was saved to disk");
-      else if (entry.pending === 0) void session.close(`it was idle for ${entry.options.idleTimeoutMs ?? "its idle timeout"} ms`);
+      else if (entry.pending === 0) void session.close(idle);
+      else entry.endedBecause = null; // a call came meanwhile: the session goes on
     });
   };
 
