@@ -14,6 +14,7 @@ import { fileURLToPath } from "node:url";
 import { deflateRawSync, inflateRawSync } from "node:zlib";
 import { Sandbox, Session, WasmboxError, type HostFunction, type Isolation } from "../src/index.js";
 import { SESSION_BLOB_FORMAT, type SessionBlobHeader } from "../src/sandbox/session-blob.js";
+import { testWheelhouse } from "./helpers/wheels.js";
 
 const add: HostFunction = ({ a, b }: Record<string, unknown>) => (a as number) + (b as number);
 
@@ -508,6 +509,28 @@ describe("what cannot be saved", () => {
     await using session = await sandbox.session({ language: "javascript" });
     await assert.rejects(session.save(), failsWith("NOT_IMPLEMENTED"));
     await assert.rejects(session.fork(), failsWith("NOT_IMPLEMENTED"));
+  });
+});
+
+describe("a session with packages", () => {
+  let sandbox: Sandbox;
+  before(async () => {
+    sandbox = await Sandbox.create({ poolSize: 1, wheelhouse: await testWheelhouse() });
+  });
+  after(() => sandbox.close());
+
+  it("saves, restores and forks a session with a native package (pydantic), whose environment leaves the stdlib zip open from its start", async () => {
+    await using session = await sandbox.session({ packages: ["pydantic"] });
+    const built = await session.run({ code: "from pydantic import BaseModel\nclass User(BaseModel):\n    name: str\n    age: int\nu = User(name='ada', age=36)" });
+    assert.equal(built.status, "ok", built.error?.message);
+    const blob = await session.save();
+    await using restored = await sandbox.session({ restore: blob });
+    assert.deepEqual((await restored.run({ code: "User(name='bob', age=3).model_dump(), u.age" })).value, [{ name: "bob", age: 3 }, 36]);
+    await using fork = await session.fork();
+    const r = await fork.run({ code: "u.model_copy(update={'age': 40}).age" });
+    assert.equal(r.value, 40, r.error?.message);
+    // A restore names the packages it was saved with: asking for others is refused.
+    await assert.rejects(sandbox.session({ restore: blob, packages: ["msgspec"] }), failsWith("INVALID_REQUEST", /pydantic/));
   });
 });
 

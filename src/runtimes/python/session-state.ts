@@ -45,6 +45,13 @@ interface BridgeBaseline {
   immortals: number;
   functionTable: number;
   libraries: string[];
+  /**
+   * Descriptors the runtime itself opened while starting (a package environment leaves
+   * /lib/python314.zip open): the restoring worker has the same, so a save leaves them out.
+   */
+  streams: Map<number, unknown>;
+  /** The same, as "fd:path" for the runtime check. */
+  streamPaths: string[];
 }
 
 type FileRecord = [path: string, kind: "dir" | "file" | "link", mode: number, mtimeMs: number, atimeMs: number, sizeOrTarget: number | string];
@@ -152,7 +159,18 @@ export function recordBaseline(pyodide: Pyodide): void {
     objects.set(i, value);
     slots.push(`${i}:${describeObject(value)}`);
   }
+  const streams = new Map<number, unknown>();
+  const streamPaths: string[] = [];
+  const fsStreams = pyodide.FS.streams as ({ path?: string } | null)[];
+  for (let fd = 3; fd < fsStreams.length; fd++) {
+    const stream = fsStreams[fd];
+    if (!stream) continue;
+    streams.set(fd, stream);
+    streamPaths.push(`${fd}:${stream.path ?? ""}`);
+  }
   baseline = {
+    streams,
+    streamPaths,
     slots,
     objects,
     immortals: tableLength((i) => module.__hiwire_immortal_get(i)),
@@ -259,7 +277,7 @@ export function saveState(pyodide: Pyodide, base: BaseMemory, exited: boolean): 
   const streams: ({ path?: string; flags: number; position: number; node: { mode: number } } | null)[] = FS.streams;
   for (let fd = 3; fd < streams.length; fd++) {
     const stream = streams[fd];
-    if (!stream) continue;
+    if (!stream || baseline.streams.get(fd) === stream) continue; // the runtime's own, in every worker
     const path = stream.path ?? "";
     if (!carriedPath(path) || !FS.isFile(stream.node.mode)) {
       throw new StateError(`descriptor ${fd} (${path || "no path"}) is open and is not a file in /sandbox, /tmp or /home: close it and save again`);
@@ -294,7 +312,7 @@ export function saveState(pyodide: Pyodide, base: BaseMemory, exited: boolean): 
     format: STATE_FORMAT,
     heapBytes: heap.length,
     differenceBytes: difference.length,
-    baseline: baseline.slots,
+    baseline: [...baseline.slots, ...baseline.streamPaths.map((entry) => `fd ${entry}`)],
     functionTable: baseline.functionTable,
     libraries: baseline.libraries,
     hiwireTableLength: hiwireLength,
@@ -454,7 +472,7 @@ export function restoreState(pyodide: Pyodide, base: BaseMemory, bytes: Uint8Arr
   const FS = pyodide.FS;
   const { meta, at: dataStart } = parseMeta(bytes);
 
-  if (meta.baseline.join("|") !== baseline.slots.join("|") || meta.functionTable !== baseline.functionTable || meta.libraries.join("\n") !== baseline.libraries.join("\n") || meta.immortalBase !== baseline.immortals) {
+  if (meta.baseline.join("|") !== [...baseline.slots, ...baseline.streamPaths.map((entry) => `fd ${entry}`)].join("|") || meta.functionTable !== baseline.functionTable || meta.libraries.join("\n") !== baseline.libraries.join("\n") || meta.immortalBase !== baseline.immortals) {
     throw new StateError("the saved session was made by a different runtime (its interpreter started differently from this one)");
   }
   if (!meta.immortals.every((s) => typeof s === "string")) throw new StateError("the saved state's interned strings are malformed");
