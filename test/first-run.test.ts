@@ -98,7 +98,10 @@ describe("the first start under MCP", () => {
       const text = messages.join("");
       assert.match(text, /wasmbox: making the memory snapshot for Python \(once per machine\)/);
       assert.match(text, /wasmbox: done in \d+\.\d s/);
-      assert.match(text, /after the snapshot/);
+      // The run's output is in the result. As progress it is sent too, but the SDK's client drops a
+      // last notification read together with the response (modelcontextprotocol/typescript-sdk#2580),
+      // so the progress text is not asserted to hold it.
+      assert.match(JSON.stringify(result.content), /after the snapshot/);
     } finally {
       await client.close();
     }

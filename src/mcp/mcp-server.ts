@@ -28,6 +28,9 @@ export interface WasmboxMcpServer {
   close(): Promise<void>;
 }
 
+/** Time between a call's last progress notification and its result (see runTool). */
+const LAST_PROGRESS_GAP_MS = 20;
+
 async function runTool(service: SandboxService, request: RunRequest, extra: Extra): Promise<CallToolResult> {
   const progress = progressReporter(extra);
   try {
@@ -40,6 +43,11 @@ async function runTool(service: SandboxService, request: RunRequest, extra: Extr
       onStderr: progress?.push,
     });
     await progress?.flush();
+    // The TypeScript SDK's client dispatches a notification a microtask after it reads it, but a
+    // response at once, which retires the request's progress handler: a last notification that
+    // reaches the client in the same read as the response is dropped (modelcontextprotocol/
+    // typescript-sdk#2580, "a race servers cannot avoid"). A moment between them makes that rare.
+    if (progress?.sentAtEnd) await new Promise((resolve) => setTimeout(resolve, LAST_PROGRESS_GAP_MS));
     return toCallToolResult(result);
   } catch (error) {
     await progress?.flush();

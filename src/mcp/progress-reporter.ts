@@ -8,6 +8,8 @@ export interface ProgressReporter {
   push: (chunk: string) => void;
   /** At the end of the call: sends what is buffered; resolves once every notification so far is sent. */
   flush: () => Promise<void>;
+  /** Whether the flush at the end of the call had something to send (a notification right before the result). */
+  readonly sentAtEnd: boolean;
 }
 
 /**
@@ -52,11 +54,16 @@ export function progressReporter(extra: Extra): ProgressReporter | null {
   };
   for (const event of activePreparations()) push(`wasmbox: ${describePreparation(event)}, for ${(event.elapsedMs / 1000).toFixed(0)} s so far…\n`);
   const unsubscribe = onPreparation((event) => push(preparationLine(event)));
+  let sentAtEnd = false;
   return {
     push,
     flush: () => {
       unsubscribe();
+      sentAtEnd = buffered.length > 0 && !extra.signal.aborted;
       return flush();
+    },
+    get sentAtEnd() {
+      return sentAtEnd;
     },
   };
 }
