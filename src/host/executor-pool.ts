@@ -114,15 +114,6 @@ export class ExecutorPool {
     });
   }
 
-  /**
-   * Takes back an executor acquired but never used (a fork whose state could not be captured): no
-   * run or restore reached it, so it is as ready as when it was taken.
-   */
-  giveBack(executor: ExecutorProcess): void {
-    if (this.closed || !executor.alive) return executor.kill();
-    this.offer(executor);
-  }
-
   /** Hands a ready executor to the first waiter, or keeps it warm. */
   private offer(executor: ExecutorProcess): void {
     const waiter = this.waiters.shift();

@@ -266,13 +266,7 @@ export class Sandbox {
    * same language and environment) when not null. Rejects with TOO_MANY_SESSIONS past
    * `maxSessions`, SANDBOX_CLOSED after close(); opens all or none.
    */
-  private async openSessions(
-    count: number,
-    language: Language,
-    environment: PackageEnvironment | null,
-    options: SessionOptions,
-    state: Uint8Array | Promise<Uint8Array> | null,
-  ): Promise<Session[]> {
+  private async openSessions(count: number, language: Language, environment: PackageEnvironment | null, options: SessionOptions, state: Uint8Array | null): Promise<Session[]> {
     if (this.closed) throw new WasmboxError("SANDBOX_CLOSED", "the sandbox is closed");
     // Sessions still starting hold their slot: otherwise a burst of opens passes the check
     // together and each starts an executor process (3000 opens, 3000 processes).
@@ -283,22 +277,13 @@ export class Sandbox {
     try {
       await this.factory.prepare(language, environment);
       const pool = this.pool(language, environment);
-      // The executors are taken from the pool while a fork's state is still being captured. Each
-      // gets its own copy, made before any of them is sent (a send may take the buffer).
-      const states = state === null ? null : Promise.resolve(state).then((bytes) => Array.from({ length: count }, (_, i) => (i === 0 ? bytes : bytes.slice())));
-      states?.catch(() => {}); // awaited by each executor's task, after its acquire; its error is theirs
+      // Each executor gets its own copy, made before any of them is sent (a send may take the buffer).
+      const states = state ? Array.from({ length: count }, (_, i) => (i === 0 ? state : state.slice())) : [];
       const started = await Promise.allSettled(
         Array.from({ length: count }, async (_, i) => {
           const executor = await pool.acquire(options.signal);
-          let bytes: Uint8Array | null;
           try {
-            bytes = states ? (await states)[i]! : null;
-          } catch (error) {
-            pool.giveBack(executor); // the state could not be captured: this one was never touched
-            throw error;
-          }
-          try {
-            if (bytes) await executor.restoreState(bytes);
+            if (state) await executor.restoreState(states[i]!);
             return executor;
           } catch (error) {
             executor.kill();

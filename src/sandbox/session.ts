@@ -52,8 +52,7 @@ export interface SessionOptions {
 /** @internal What a session asks of its sandbox to save and fork itself. */
 export interface SessionHost {
   identity(language: Language, environment: PackageEnvironment | null): Promise<{ runtime: string; baseSha256: string } | null>;
-  /** `state` may still be being captured: the executors are taken from the pool meanwhile. */
-  fork(state: Promise<Uint8Array>, count: number, language: Language, environment: PackageEnvironment | null, options: SessionOptions): Promise<Session[]>;
+  fork(state: Uint8Array, count: number, language: Language, environment: PackageEnvironment | null, options: SessionOptions): Promise<Session[]>;
 }
 
 export type SessionState = "open" | "closed" | "dead";
@@ -247,9 +246,7 @@ export class Session {
     if (count !== undefined && (!Number.isInteger(count) || count < 1 || count > 1000)) {
       throw new WasmboxError("INVALID_REQUEST", `fork count must be a whole number from 1 to 1000, not ${count}`);
     }
-    const state = this.serial(() => this.captureState("forked")).then((captured) => captured.state);
-    // Settled by host.fork, which may give up before awaiting it (TOO_MANY_SESSIONS).
-    state.catch(() => {});
+    const { state } = await this.serial(() => this.captureState("forked"));
     const sessions = await this.host.fork(state, count ?? 1, this.language, this.environment, { ...this.options, language: this.language });
     return count === undefined ? sessions[0]! : sessions;
   }
