@@ -12,7 +12,7 @@ import { ResultsFile, ResultsFileError } from "../batch/results-file.js";
 import type { OsSandboxMode } from "../host/executor-launch.js";
 import { isIsolation, Sandbox, type Isolation } from "../sandbox/sandbox.js";
 import { findOption, UsageError, type CommandHelp, type OptionSpec } from "./command-help.js";
-import { parseDurationMs, parseSizeBytes } from "./parse-units.js";
+import { OS_SANDBOX_USAGE, parseDurationMs, parseOsSandbox, parsePackageNames, parseSizeBytes } from "./parse-units.js";
 import { shutdownSignals } from "./shutdown-signals.js";
 
 /** Every option of `wasmbox batch`, in the order `--help` lists them. */
@@ -159,15 +159,17 @@ export function parseBatchArgs(args: string[]): BatchArgs {
         break;
       }
       case "--package":
-        out.packages.push(...value.split(",").map((name) => name.trim()).filter(Boolean));
+        out.packages.push(...parsePackageNames(value));
         break;
       case "--wheelhouse":
         out.wheelhouse = value;
         break;
-      case "--os-sandbox":
-        if (value !== "auto" && value !== "require" && value !== "off") throw new UsageError("--os-sandbox: use auto, require or off");
-        out.osSandbox = value;
+      case "--os-sandbox": {
+        const mode = parseOsSandbox(value);
+        if (!mode) throw new UsageError(OS_SANDBOX_USAGE);
+        out.osSandbox = mode;
         break;
+      }
       case "--queue":
         out.queue = value;
         break;

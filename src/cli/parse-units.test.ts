@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { describe, test } from "node:test";
-import { durationText, parseDurationMs, parseSizeBytes, sizeText } from "./parse-units.js";
+import { durationText, parseDurationMs, parseOsSandbox, parsePackageNames, parseSizeBytes, sizeText } from "./parse-units.js";
 
 const MiB = 1024 * 1024;
 
@@ -78,5 +78,18 @@ describe("sizeText and durationText", () => {
     for (const ms of [500, 1000, 10_000, 60_000, 90_000, 1500]) assert.equal(parseDurationMs(durationText(ms)), ms);
     assert.equal(sizeText(8 * MiB), "8m");
     assert.equal(durationText(30_000), "30s");
+  });
+});
+
+describe("parsePackageNames and parseOsSandbox", () => {
+  test("parsePackageNames() splits on commas, trims, and drops empty names", () => {
+    assert.deepEqual(parsePackageNames("sympy"), ["sympy"]);
+    assert.deepEqual(parsePackageNames(" sympy , pydantic>=2,, "), ["sympy", "pydantic>=2"]);
+    assert.deepEqual(parsePackageNames(" , "), []);
+  });
+
+  test("parseOsSandbox() reads auto, require and off, and nothing else", () => {
+    for (const mode of ["auto", "require", "off"] as const) assert.equal(parseOsSandbox(mode), mode);
+    for (const text of ["", "AUTO", "on", " off", "required"]) assert.equal(parseOsSandbox(text), null, JSON.stringify(text));
   });
 });

@@ -1,3 +1,5 @@
+import type { OsSandboxMode } from "../host/executor-launch.js";
+
 /** `--timeout 2` (seconds), `500ms`, `1.5s`, `2m` -> milliseconds. Null when unreadable. */
 export function parseDurationMs(text: string): number | null {
   const match = /^\s*(\d+(?:\.\d+)?)\s*(ms|s|m)?\s*$/i.exec(text);
@@ -31,4 +33,17 @@ export function durationText(ms: number): string {
   if (ms >= 60_000 && ms % 60_000 === 0) return `${ms / 60_000}m`;
   if (ms % 1000 === 0) return `${ms / 1000}s`;
   return `${ms}ms`;
+}
+
+/** `--package sympy,pydantic` (repeatable) -> the names, trimmed, empty ones dropped. */
+export function parsePackageNames(text: string): string[] {
+  return text.split(",").map((name) => name.trim()).filter(Boolean);
+}
+
+/** What every command says of an unreadable `--os-sandbox`. */
+export const OS_SANDBOX_USAGE = "--os-sandbox: use auto, require or off";
+
+/** `--os-sandbox auto|require|off` -> the mode. Null when it is none of them. */
+export function parseOsSandbox(text: string): OsSandboxMode | null {
+  return text === "auto" || text === "require" || text === "off" ? text : null;
 }

@@ -25,7 +25,7 @@ import { Sandbox } from "../sandbox/sandbox.js";
 import { containedHostPath, normalizeSandboxPath } from "../vfs/sandbox-path.js";
 import { findOption, UsageError, type CommandHelp, type OptionSpec } from "./command-help.js";
 import { LANGUAGE_BY_EXTENSION, languageForFile } from "./languages-command.js";
-import { durationText, parseDurationMs, parseSizeBytes, sizeText } from "./parse-units.js";
+import { durationText, OS_SANDBOX_USAGE, parseDurationMs, parseOsSandbox, parsePackageNames, parseSizeBytes, sizeText } from "./parse-units.js";
 
 const MiB = 1024 * 1024;
 const extensions = [...new Set(Object.keys(LANGUAGE_BY_EXTENSION))].filter((e) => e !== ".py").join(" ");
@@ -218,14 +218,14 @@ export function parseRunArgs(args: string[]): RunCommand {
         json = true;
         break;
       case "--package":
-        packages.push(...value().split(",").map((name) => name.trim()).filter(Boolean));
+        packages.push(...parsePackageNames(value()));
         break;
       case "--wheelhouse":
         wheelhouse = value();
         break;
       case "--os-sandbox": {
-        const mode = value();
-        if (mode !== "auto" && mode !== "require" && mode !== "off") throw new UsageError("--os-sandbox: use auto, require or off");
+        const mode = parseOsSandbox(value());
+        if (!mode) throw new UsageError(OS_SANDBOX_USAGE);
         osSandbox = mode;
         break;
       }

@@ -1,6 +1,6 @@
 import { resolve } from "node:path";
 import type { OptionSpec } from "../cli/command-help.js";
-import { durationText, parseDurationMs, parseSizeBytes, sizeText } from "../cli/parse-units.js";
+import { durationText, OS_SANDBOX_USAGE, parseDurationMs, parseOsSandbox, parsePackageNames, parseSizeBytes, sizeText } from "../cli/parse-units.js";
 import { DEFAULT_MAX_REQUEST_BYTES } from "../core/limits.js";
 import type { OsSandboxMode } from "../host/executor-launch.js";
 import { isIsolation, type Isolation } from "../sandbox/sandbox.js";
@@ -186,10 +186,12 @@ export function parseServerArgs(args: string[], accepted: readonly Flag[], env: 
         out.graceMs = ms;
         break;
       }
-      case "--os-sandbox":
-        if (value !== "auto" && value !== "require" && value !== "off") throw new ServerUsageError("--os-sandbox: use auto, require or off");
-        out.osSandbox = value;
+      case "--os-sandbox": {
+        const mode = parseOsSandbox(value);
+        if (!mode) throw new ServerUsageError(OS_SANDBOX_USAGE);
+        out.osSandbox = mode;
         break;
+      }
       case "--isolation":
         out.isolation = parseIsolation(value);
         break;
@@ -210,7 +212,7 @@ export function parseServerArgs(args: string[], accepted: readonly Flag[], env: 
         break;
       case "--package":
         if (!value.trim()) throw new ServerUsageError("--package needs a package name");
-        out.packages.push(...value.split(",").map((name) => name.trim()).filter(Boolean));
+        out.packages.push(...parsePackageNames(value));
         break;
       case "--wheelhouse":
         if (!value) throw new ServerUsageError("--wheelhouse needs a directory");
