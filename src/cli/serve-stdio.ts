@@ -96,9 +96,7 @@ export async function serveStdio(sandbox: Sandbox, input: Readable, output: Writ
           return reply({ id, encoding: "base64", blob: Buffer.from(blob.buffer, blob.byteOffset, blob.byteLength).toString("base64"), bytes: blob.length });
         }
         case "session.fork": {
-          const count = fields.count ?? 1;
-          if (typeof count !== "number" || !Number.isInteger(count) || count < 1) throw new WasmboxError("INVALID_REQUEST", "count must be a whole number of at least 1");
-          const forks = await service.forkSession(sessionIdField(fields), count);
+          const forks = await service.forkSession(sessionIdField(fields), fields.count);
           return reply({ id, sessionIds: forks.map((fork) => fork.id) });
         }
         case "cancel":

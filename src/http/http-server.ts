@@ -350,9 +350,7 @@ export async function startHttpServer(sandbox: Sandbox, options: HttpServerOptio
       if (!body) return;
       const value = (body.value ?? {}) as Record<string, unknown>;
       if (!isPlainObject(value) || Object.keys(value).some((key) => key !== "count")) throw new HttpError("INVALID_REQUEST", 'a fork request is {} or {"count": N}');
-      const count = value.count ?? 1;
-      if (typeof count !== "number" || !Number.isInteger(count) || count < 1) throw new HttpError("INVALID_REQUEST", "count must be a whole number of at least 1");
-      const forks = await service.forkSession(id, count);
+      const forks = await service.forkSession(id, value.count);
       for (let i = 0; i < forks.length; i++) metrics.recordSessionOpened();
       sendJson(res, route, 201, { sessionIds: forks.map((fork) => fork.id) });
     });

@@ -244,7 +244,7 @@ export class Session {
   fork(count: number): Promise<Session[]>;
   async fork(count?: number): Promise<Session | Session[]> {
     if (count !== undefined && (!Number.isInteger(count) || count < 1 || count > 1000)) {
-      throw new WasmboxError("INVALID_REQUEST", `fork count must be a whole number from 1 to 1000, not ${count}`);
+      throw new WasmboxError("INVALID_REQUEST", `fork count must be a whole number from 1 to 1000, not ${JSON.stringify(count)}`);
     }
     const { state } = await this.serial(() => this.captureState("forked"));
     const sessions = await this.host.fork(state, count ?? 1, this.language, this.environment, { ...this.options, language: this.language });

@@ -149,11 +149,14 @@ export class SandboxService {
     return (await this.live(entry)).save();
   }
 
-  /** Independent copies of a session, each with its host functions and timeouts; their ids. */
-  async forkSession(id: string, count = 1): Promise<Session[]> {
+  /**
+   * Independent copies of a session, each with its host functions and timeouts. `count` as the caller
+   * sent it (absent: 1): Session.fork refuses anything but a whole number from 1 to 1000.
+   */
+  async forkSession(id: string, count: unknown = 1): Promise<Session[]> {
     this.refuseWhileClosing();
     const entry = this.entry(id);
-    const forks = await (await this.live(entry)).fork(count);
+    const forks = await (await this.live(entry)).fork(count as number);
     for (const fork of forks) this.remember(fork, entry.tools, entry.options);
     return forks;
   }
